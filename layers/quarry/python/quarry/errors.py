@@ -1,0 +1,82 @@
+"""Typed errors of the domain. Edges map ``status`` and ``code`` to HTTP / WebSocket errors."""
+
+from __future__ import annotations
+
+__all__ = [
+    "Conflict",
+    "Forbidden",
+    "InvalidInput",
+    "ModelUnavailable",
+    "NotFound",
+    "PayloadTooLarge",
+    "QuarryError",
+    "Throttled",
+    "Unauthorized",
+    "UnreadableDocument",
+    "UnsupportedDocument",
+    "UpstreamError",
+]
+
+
+class QuarryError(Exception):
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(QuarryError):
+    status = 422
+    code = "invalid_input"
+
+
+class Unauthorized(QuarryError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(QuarryError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(QuarryError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(QuarryError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(QuarryError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedDocument(QuarryError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class UnreadableDocument(QuarryError):
+    status = 422
+    code = "unreadable_document"
+
+
+class Throttled(QuarryError):
+    status = 429
+    code = "throttled"
+
+
+class ModelUnavailable(QuarryError):
+    status = 503
+    code = "model_unavailable"
+
+
+class UpstreamError(QuarryError):
+    status = 502
+    code = "upstream_error"

@@ -1,0 +1,306 @@
+"""Ports: the small interfaces the use cases speak to.
+
+Every technology lives behind one of these in ``quarry.adapters``. Fakes for
+tests subclass nothing but implement the same Protocol, and the contract
+suites under ``tests/contracts`` run the same assertions on every adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+from quarry.models import (
+    Chunk,
+    Document,
+    DocumentStatus,
+    Feedback,
+    Message,
+    Role,
+    Session,
+    Usage,
+    Workspace,
+)
+
+__all__ = [
+    "BlobInfo",
+    "BlobStore",
+    "Bus",
+    "Catalog",
+    "ChatDelta",
+    "ChatHistory",
+    "ChatModel",
+    "ChatTurn",
+    "Connections",
+    "DocumentParser",
+    "Embedder",
+    "Notifier",
+    "Page",
+    "ParsedDocument",
+    "ParsedSection",
+    "Reranker",
+    "ScoredChunk",
+    "Tokenizer",
+    "UploadTarget",
+    "VectorIndex",
+    "Workflow",
+    "WorkflowName",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing; pass ``cursor`` back to get the next (None: no more)."""
+
+    items: list[T]
+    cursor: str | None = None
+
+
+# --------------------------------------------------------------------------- blobs
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTarget:
+    """A presigned POST: send ``fields`` plus the file as multipart form data to ``url``."""
+
+    url: str
+    fields: dict[str, str]
+    key: str
+    expires_at: datetime
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    key: str
+    size: int
+    content_type: str | None
+    etag: str
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    def put(self, key: str, data: bytes, *, content_type: str | None = None) -> BlobInfo: ...
+    def get(self, key: str) -> bytes:
+        """Raises ``quarry.errors.NotFound`` when absent."""
+        ...
+
+    def head(self, key: str) -> BlobInfo | None: ...
+    def delete(self, key: str) -> None:
+        """Idempotent."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> int: ...
+    def presigned_post(self, key: str, *, max_bytes: int, content_type: str, expires_in: int) -> UploadTarget: ...
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+@runtime_checkable
+class Catalog(Protocol):
+    """Workspaces, documents and feedback."""
+
+    def put_workspace(self, workspace: Workspace) -> None: ...
+    def get_workspace(self, workspace_id: str) -> Workspace | None: ...
+    def list_workspaces(self, user: str) -> list[Workspace]:
+        """Workspaces the user owns or that were shared with them."""
+        ...
+
+    def delete_workspace(self, workspace_id: str) -> None: ...
+
+    def register_document(self, document: Document, *, idempotency_key: str | None = None) -> tuple[Document, bool]:
+        """Insert unless a document with the same idempotency key exists; returns (document, created)."""
+        ...
+
+    def put_document(self, document: Document) -> None: ...
+    def get_document(self, workspace_id: str, document_id: str) -> Document | None: ...
+    def list_documents(
+        self,
+        workspace_id: str,
+        *,
+        status: DocumentStatus | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Document]: ...
+    def set_document_status(
+        self,
+        workspace_id: str,
+        document_id: str,
+        status: DocumentStatus,
+        *,
+        reason: str | None = None,
+        chunk_count: int | None = None,
+    ) -> Document | None: ...
+    def delete_document(self, workspace_id: str, document_id: str) -> None: ...
+    def stale_documents(self, status: DocumentStatus, older_than: datetime) -> list[Document]: ...
+
+    def put_feedback(self, feedback: Feedback) -> None: ...
+    def list_feedback(self, *, since: datetime | None = None) -> list[Feedback]: ...
+
+
+@runtime_checkable
+class ChatHistory(Protocol):
+    """Sessions and their messages, one record per message."""
+
+    def put_session(self, session: Session) -> None: ...
+    def get_session(self, session_id: str) -> Session | None: ...
+    def list_sessions(self, owner: str, *, limit: int = 20, cursor: str | None = None) -> Page[Session]: ...
+    def delete_session(self, session_id: str) -> None: ...
+    def add_message(self, message: Message) -> None: ...
+    def get_message(self, session_id: str, message_id: str) -> Message | None: ...
+    def list_messages(self, session_id: str, *, limit: int = 100, cursor: str | None = None) -> Page[Message]:
+        """Oldest first."""
+        ...
+
+    def recent_messages(self, session_id: str, *, limit: int) -> list[Message]:
+        """The last ``limit`` messages, oldest first."""
+        ...
+
+
+@runtime_checkable
+class Connections(Protocol):
+    """Live WebSocket connections and who holds them."""
+
+    def add(self, connection_id: str, user: str, *, ttl_seconds: int = 7200) -> None: ...
+    def remove(self, connection_id: str) -> None: ...
+    def user_of(self, connection_id: str) -> str | None: ...
+    def of_user(self, user: str) -> list[str]: ...
+
+
+# --------------------------------------------------------------------------- retrieval
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredChunk:
+    chunk: Chunk
+    score: float
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """Chunk store with dense (HNSW cosine) and keyword (BM25) ranking, per workspace."""
+
+    def ensure_workspace(self, workspace_id: str, *, dimensions: int) -> None: ...
+    def drop_workspace(self, workspace_id: str) -> None: ...
+    def replace_document(self, workspace_id: str, document_id: str, chunks: Sequence[Chunk]) -> None:
+        """Make ``chunks`` the document's whole set, atomically: re-runs never duplicate."""
+        ...
+
+    def delete_document(self, workspace_id: str, document_id: str) -> int: ...
+    def count(self, workspace_id: str, *, document_id: str | None = None) -> int: ...
+    def dense(
+        self, workspace_id: str, vector: Sequence[float], *, k: int, filters: Mapping[str, Any] | None = None
+    ) -> list[ScoredChunk]: ...
+    def keyword(
+        self, workspace_id: str, query: str, *, k: int, filters: Mapping[str, Any] | None = None
+    ) -> list[ScoredChunk]: ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+    dimensions: int
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]: ...
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    def count(self, text: str) -> int: ...
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    name: str
+
+    def score(self, query: str, passages: Sequence[str]) -> list[float]:
+        """Relevance of each passage to the query; higher is better."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDelta:
+    """A streamed piece of the answer; the last one carries ``usage``."""
+
+    text: str
+    usage: Usage | None = None
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    name: str
+    context_tokens: int
+
+    def stream(
+        self, turns: Sequence[ChatTurn], *, max_tokens: int = 512, temperature: float = 0.1
+    ) -> Iterator[ChatDelta]: ...
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSection:
+    """A span of ``ParsedDocument.text`` with the metadata it came with (page number, heading...)."""
+
+    start: int
+    end: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDocument:
+    text: str
+    title: str
+    sections: list[ParsedSection] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class DocumentParser(Protocol):
+    def parse(self, data: bytes, *, filename: str, content_type: str | None = None) -> ParsedDocument:
+        """Raises ``quarry.errors.UnsupportedDocument`` or ``UnreadableDocument`` with a reason."""
+        ...
+
+
+# --------------------------------------------------------------------------- messaging
+
+
+class WorkflowName(StrEnum):
+    INGEST = "ingest"
+    DELETE_DOCUMENT = "delete_document"
+    DELETE_WORKSPACE = "delete_workspace"
+
+
+@runtime_checkable
+class Bus(Protocol):
+    def publish(
+        self, topic: str, message: Mapping[str, Any], *, attributes: Mapping[str, str] | None = None
+    ) -> None: ...
+
+
+@runtime_checkable
+class Workflow(Protocol):
+    def start(self, name: WorkflowName, payload: Mapping[str, Any], *, run_id: str | None = None) -> str:
+        """Start a run; ``run_id`` makes the start idempotent. Returns the execution id."""
+        ...
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    def send(self, connection_id: str, payload: Mapping[str, Any]) -> bool:
+        """Push to one connection; False when it has gone away."""
+        ...

@@ -1,0 +1,433 @@
+"""Wire schemas: WebSocket messages, bus messages and REST bodies.
+
+The one source of truth for the frontend's types (``frontend/src/api/schema.json``
+is generated from this module by ``quarry schema`` and checked in a test).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+from quarry.models import (
+    Answer,
+    Citation,
+    Document,
+    DocumentSource,
+    DocumentStatus,
+    Hit,
+    Message,
+    Role,
+    SearchMode,
+    Session,
+    Workspace,
+)
+
+__all__ = [
+    "MAX_WS_MESSAGE_BYTES",
+    "CancelAction",
+    "ChatAction",
+    "ChatIn",
+    "ChatJob",
+    "CitationOut",
+    "ClientMessage",
+    "DocumentOut",
+    "DocumentStatusEvent",
+    "EmbeddingsIn",
+    "EmbeddingsOut",
+    "ErrorEvent",
+    "FeedbackIn",
+    "FinalEvent",
+    "HitOut",
+    "MessageOut",
+    "ModelKwargs",
+    "PingAction",
+    "PongEvent",
+    "RerankIn",
+    "RerankOut",
+    "SearchIn",
+    "SearchOut",
+    "ServerMessage",
+    "SessionOut",
+    "TextDocumentIn",
+    "TokenEvent",
+    "UploadUrlIn",
+    "UploadUrlOut",
+    "UsageOut",
+    "WorkspaceIn",
+    "WorkspaceOut",
+    "client_message_adapter",
+    "server_message_adapter",
+]
+
+MAX_WS_MESSAGE_BYTES = 32 * 1024
+MAX_QUESTION_CHARS = 8000
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# =========================================================================== WebSocket: client -> server
+
+
+class ModelKwargs(_In):
+    temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=384, ge=1, le=4096)
+
+
+class ChatAction(_In):
+    action: Literal["chat"]
+    text: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    session_id: str | None = Field(default=None, max_length=64)
+    workspace_id: str | None = Field(default=None, max_length=64)
+    model: str | None = Field(default=None, max_length=200)
+    model_kwargs: ModelKwargs = Field(default_factory=ModelKwargs)
+    top_k: int = Field(default=5, ge=1, le=20)
+
+
+class PingAction(_In):
+    action: Literal["ping"]
+
+
+class CancelAction(_In):
+    action: Literal["cancel"]
+    session_id: str = Field(max_length=64)
+    message_id: str | None = Field(default=None, max_length=64)
+
+
+ClientMessage = Annotated[ChatAction | PingAction | CancelAction, Field(discriminator="action")]
+client_message_adapter: TypeAdapter[ChatAction | PingAction | CancelAction] = TypeAdapter(ClientMessage)
+
+
+# =========================================================================== WebSocket: server -> client
+
+
+class CitationOut(_Out):
+    n: int
+    chunk_id: str
+    document_id: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+    @classmethod
+    def of(cls, citation: Citation) -> CitationOut:
+        return cls.model_validate(citation)
+
+
+class UsageOut(_Out):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class TokenEvent(_Out):
+    type: Literal["token"] = "token"
+    session_id: str
+    message_id: str
+    sequence: int
+    text: str
+
+
+class FinalEvent(_Out):
+    type: Literal["final"] = "final"
+    session_id: str
+    message_id: str
+    answer: str
+    citations: list[CitationOut]
+    usage: UsageOut
+    timings: dict[str, float]
+    grounded: bool
+    standalone_question: str
+
+    @classmethod
+    def of(cls, *, session_id: str, message_id: str, answer: Answer) -> FinalEvent:
+        return cls(
+            session_id=session_id,
+            message_id=message_id,
+            answer=answer.text,
+            citations=[CitationOut.of(c) for c in answer.citations],
+            usage=UsageOut.model_validate(answer.usage),
+            timings=answer.timings,
+            grounded=answer.grounded,
+            standalone_question=answer.standalone_question,
+        )
+
+
+class ErrorEvent(_Out):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    session_id: str | None = None
+
+
+class DocumentStatusEvent(_Out):
+    type: Literal["document_status"] = "document_status"
+    workspace_id: str
+    document_id: str
+    name: str
+    status: DocumentStatus
+    reason: str | None = None
+    chunk_count: int = 0
+
+
+class PongEvent(_Out):
+    type: Literal["pong"] = "pong"
+
+
+ServerMessage = Annotated[
+    TokenEvent | FinalEvent | ErrorEvent | DocumentStatusEvent | PongEvent, Field(discriminator="type")
+]
+server_message_adapter: TypeAdapter[TokenEvent | FinalEvent | ErrorEvent | DocumentStatusEvent | PongEvent] = (
+    TypeAdapter(ServerMessage)
+)
+
+
+# =========================================================================== bus
+
+
+class ChatJob(BaseModel):
+    """What ``ws_message`` publishes (direction IN) and ``chat_worker`` consumes."""
+
+    direction: Literal["in"] = "in"
+    connection_id: str
+    user: str
+    session_id: str
+    message_id: str
+    request: ChatAction
+    received_at: datetime
+
+
+# =========================================================================== REST bodies
+
+
+class WorkspaceIn(_In):
+    name: str = Field(min_length=1, max_length=100)
+    embedding_model: str | None = Field(default=None, max_length=200)
+    chunk_size: int = Field(default=256, ge=16, le=2048)
+    chunk_overlap: int = Field(default=32, ge=0, le=1024)
+    hybrid: bool = True
+    reranker: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> WorkspaceIn:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        return self
+
+
+class WorkspaceOut(_Out):
+    id: str
+    name: str
+    owner: str
+    embedding_model: str
+    dimensions: int
+    chunk_size: int
+    chunk_overlap: int
+    hybrid: bool
+    reranker: str | None
+    created_at: datetime
+    document_count: int | None = None
+    chunk_count: int | None = None
+    size_bytes: int | None = None
+
+    @classmethod
+    def of(cls, ws: Workspace, **counts: int) -> WorkspaceOut:
+        return cls(
+            id=ws.id,
+            name=ws.name,
+            owner=ws.owner,
+            embedding_model=ws.embedding_model,
+            dimensions=ws.dimensions,
+            chunk_size=ws.chunking.size,
+            chunk_overlap=ws.chunking.overlap,
+            hybrid=ws.hybrid,
+            reranker=ws.reranker,
+            created_at=ws.created_at,
+            **counts,
+        )
+
+
+class DocumentOut(_Out):
+    id: str
+    workspace_id: str
+    name: str
+    source: DocumentSource
+    status: DocumentStatus
+    status_reason: str | None
+    content_type: str | None
+    size_bytes: int
+    chunk_count: int
+    parent_id: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, doc: Document) -> DocumentOut:
+        return cls.model_validate(doc)
+
+
+class UploadUrlIn(_In):
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(min_length=1, max_length=200)
+    size_bytes: int | None = Field(default=None, ge=0)
+
+    @field_validator("filename")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        if "/" in v or "\\" in v or v in {".", ".."}:
+            raise ValueError("filename must be a plain file name")
+        return v
+
+
+class UploadUrlOut(_Out):
+    document_id: str
+    url: str
+    fields: dict[str, str]
+    key: str
+    expires_at: datetime
+    max_bytes: int
+
+
+class TextDocumentIn(_In):
+    """Raw text (``type=text``) or a question/answer pair (``type=qna``)."""
+
+    type: Literal["text", "qna"]
+    title: str = Field(default="", max_length=300)
+    text: str | None = Field(default=None, max_length=1_000_000)
+    question: str | None = Field(default=None, max_length=10_000)
+    answer: str | None = Field(default=None, max_length=100_000)
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> TextDocumentIn:
+        if self.type == "text" and not (self.text and self.text.strip()):
+            raise ValueError("text documents need a non-empty 'text'")
+        if self.type == "qna" and not (self.question and self.answer):
+            raise ValueError("question/answer documents need 'question' and 'answer'")
+        return self
+
+
+class SearchIn(_In):
+    query: str = Field(min_length=1, max_length=4000)
+    top_k: int = Field(default=10, ge=1, le=100)
+    mode: SearchMode = SearchMode.HYBRID
+    rerank: bool = False
+    filters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class HitOut(_Out):
+    chunk_id: str
+    document_id: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float
+    dense_rank: int | None
+    keyword_rank: int | None
+    rerank_score: float | None
+    metadata: dict[str, Any]
+
+    @classmethod
+    def of(cls, hit: Hit) -> HitOut:
+        c = hit.chunk
+        return cls(
+            chunk_id=c.id,
+            document_id=c.document_id,
+            title=c.title,
+            text=c.text,
+            start=c.start,
+            end=c.end,
+            score=hit.score,
+            dense_rank=hit.dense_rank,
+            keyword_rank=hit.keyword_rank,
+            rerank_score=hit.rerank_score,
+            metadata=c.metadata,
+        )
+
+
+class SearchOut(_Out):
+    hits: list[HitOut]
+    mode: SearchMode
+    took_ms: float
+
+
+class RerankIn(_In):
+    query: str = Field(min_length=1, max_length=4000)
+    passages: list[str] = Field(min_length=1, max_length=200)
+    model: str | None = None
+
+
+class RerankOut(_Out):
+    scores: list[float]
+    ranking: list[int]
+    model: str
+
+
+class EmbeddingsIn(_In):
+    texts: list[str] = Field(min_length=1, max_length=256)
+    model: str | None = None
+
+
+class EmbeddingsOut(_Out):
+    model: str
+    dimensions: int
+    embeddings: list[list[float]]
+
+
+class ChatIn(_In):
+    text: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    session_id: str | None = Field(default=None, max_length=64)
+    workspace_id: str | None = Field(default=None, max_length=64)
+    model: str | None = None
+    model_kwargs: ModelKwargs = Field(default_factory=ModelKwargs)
+    top_k: int = Field(default=5, ge=1, le=20)
+
+
+class SessionOut(_Out):
+    id: str
+    owner: str
+    workspace_id: str | None
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, s: Session) -> SessionOut:
+        return cls.model_validate(s)
+
+
+class MessageOut(_Out):
+    id: str
+    session_id: str
+    role: Role
+    content: str
+    citations: list[CitationOut]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, m: Message) -> MessageOut:
+        return cls(
+            id=m.id,
+            session_id=m.session_id,
+            role=m.role,
+            content=m.content,
+            citations=[CitationOut.of(c) for c in m.citations],
+            created_at=m.created_at,
+        )
+
+
+class FeedbackIn(_In):
+    session_id: str = Field(max_length=64)
+    message_id: str = Field(max_length=64)
+    rating: Literal[-1, 1]
+    comment: str | None = Field(default=None, max_length=2000)

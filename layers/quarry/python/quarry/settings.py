@@ -1,0 +1,106 @@
+"""The one typed settings object. Read from the environment (prefix ``QUARRY_``) when built, never at import."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Runtime(StrEnum):
+    LOCAL = "local"
+    AWS = "aws"
+
+
+class Settings(BaseSettings):
+    """Which adapter serves each port, and their knobs.
+
+    Adapter names are keys of the registry in ``quarry.wiring``; the defaults are
+    the embedded local stack, so ``Settings()`` on a laptop needs nothing set.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="QUARRY_", env_nested_delimiter="__", extra="ignore")
+
+    runtime: Runtime = Runtime.LOCAL
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".quarry")
+
+    # --- adapters (registry keys) -------------------------------------------------
+    vector_index: str = "pgvector"  # pgvector | opensearch
+    catalog: str = "sql"  # sql | dynamodb
+    chat_history: str = "sql"  # sql | dynamodb
+    connections: str = "sql"  # sql | dynamodb
+    blob_store: str = "localfs"  # localfs | s3
+    bus: str = "local"  # local | sns
+    workflow: str = "local"  # local | stepfunctions
+    notifier: str = "local"  # local | apigw
+    embedder: str = "minilm"  # minilm | sagemaker | bedrock
+    chat_model: str = "llamacpp"  # llamacpp | bedrock | sagemaker
+    reranker: str = "none"  # none | cross-encoder | sagemaker | bedrock
+    parser: str = "unstructured"
+
+    # --- Postgres -----------------------------------------------------------------
+    # Empty: start the embedded server under data_dir. Otherwise a libpq DSN (Aurora, any Postgres).
+    pg_dsn: str = ""
+    pg_secret_arn: str = ""  # Aurora: credentials from Secrets Manager
+    pg_pool_max: int = 8
+
+    # --- models -------------------------------------------------------------------
+    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_batch_size: int = 64
+    cross_encoder_path: str = ""  # any sentence-transformers CrossEncoder folder
+    llm_model_path: str = ""  # empty: the packaged Qwen2.5 0.5B GGUF, assembled and verified
+    llm_context_tokens: int = 4096
+    llm_threads: int = 0  # 0: all cores
+    llm_max_tokens: int = 384
+    bedrock_chat_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    bedrock_embedding_model_id: str = "amazon.titan-embed-text-v2:0"
+    bedrock_embedding_dimensions: int = 1024
+    bedrock_rerank_model_arn: str = ""
+    sagemaker_embedding_endpoint: str = ""
+    sagemaker_llm_endpoint: str = ""
+    aws_region: str = "us-east-1"
+
+    # --- retrieval ----------------------------------------------------------------
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    candidates: int = 50  # per ranker before fusion / rerank
+    context_chunks: int = 5  # sources given to the LLM
+    min_relevance: float = 0.3  # dense cosine below which a passage does not ground an answer
+
+    # --- ingestion ----------------------------------------------------------------
+    max_upload_bytes: int = 50 * 1024 * 1024
+    upload_url_ttl_seconds: int = 900
+    processing_timeout_seconds: int = 1800
+
+    # --- AWS resource names (set by the CDK stacks as Lambda environment) ----------
+    upload_bucket: str = ""
+    processing_bucket: str = ""
+    table_prefix: str = "quarry"
+    chat_topic_arn: str = ""
+    ingest_state_machine_arn: str = ""
+    delete_state_machine_arn: str = ""
+    websocket_endpoint: str = ""
+    opensearch_endpoint: str = ""
+    opensearch_serverless: bool = False
+
+    # --- identity -----------------------------------------------------------------
+    cognito_user_pool_id: str = ""
+    cognito_client_id: str = ""
+    dev_token_secret: str = ""  # local runtime: HMAC key for the dev identity (generated when empty)
+
+    @property
+    def pg_data_dir(self) -> Path:
+        return self.data_dir / "postgres"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.data_dir / "models"
