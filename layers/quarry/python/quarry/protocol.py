@@ -7,7 +7,7 @@ is generated from this module by ``quarry schema`` and checked in a test).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
@@ -31,16 +31,20 @@ __all__ = [
     "ChatAction",
     "ChatIn",
     "ChatJob",
+    "ChatOut",
     "CitationOut",
     "ClientMessage",
     "DocumentOut",
     "DocumentStatusEvent",
     "EmbeddingsIn",
     "EmbeddingsOut",
+    "ErrorBody",
     "ErrorEvent",
+    "ErrorOut",
     "FeedbackIn",
     "FinalEvent",
     "HitOut",
+    "ListOut",
     "MessageOut",
     "ModelKwargs",
     "PingAction",
@@ -50,17 +54,21 @@ __all__ = [
     "SearchIn",
     "SearchOut",
     "ServerMessage",
+    "SessionDetailOut",
     "SessionOut",
     "TextDocumentIn",
     "TokenEvent",
     "UploadUrlIn",
     "UploadUrlOut",
     "UsageOut",
+    "WebsiteIn",
     "WorkspaceIn",
     "WorkspaceOut",
     "client_message_adapter",
     "server_message_adapter",
 ]
+
+T = TypeVar("T")
 
 MAX_WS_MESSAGE_BYTES = 32 * 1024
 MAX_QUESTION_CHARS = 8000
@@ -316,6 +324,22 @@ class TextDocumentIn(_In):
         return self
 
 
+class WebsiteIn(_In):
+    """A website crawl: every page becomes a sub-document of the crawl's document."""
+
+    url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://")
+    follow_links: bool = True
+    use_sitemap: bool = False
+    max_pages: int = Field(default=20, ge=1, le=500)
+    max_depth: int = Field(default=2, ge=0, le=5)
+    content_types: list[str] = Field(default_factory=lambda: ["text/html", "text/plain", "application/pdf"])
+
+
+class ListOut(_Out, Generic[T]):
+    items: list[T]
+    cursor: str | None = None
+
+
 class SearchIn(_In):
     query: str = Field(min_length=1, max_length=4000)
     top_k: int = Field(default=10, ge=1, le=100)
@@ -424,6 +448,36 @@ class MessageOut(_Out):
             citations=[CitationOut.of(c) for c in m.citations],
             created_at=m.created_at,
         )
+
+
+class ChatOut(_Out):
+    """The non-streaming ``POST /chat`` answer: the same fields as the WebSocket ``final``."""
+
+    session_id: str
+    message_id: str
+    answer: str
+    citations: list[CitationOut]
+    usage: UsageOut
+    timings: dict[str, float]
+    grounded: bool
+    standalone_question: str
+
+
+class SessionDetailOut(_Out):
+    session: SessionOut
+    messages: list[MessageOut]
+    cursor: str | None = None
+
+
+class ErrorBody(_Out):
+    code: str
+    message: str
+
+
+class ErrorOut(_Out):
+    """Every REST error: ``{"error": {"code", "message"}}``."""
+
+    error: ErrorBody
 
 
 class FeedbackIn(_In):
