@@ -156,6 +156,7 @@ class Hit:
     score: float
     dense_rank: int | None = None
     keyword_rank: int | None = None
+    dense_score: float | None = None  # cosine similarity, when the dense ranker saw this chunk
     rerank_score: float | None = None
 
 

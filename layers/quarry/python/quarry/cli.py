@@ -1,0 +1,325 @@
+"""`quarry` command line: serve | ingest | search | ask | eval | bench | cost | schema.
+
+Each command parses its arguments, builds the services from Settings (the
+composition root) and calls one use case; output shaping only lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from quarry.errors import InvalidInput, NotFound, QuarryError
+from quarry.models import DocumentStatus, SearchMode, SearchRequest, Workspace
+from quarry.settings import Settings
+
+__all__ = ["app", "main"]
+
+CLI_USER = "local"  # the identity of the command line and of `quarry serve`'s dev token
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Quarry: serverless RAG that also runs on one laptop."
+)
+T = TypeVar("T")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where Quarry keeps its data (default ~/.quarry).")]
+WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
+    settings = Settings()
+    update = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        update["data_dir"] = data_dir.expanduser().resolve()
+    return settings.model_copy(update=update) if update else settings
+
+
+@contextmanager
+def services_for(settings: Settings) -> Iterator[Any]:
+    from quarry.wiring import build_services
+
+    services = build_services(settings)
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Turn domain errors into a clear message and a non-zero exit, never a traceback."""
+    try:
+        return fn()
+    except QuarryError as exc:
+        fail(exc.message)
+    except ValueError as exc:
+        fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+def find_workspace(services: Any, name: str) -> Workspace:
+    workspace: Workspace | None = services.workspaces.find_by_name(CLI_USER, name)
+    if workspace is None:
+        raise NotFound(f"unknown workspace {name!r} (create it with `quarry ingest PATH --workspace {name}`)")
+    return workspace
+
+
+# ============================================================================ ingest
+
+
+def _files_under(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.parts))
+            )
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InvalidInput(f"{path}: no such file or folder")
+    return files
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to index.")],
+    workspace: WorkspaceOpt,
+    chunk_size: Annotated[int, typer.Option(help="Tokens per chunk (new workspace).")] = 256,
+    chunk_overlap: Annotated[int, typer.Option(help="Overlapping tokens (new workspace).")] = 32,
+    data_dir: DataDir = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Parse and index files and folders into a workspace (created if missing)."""
+    from rich.progress import Progress
+
+    from quarry.services.workspaces import WorkspaceSpec
+
+    settings = settings_for(data_dir, local_workflow_background=False)
+    files = guarded(lambda: _files_under(paths))
+    with services_for(settings) as services:
+        ws = services.workspaces.find_by_name(CLI_USER, workspace) or guarded(
+            lambda: services.workspaces.create(
+                CLI_USER, WorkspaceSpec(name=workspace, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+            )
+        )
+        summary: dict[str, Any] = {"workspace": ws.name, "documents": 0, "unchanged": 0, "chunks": 0, "failures": []}
+        with Progress(disable=as_json, transient=True) as progress:
+            task = progress.add_task("Indexing", total=len(files))
+            for path in files:
+                progress.update(task, description=f"Indexing {path.name}")
+                _ingest_one(services, ws, path, summary)
+                progress.advance(task)
+    _print_ingest_summary(summary, as_json)
+    if summary["failures"] and summary["documents"] + summary["unchanged"] == 0:
+        raise typer.Exit(1)
+
+
+def _ingest_one(services: Any, ws: Workspace, path: Path, summary: dict[str, Any]) -> None:
+    try:
+        data = path.read_bytes()
+        document, created = services.documents.add_file(CLI_USER, ws.id, path.name, data)
+    except (QuarryError, OSError) as exc:
+        summary["failures"].append({"file": str(path), "reason": getattr(exc, "message", str(exc))})
+        return
+    if not created:
+        summary["unchanged"] += 1
+        return
+    document = services.documents.get(CLI_USER, ws.id, document.id)
+    if document.status is DocumentStatus.PROCESSED:
+        summary["documents"] += 1
+        summary["chunks"] += document.chunk_count
+    else:
+        summary["failures"].append({"file": str(path), "reason": document.status_reason or document.status.value})
+
+
+def _print_ingest_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(
+        f"{summary['workspace']}: {summary['documents']} documents indexed ({summary['chunks']} chunks), "
+        f"{summary['unchanged']} unchanged, {len(summary['failures'])} failed"
+    )
+    for failure in summary["failures"]:
+        typer.secho(f"  failed: {failure['file']}: {failure['reason']}", fg=typer.colors.YELLOW, err=True)
+
+
+# ============================================================================ search
+
+
+def _parse_filters(pairs: list[str]) -> dict[str, Any]:
+    filters: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"filter {pair!r} is not key=value")
+        filters[key.strip()] = value
+    return filters
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    workspace: WorkspaceOpt,
+    mode: Annotated[SearchMode, typer.Option(help="dense, keyword or hybrid.")] = SearchMode.HYBRID,
+    top_k: Annotated[int, typer.Option("--top-k", help="How many hits (1-100).")] = 10,
+    filters: Annotated[
+        list[str] | None, typer.Option("--filter", help="key=value metadata filter (repeatable).")
+    ] = None,
+    rerank: Annotated[bool, typer.Option(help="Rerank with the configured cross-encoder.")] = False,
+    data_dir: DataDir = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ranked hits with scores, document, title and the matching text span."""
+    from quarry.protocol import HitOut
+
+    with services_for(settings_for(data_dir)) as services:
+
+        def run() -> Any:
+            ws = find_workspace(services, workspace)
+            request = SearchRequest(
+                workspace_id=ws.id,
+                query=query,
+                top_k=top_k,
+                mode=mode,
+                rerank=rerank,
+                filters=_parse_filters(filters or []),
+            )
+            return services.search.search(CLI_USER, request)
+
+        result = guarded(run)
+    hits = [HitOut.of(h) for h in result.hits]
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "mode": mode.value,
+                    "took_ms": round(result.took_ms, 2),
+                    "hits": [h.model_dump(mode="json") for h in hits],
+                },
+                indent=2,
+            )
+        )
+        return
+    if not hits:
+        typer.echo("no hits")
+    for n, h in enumerate(hits, 1):
+        typer.secho(f"{n:>2}. {h.score:.4f}  {h.title or h.document_id}  [{h.start}:{h.end}]", bold=True)
+        typer.echo("    " + " ".join(h.text.split())[:300])
+
+
+# ============================================================================ ask
+
+
+def _session_file(settings: Settings, workspace_id: str) -> Path:
+    return settings.data_dir / "cli-sessions" / f"{workspace_id}.json"
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question (follow-ups use the conversation so far).")],
+    workspace: WorkspaceOpt,
+    new: Annotated[bool, typer.Option("--new", help="Start a new conversation.")] = False,
+    max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 384,
+    data_dir: DataDir = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stream a grounded answer with inline citations [n] and the sources they point at."""
+    from quarry.services.chat import ChatRequest
+
+    settings = settings_for(data_dir)
+    with services_for(settings) as services:
+        ws = guarded(lambda: find_workspace(services, workspace))
+        session_path = _session_file(settings, ws.id)
+        session_id = None if new or not session_path.exists() else json.loads(session_path.read_text())["session_id"]
+        request = ChatRequest(
+            user=CLI_USER, text=question, session_id=session_id, workspace_id=ws.id, max_tokens=max_tokens
+        )
+        sink = None if as_json else (lambda t: (sys.stdout.write(t), sys.stdout.flush()))
+        outcome = guarded(lambda: services.chat.answer(request, on_token=sink))
+        session_path.parent.mkdir(parents=True, exist_ok=True)
+        session_path.write_text(json.dumps({"session_id": outcome.session.id}))
+    _print_answer(outcome, as_json)
+
+
+def _print_answer(outcome: Any, as_json: bool) -> None:
+    from quarry.protocol import FinalEvent
+
+    final = FinalEvent.of(session_id=outcome.session.id, message_id=outcome.message_id, answer=outcome.answer)
+    if as_json:
+        typer.echo(final.model_dump_json(indent=2))
+        return
+    typer.echo("")
+    if final.citations:
+        typer.echo("\nSources:")
+    for c in final.citations:
+        typer.echo(f"  [{c.n}] {c.title or c.document_id} [{c.start}:{c.end}]: {' '.join(c.text.split())[:160]}")
+
+
+# ============================================================================ serve, cost, schema
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the whole platform on this machine: REST, WebSocket chat, uploads, ingestion and the UI."""
+    from quarry.local.server import run_server
+
+    run_server(settings_for(data_dir), host=host, port=port)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def cost(ctx: typer.Context) -> None:
+    """Itemised monthly cost estimate of a deployment configuration (see `quarry cost --help`)."""
+    root = Path(__file__).resolve().parents[4]
+    sys.path.insert(0, str(root))
+    try:
+        from stacks.cost import main as cost_main
+    except ImportError:
+        fail("the deployment code (stacks/) is not next to this installation")
+    raise typer.Exit(cost_main(list(ctx.args)))
+
+
+@app.command()
+def schema(out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None) -> None:
+    """JSON Schema of every wire message (the frontend's types come from it)."""
+    from quarry.schema_export import export_schema
+
+    text = json.dumps(export_schema(), indent=2, sort_keys=True) + "\n"
+    if out:
+        out.write_text(text)
+    else:
+        typer.echo(text)
+
+
+def _register_subcommands() -> None:
+    from quarry.cli_eval import bench_app, eval_app
+
+    app.add_typer(eval_app, name="eval")
+    app.add_typer(bench_app, name="bench")
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,180 @@
+"""Chat use case: condense the follow-up, retrieve, answer with numbered sources, cite, persist."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from quarry.errors import NotFound
+from quarry.models import Answer, Hit, Message, Role, SearchMode, SearchRequest, Session, Usage, new_id, utcnow
+from quarry.ports import ChatHistory, ChatModel, ChatTurn
+from quarry.services.access import WorkspaceAccess
+from quarry.services.citations import extract_citations
+from quarry.services.models_registry import ModelRegistry
+from quarry.services.prompts import NO_ANSWER, condense_turns, grounded_turns, plain_turns
+from quarry.services.search import SearchService
+
+__all__ = ["ChatOutcome", "ChatRequest", "ChatService"]
+
+TokenSink = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    user: str
+    text: str
+    session_id: str | None = None
+    workspace_id: str | None = None
+    model: str | None = None
+    temperature: float = 0.1
+    max_tokens: int = 384
+    top_k: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOutcome:
+    session: Session
+    message_id: str
+    answer: Answer
+    cancelled: bool = False
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        history: ChatHistory,
+        search: SearchService,
+        models: ModelRegistry,
+        access: WorkspaceAccess,
+        min_relevance: float = 0.3,
+        history_turns: int = 6,
+    ) -> None:
+        self._history = history
+        self._search = search
+        self._models = models
+        self._access = access
+        self._min_relevance = min_relevance
+        self._history_turns = history_turns
+
+    # ------------------------------------------------------------------ sessions
+    def open_session(self, user: str, session_id: str | None, workspace_id: str | None, text: str) -> Session:
+        """The caller's session (404 if it is someone else's), or a new one titled by the first question."""
+        if workspace_id:
+            self._access.readable(user, workspace_id)
+        if session_id:
+            session = self._history.get_session(session_id)
+            if session is not None:
+                if session.owner != user:
+                    raise NotFound(f"session {session_id} not found")
+                return session
+        session = Session(id=session_id or new_id(), owner=user, workspace_id=workspace_id, title=text[:80])
+        self._history.put_session(session)
+        return session
+
+    # ------------------------------------------------------------------ answering
+    def answer(
+        self,
+        request: ChatRequest,
+        *,
+        message_id: str | None = None,
+        on_token: TokenSink | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> ChatOutcome:
+        started = time.perf_counter()
+        session = self.open_session(request.user, request.session_id, request.workspace_id, request.text)
+        message_id = message_id or new_id()
+        history = self._history.recent_messages(session.id, limit=self._history_turns)
+        self._history.add_message(Message(session_id=session.id, id=new_id(), role=Role.USER, content=request.text))
+        model = self._models.chat_models.get(request.model)
+        timings: dict[str, float] = {}
+
+        question = self._condense(model, history, request.text, timings)
+        workspace_id = request.workspace_id or session.workspace_id
+        hits = self._retrieve(request.user, workspace_id, question, request.top_k, timings) if workspace_id else None
+
+        sink = on_token or (lambda _t: None)
+        if hits is not None and not hits:
+            text, usage, was_cancelled = NO_ANSWER, Usage(), False
+            sink(text)
+        else:
+            turns = grounded_turns(question, hits, history) if hits else plain_turns(request.text, history)
+            text, usage, was_cancelled = self._generate(model, turns, request, sink, cancelled, timings, started)
+        cleaned, citations = extract_citations(text, hits or [])
+        timings["total_ms"] = _ms(started)
+        answer = Answer(
+            text=cleaned,
+            citations=tuple(citations),
+            usage=usage,
+            timings=timings,
+            standalone_question=question,
+            grounded=bool(hits),
+        )
+        self._history.add_message(
+            Message(
+                session_id=session.id,
+                id=message_id,
+                role=Role.ASSISTANT,
+                content=cleaned,
+                citations=answer.citations,
+                metadata={"cancelled": was_cancelled, "standalone_question": question},
+            )
+        )
+        self._history.put_session(replace(session, updated_at=utcnow()))
+        return ChatOutcome(session=session, message_id=message_id, answer=answer, cancelled=was_cancelled)
+
+    def _condense(self, model: ChatModel, history: list[Message], text: str, timings: dict[str, float]) -> str:
+        if not any(m.role is Role.USER for m in history):
+            return text
+        t0 = time.perf_counter()
+        out = "".join(d.text for d in model.stream(condense_turns(history, text), max_tokens=64, temperature=0.0))
+        timings["condense_ms"] = _ms(t0)
+        question = out.strip().strip('"').splitlines()[0].strip() if out.strip() else ""
+        # A model that rambles or says nothing must not derail retrieval.
+        return question if 3 <= len(question) <= 400 else text
+
+    def _retrieve(
+        self, user: str, workspace_id: str, question: str, top_k: int, timings: dict[str, float]
+    ) -> list[Hit]:
+        t0 = time.perf_counter()
+        result = self._search.search(
+            user, SearchRequest(workspace_id=workspace_id, query=question, top_k=top_k, mode=SearchMode.HYBRID)
+        )
+        timings["retrieve_ms"] = _ms(t0)
+        return [h for h in result.hits if h.dense_score is not None and h.dense_score >= self._min_relevance]
+
+    def _generate(
+        self,
+        model: ChatModel,
+        turns: list[ChatTurn],
+        request: ChatRequest,
+        sink: TokenSink,
+        cancelled: Callable[[], bool],
+        timings: dict[str, float],
+        started: float,
+    ) -> tuple[str, Usage, bool]:
+        t0 = time.perf_counter()
+        parts: list[str] = []
+        usage = Usage()
+        stream = model.stream(turns, max_tokens=request.max_tokens, temperature=request.temperature)
+        for delta in stream:
+            if delta.usage is not None:
+                usage = delta.usage
+            if delta.text:
+                if not parts:
+                    timings["first_token_ms"] = _ms(started)
+                parts.append(delta.text)
+                sink(delta.text)
+            if cancelled():
+                close = getattr(stream, "close", None)
+                if close:
+                    close()
+                timings["generate_ms"] = _ms(t0)
+                return "".join(parts), Usage(completion_tokens=len(parts)), True
+        timings["generate_ms"] = _ms(t0)
+        return "".join(parts), usage, False
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)

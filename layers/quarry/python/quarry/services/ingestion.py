@@ -1,0 +1,266 @@
+"""Ingestion steps, the same in the Batch job and the local workflow.
+
+The state machine (and ``LocalWorkflow``) runs: ``set_processing`` → ``run`` →
+``set_processed``; any failure → ``set_error(reason)``. ``run`` parses, chunks,
+embeds in batches and replaces the document's chunks in one transaction, so a
+retried job leaves exactly one set of chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any, Protocol
+
+from quarry.errors import NotFound, QuarryError, UnreadableDocument
+from quarry.models import Chunk, ChunkingConfig, Document, DocumentSource, DocumentStatus, Workspace, utcnow
+from quarry.ports import BlobStore, Catalog, DocumentParser, ParsedDocument, VectorIndex
+from quarry.services.documents import document_id_for, document_prefix
+from quarry.services.models_registry import ModelRegistry
+from quarry.services.status import DocumentStatusPublisher
+
+__all__ = ["Chunker", "IngestionReport", "IngestionService", "PageSource"]
+
+log = logging.getLogger(__name__)
+
+
+class Chunker(Protocol):
+    def split(
+        self, document_id: str, workspace_id: str, parsed: ParsedDocument, *, base_metadata: dict[str, Any]
+    ) -> list[Chunk]: ...
+
+
+class CrawledPage(Protocol):
+    url: str
+    content_type: str
+    data: bytes
+    title: str
+
+
+class PageSource(Protocol):
+    """A website crawl (``quarry.text.crawler``), as the ingestion step needs it."""
+
+    def crawl(self, options: dict[str, Any]) -> Iterable[CrawledPage]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IngestionReport:
+    document_id: str
+    chunks: int
+    seconds: float
+    pages: int = 0
+
+
+class IngestionService:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        blobs: BlobStore,
+        index: VectorIndex,
+        parser: DocumentParser,
+        chunker_for: Callable[[ChunkingConfig], Chunker],
+        models: ModelRegistry,
+        status: DocumentStatusPublisher,
+        crawler: PageSource | None = None,
+        embed_batch_size: int = 64,
+        audit_blobs: BlobStore | None = None,
+    ) -> None:
+        self._catalog = catalog
+        self._blobs = blobs
+        self._index = index
+        self._parser = parser
+        self._chunker_for = chunker_for
+        self._models = models
+        self._status = status
+        self._crawler = crawler
+        self._batch = embed_batch_size
+        self._audit = audit_blobs
+
+    # ------------------------------------------------------------------ state machine steps
+    def set_processing(self, workspace_id: str, document_id: str) -> Document:
+        return self._set(workspace_id, document_id, DocumentStatus.PROCESSING)
+
+    def set_processed(self, workspace_id: str, document_id: str, chunk_count: int) -> Document:
+        return self._set(workspace_id, document_id, DocumentStatus.PROCESSED, chunk_count=chunk_count)
+
+    def set_error(self, workspace_id: str, document_id: str, reason: str) -> Document | None:
+        return self._status.set(workspace_id, document_id, DocumentStatus.ERROR, reason=reason[:1000])
+
+    def _set(self, workspace_id: str, document_id: str, status: DocumentStatus, **kw: Any) -> Document:
+        document = self._status.set(workspace_id, document_id, status, **kw)
+        if document is None:
+            raise NotFound(f"document {document_id} not found")
+        return document
+
+    def run(self, workspace_id: str, document_id: str) -> IngestionReport:
+        """Parse, chunk, embed, index. Raises a QuarryError with a user-facing reason on failure."""
+        started = time.perf_counter()
+        workspace, document = self._load(workspace_id, document_id)
+        if document.source is DocumentSource.WEBSITE:
+            pages, chunks = self._crawl(workspace, document)
+            return IngestionReport(document.id, chunks=chunks, seconds=time.perf_counter() - started, pages=pages)
+        if not document.blob_key:
+            raise UnreadableDocument(f"{document.name}: the document has no stored content")
+        data = self._blobs.get(document.blob_key)
+        parsed = self._parser.parse(data, filename=document.name, content_type=document.content_type)
+        count = self.index_parsed(workspace, document, parsed)
+        return IngestionReport(document.id, chunks=count, seconds=time.perf_counter() - started)
+
+    def process(self, workspace_id: str, document_id: str) -> IngestionReport | None:
+        """All steps in order with the state machine's error handling (local workflow, CLI)."""
+        try:
+            self.set_processing(workspace_id, document_id)
+            report = self.run(workspace_id, document_id)
+            self.set_processed(workspace_id, document_id, report.chunks)
+            return report
+        except QuarryError as exc:
+            self.set_error(workspace_id, document_id, exc.message)
+        except Exception as exc:  # an unexpected failure still ends in a visible status
+            log.exception("ingestion of %s failed", document_id)
+            self.set_error(workspace_id, document_id, f"internal error: {type(exc).__name__}: {exc}")
+        return None
+
+    def sweep_stale(self, timeout: timedelta) -> list[Document]:
+        """Documents stuck in ``processing`` beyond the timeout end in ``error: timed out``."""
+        swept = []
+        for document in self._catalog.stale_documents(DocumentStatus.PROCESSING, utcnow() - timeout):
+            updated = self.set_error(document.workspace_id, document.id, "timed out")
+            if updated is not None:
+                swept.append(updated)
+        return swept
+
+    # ------------------------------------------------------------------ pieces
+    def index_parsed(self, workspace: Workspace, document: Document, parsed: ParsedDocument) -> int:
+        chunker = self._chunker_for(workspace.chunking)
+        base = {**document.metadata, "source": document.source.value, "document_name": document.name}
+        chunks = chunker.split(document.id, workspace.id, parsed, base_metadata=base)
+        if not chunks:
+            raise UnreadableDocument(f"{document.name}: no text to index")
+        embedded = self.embed_chunks(workspace, chunks)
+        self._index.replace_document(workspace.id, document.id, embedded)
+        if self._audit is not None:
+            lines = "\n".join(
+                json.dumps({"ordinal": c.ordinal, "start": c.start, "end": c.end, "text": c.text}) for c in chunks
+            )
+            self._audit.put(
+                document_prefix(workspace.id, document.id) + "chunks.jsonl",
+                lines.encode(),
+                content_type="application/x-ndjson",
+            )
+        return len(embedded)
+
+    def index_batch(
+        self,
+        workspace: Workspace,
+        items: Sequence[tuple[Document, ParsedDocument]],
+        *,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Index many parsed documents with full embedding batches across documents.
+
+        The embedder sees batches as large as for one long document, and each
+        finished document is written by a second thread while the next batch is
+        embedded, so the pipeline runs close to the embedder's own throughput.
+        """
+        chunker = self._chunker_for(workspace.chunking)
+        split_many = getattr(chunker, "split_many", None)
+        pairs = [(d.id, p) for d, p in items]
+        meta = {"source": DocumentSource.TEXT.value}
+        if split_many is not None:
+            per_doc: list[list[Chunk]] = split_many(workspace.id, pairs, base_metadata=meta)
+        else:
+            per_doc = [chunker.split(d, workspace.id, p, base_metadata=meta) for d, p in pairs]
+        flat = [c for chunks in per_doc for c in chunks]
+        owners = [i for i, chunks in enumerate(per_doc) for _ in chunks]
+        pending = [len(chunks) for chunks in per_doc]
+        done: list[list[Chunk]] = [[] for _ in per_doc]
+        embedder = self._models.embedders.get(workspace.embedding_model)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-writer") as writer:
+            futures = []
+            for start in range(0, len(flat), self._batch):
+                batch = flat[start : start + self._batch]
+                vectors = embedder.embed_documents([_embedding_text(c) for c in batch])
+                for offset, (chunk, vector) in enumerate(zip(batch, vectors, strict=True)):
+                    i = owners[start + offset]
+                    done[i].append(replace(chunk, embedding=tuple(vector)))
+                    pending[i] -= 1
+                    if pending[i] == 0:
+                        futures.append(
+                            writer.submit(self._index.replace_document, workspace.id, items[i][0].id, done[i])
+                        )
+                if on_progress:
+                    on_progress(len(batch))
+            for f in futures:
+                f.result()
+        return len(flat)
+
+    def embed_chunks(self, workspace: Workspace, chunks: Sequence[Chunk]) -> list[Chunk]:
+        embedder = self._models.embedders.get(workspace.embedding_model)
+        out: list[Chunk] = []
+        for batch in _batches(chunks, self._batch):
+            texts = [_embedding_text(c) for c in batch]
+            vectors = embedder.embed_documents(texts)
+            out.extend(replace(c, embedding=tuple(v)) for c, v in zip(batch, vectors, strict=True))
+        return out
+
+    def _load(self, workspace_id: str, document_id: str) -> tuple[Workspace, Document]:
+        workspace = self._catalog.get_workspace(workspace_id)
+        if workspace is None:
+            raise NotFound(f"workspace {workspace_id} not found")
+        document = self._catalog.get_document(workspace_id, document_id)
+        if document is None:
+            raise NotFound(f"document {document_id} not found")
+        return workspace, document
+
+    def _crawl(self, workspace: Workspace, site: Document) -> tuple[int, int]:
+        """Each page becomes a sub-document of the crawl; returns (pages, chunks)."""
+        if self._crawler is None:
+            raise UnreadableDocument(f"{site.name}: website crawling is not enabled in this deployment")
+        assert site.blob_key is not None
+        options = json.loads(self._blobs.get(site.blob_key))
+        pages = chunks = 0
+        for page in self._crawler.crawl(options):
+            page_doc = Document(
+                id=document_id_for(workspace.id, f"page:{page.url}"),
+                workspace_id=workspace.id,
+                name=page.title or page.url,
+                source=DocumentSource.WEBPAGE,
+                parent_id=site.id,
+                content_type=page.content_type,
+                size_bytes=len(page.data),
+                metadata={"url": page.url},
+            )
+            self._catalog.put_document(page_doc)
+            try:
+                parsed = self._parser.parse(page.data, filename=_page_filename(page), content_type=page.content_type)
+                count = self.index_parsed(workspace, page_doc, parsed)
+                self._status.set(workspace.id, page_doc.id, DocumentStatus.PROCESSED, chunk_count=count)
+                pages += 1
+                chunks += count
+            except QuarryError as exc:
+                self._status.set(workspace.id, page_doc.id, DocumentStatus.ERROR, reason=exc.message)
+        if pages == 0:
+            raise UnreadableDocument(f"{site.name}: no page could be crawled and parsed")
+        return pages, chunks
+
+
+def _page_filename(page: CrawledPage) -> str:
+    ext = {"application/pdf": ".pdf", "text/plain": ".txt"}.get(page.content_type.split(";")[0], ".html")
+    return f"page{ext}"
+
+
+def _embedding_text(chunk: Chunk) -> str:
+    if chunk.title and not chunk.text.startswith(chunk.title):
+        return f"{chunk.title}\n{chunk.text}"
+    return chunk.text
+
+
+def _batches(items: Sequence[Chunk], size: int) -> Iterator[Sequence[Chunk]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,546 @@
+"""Composition root: Settings -> adapters -> services. One place, explicit, cached per process.
+
+Each port has a registry of named factories (``Settings.<port>`` picks one).
+Factories import their technology lazily, so a Lambda that runs on DynamoDB,
+S3 and Bedrock never imports torch, llama.cpp or unstructured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from quarry.errors import InvalidInput
+from quarry.models import ChunkingConfig
+from quarry.ports import (
+    BlobStore,
+    Bus,
+    Catalog,
+    ChatHistory,
+    Connections,
+    DocumentParser,
+    Notifier,
+    VectorIndex,
+    Workflow,
+)
+from quarry.services.access import WorkspaceAccess
+from quarry.services.chat import ChatService
+from quarry.services.documents import DocumentService
+from quarry.services.feedback import FeedbackService
+from quarry.services.ingestion import Chunker, IngestionService, PageSource
+from quarry.services.models_registry import ModelInfo, ModelRegistry
+from quarry.services.search import RetrievalConfig, SearchService
+from quarry.services.sessions import SessionService
+from quarry.services.status import DocumentStatusPublisher
+from quarry.services.workspaces import WorkspaceService
+from quarry.settings import Settings
+
+__all__ = ["Adapters", "Services", "build_services", "get_services", "reset_services"]
+
+
+class Adapters:
+    """Builds each adapter once, from Settings, through the registries below."""
+
+    def __init__(self, settings: Settings, *, overrides: dict[str, Any] | None = None) -> None:
+        self.settings = settings
+        self._overrides = overrides or {}
+        self._closers: list[Callable[[], None]] = []
+        self._lock = threading.RLock()
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        self._closers.append(fn)
+
+    def close(self) -> None:
+        while self._closers:
+            with contextlib.suppress(Exception):  # best effort: one failing closer must not stop the rest
+                self._closers.pop()()
+
+    def _pick(self, port: str, registry: dict[str, Callable[[Adapters], Any]]) -> Any:
+        if port in self._overrides:
+            return self._overrides[port]
+        name = getattr(self.settings, port)
+        factory = registry.get(name)
+        if factory is None:
+            raise InvalidInput(f"unknown {port} adapter {name!r} (known: {', '.join(sorted(registry))})")
+        return factory(self)
+
+    # ------------------------------------------------------------------ shared infrastructure
+    @cached_property
+    def pg_dsn(self) -> str:
+        if self.settings.pg_dsn:
+            return self.settings.pg_dsn
+        from quarry.adapters.embedded_pg import EmbeddedPostgres
+
+        server = EmbeddedPostgres.from_settings(self.settings)
+        dsn = server.start()
+        self.on_close(server.stop)
+        return dsn
+
+    @cached_property
+    def pg_pool(self) -> Any:
+        from quarry.adapters.pg import pool_from_settings
+
+        settings = self.settings
+        if not settings.pg_dsn:
+            settings = settings.model_copy(update={"pg_dsn": self.pg_dsn})
+        pool = pool_from_settings(settings)
+        self.on_close(pool.close)
+        return pool
+
+    @cached_property
+    def local_secret(self) -> bytes:
+        """HMAC key of the local runtime (upload policies, dev tokens): kept under data_dir."""
+        if self.settings.dev_token_secret:
+            return self.settings.dev_token_secret.encode()
+        path = self.settings.data_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
+
+    # ------------------------------------------------------------------ ports
+    @cached_property
+    def catalog(self) -> Catalog:
+        return self._pick("catalog", CATALOGS)  # type: ignore[no-any-return]
+
+    @cached_property
+    def chat_history(self) -> ChatHistory:
+        return self._pick("chat_history", CHAT_HISTORIES)  # type: ignore[no-any-return]
+
+    @cached_property
+    def connections(self) -> Connections:
+        return self._pick("connections", CONNECTIONS)  # type: ignore[no-any-return]
+
+    @cached_property
+    def blob_store(self) -> BlobStore:
+        return self._pick("blob_store", BLOB_STORES)  # type: ignore[no-any-return]
+
+    @cached_property
+    def vector_index(self) -> VectorIndex:
+        return self._pick("vector_index", VECTOR_INDEXES)  # type: ignore[no-any-return]
+
+    @cached_property
+    def bus(self) -> Bus:
+        return self._pick("bus", BUSES)  # type: ignore[no-any-return]
+
+    @cached_property
+    def workflow(self) -> Workflow:
+        return self._pick("workflow", WORKFLOWS)  # type: ignore[no-any-return]
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        return self._pick("notifier", NOTIFIERS)  # type: ignore[no-any-return]
+
+    @cached_property
+    def parser(self) -> DocumentParser:
+        return self._pick("parser", PARSERS)  # type: ignore[no-any-return]
+
+    @cached_property
+    def models(self) -> ModelRegistry:
+        if "models" in self._overrides:
+            return self._overrides["models"]  # type: ignore[no-any-return]
+        registry = ModelRegistry()
+        for port, table in (("embedder", EMBEDDERS), ("chat_model", CHAT_MODELS), ("reranker", RERANKERS)):
+            name = getattr(self.settings, port)
+            if name not in table:
+                raise InvalidInput(f"unknown {port} adapter {name!r} (known: {', '.join(sorted(table))})")
+            table[name](self, registry)
+        return registry
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        from quarry.text.tokens import HFTokenizer
+
+        return HFTokenizer()
+
+    def chunker_for(self, config: ChunkingConfig) -> Chunker:
+        from quarry.text.chunking import RecursiveChunker
+
+        return RecursiveChunker(self.tokenizer, config)
+
+    @cached_property
+    def crawler(self) -> PageSource | None:
+        if "crawler" in self._overrides:
+            return self._overrides["crawler"]  # type: ignore[no-any-return]
+        from quarry.text.crawler import CrawlerPageSource
+
+        return CrawlerPageSource()
+
+
+# ============================================================================ registries
+# Each factory takes the Adapters context; imports stay inside the factory.
+
+
+def _sql_catalog(a: Adapters) -> Any:
+    from quarry.adapters.sql_catalog import SqlCatalog
+
+    return SqlCatalog(a.pg_pool)
+
+
+def _sql_history(a: Adapters) -> Any:
+    from quarry.adapters.sql_catalog import SqlChatHistory
+
+    return SqlChatHistory(a.pg_pool)
+
+
+def _sql_connections(a: Adapters) -> Any:
+    from quarry.adapters.sql_catalog import SqlConnections
+
+    return SqlConnections(a.pg_pool)
+
+
+def _dynamo(kind: str) -> Callable[[Adapters], Any]:
+    def build(a: Adapters) -> Any:
+        from quarry.adapters import dynamodb
+
+        cls = {
+            "catalog": dynamodb.DynamoCatalog,
+            "history": dynamodb.DynamoChatHistory,
+            "connections": dynamodb.DynamoConnections,
+        }[kind]
+        return cls(table_prefix=a.settings.table_prefix, region=a.settings.aws_region)
+
+    return build
+
+
+def _localfs(a: Adapters) -> Any:
+    from quarry.adapters.localfs import LocalBlobStore
+
+    return LocalBlobStore(a.settings.blob_dir, upload_url=a.settings.local_upload_url, secret=a.local_secret)
+
+
+def _s3(a: Adapters) -> Any:
+    from quarry.adapters.s3 import S3BlobStore
+
+    return S3BlobStore(bucket=a.settings.upload_bucket, region=a.settings.aws_region)
+
+
+def _pgvector(a: Adapters) -> Any:
+    from quarry.adapters.pgvector import PgVectorIndex
+
+    return PgVectorIndex(a.pg_pool)
+
+
+def _opensearch(a: Adapters) -> Any:
+    from quarry.adapters.opensearch import OpenSearchIndex
+
+    return OpenSearchIndex.from_settings(a.settings)
+
+
+def _local_bus(a: Adapters) -> Any:
+    from quarry.local.bus import LocalBus
+
+    bus = LocalBus(dead_letter_dir=a.settings.data_dir / "dead-letters")
+    a.on_close(bus.close)
+    return bus
+
+
+def _sns(a: Adapters) -> Any:
+    from quarry.adapters.sns_sqs import SnsBus
+
+    return SnsBus(topic_arn=a.settings.chat_topic_arn, region=a.settings.aws_region)
+
+
+def _local_workflow(a: Adapters) -> Any:
+    from quarry.adapters.local_workflow import LocalWorkflow
+
+    workflow = LocalWorkflow(background=a.settings.local_workflow_background)
+    a.on_close(workflow.close)
+    return workflow
+
+
+def _stepfunctions(a: Adapters) -> Any:
+    from quarry.adapters.stepfunctions import StepFunctionsWorkflow
+
+    return StepFunctionsWorkflow.from_settings(a.settings)
+
+
+def _local_notifier(a: Adapters) -> Any:
+    from quarry.local.notifier import LocalNotifier
+
+    return LocalNotifier()
+
+
+def _apigw_notifier(a: Adapters) -> Any:
+    from quarry.adapters.apigw_ws import ApiGatewayNotifier
+
+    return ApiGatewayNotifier(endpoint_url=a.settings.websocket_endpoint, region=a.settings.aws_region)
+
+
+def _unstructured(a: Adapters) -> Any:
+    from quarry.text.parsing import UnstructuredParser
+
+    return UnstructuredParser(max_bytes=a.settings.max_upload_bytes)
+
+
+def _minilm(a: Adapters, registry: ModelRegistry) -> None:
+    from quarry.adapters.st_models import SentenceTransformerEmbedder
+
+    info = ModelInfo(
+        id="all-MiniLM-L6-v2", name="all-MiniLM-L6-v2 (local)", provider="sentence-transformers", dimensions=384
+    )
+    registry.embedders.register(
+        info,
+        lambda: SentenceTransformerEmbedder(dimensions=384, batch_size=a.settings.embedding_batch_size),
+        default=True,
+    )
+
+
+def _bedrock_embedder(a: Adapters, registry: ModelRegistry) -> None:
+    from quarry.adapters.bedrock import BedrockEmbedder
+
+    s = a.settings
+    info = ModelInfo(
+        id=s.bedrock_embedding_model_id,
+        name="Titan Text Embeddings v2",
+        provider="bedrock",
+        dimensions=s.bedrock_embedding_dimensions,
+    )
+    registry.embedders.register(info, lambda: BedrockEmbedder.from_settings(s), default=True)
+
+
+def _sagemaker_embedder(a: Adapters, registry: ModelRegistry) -> None:
+    from quarry.adapters.sagemaker import SageMakerEmbedder
+
+    s = a.settings
+    info = ModelInfo(
+        id=s.embedding_model, name=f"{s.embedding_model} (SageMaker)", provider="sagemaker", dimensions=384
+    )
+    registry.embedders.register(info, lambda: SageMakerEmbedder.from_settings(s), default=True)
+
+
+def _llamacpp(a: Adapters, registry: ModelRegistry) -> None:
+    from quarry.adapters.llamacpp import LlamaCppChatModel
+
+    s = a.settings
+    info = ModelInfo(
+        id="qwen2.5-coder-0.5b-instruct", name="Qwen2.5-Coder 0.5B Instruct (llama.cpp)", provider="llama.cpp"
+    )
+    registry.chat_models.register(
+        info,
+        lambda: LlamaCppChatModel(
+            model_path=Path(s.llm_model_path) if s.llm_model_path else None,
+            model_dir=s.model_dir,
+            context_tokens=s.llm_context_tokens,
+            threads=s.llm_threads,
+        ),
+        default=True,
+    )
+
+
+def _bedrock_chat(a: Adapters, registry: ModelRegistry) -> None:
+    from quarry.adapters.bedrock import BedrockChatModel
+
+    s = a.settings
+    for model_id in dict.fromkeys([s.bedrock_chat_model_id, *s.bedrock_chat_model_ids]):
+        info = ModelInfo(id=model_id, name=model_id, provider="bedrock")
+        registry.chat_models.register(
+            info,
+            lambda m=model_id: BedrockChatModel.from_settings(s, model_id=m),  # type: ignore[misc]
+            default=model_id == s.bedrock_chat_model_id,
+        )
+
+
+def _sagemaker_chat(a: Adapters, registry: ModelRegistry) -> None:
+    from quarry.adapters.sagemaker import SageMakerChatModel
+
+    s = a.settings
+    info = ModelInfo(id=s.sagemaker_llm_endpoint, name=f"{s.sagemaker_llm_endpoint} (SageMaker)", provider="sagemaker")
+    registry.chat_models.register(info, lambda: SageMakerChatModel.from_settings(s), default=True)
+
+
+def _no_reranker(a: Adapters, registry: ModelRegistry) -> None:
+    return None
+
+
+def _cross_encoder(a: Adapters, registry: ModelRegistry) -> None:
+    from quarry.adapters.st_models import CrossEncoderReranker
+
+    path = Path(a.settings.cross_encoder_path)
+    if not a.settings.cross_encoder_path:
+        raise InvalidInput("reranker 'cross-encoder' needs QUARRY_CROSS_ENCODER_PATH (a local CrossEncoder folder)")
+    info = ModelInfo(id=path.name, name=f"{path.name} (cross-encoder)", provider="sentence-transformers")
+    registry.rerankers.register(info, lambda: CrossEncoderReranker(path), default=True)
+
+
+def _sagemaker_reranker(a: Adapters, registry: ModelRegistry) -> None:
+    from quarry.adapters.sagemaker import SageMakerReranker
+
+    s = a.settings
+    info = ModelInfo(id="cross-encoder", name="cross-encoder (SageMaker)", provider="sagemaker")
+    registry.rerankers.register(info, lambda: SageMakerReranker.from_settings(s), default=True)
+
+
+def _bedrock_reranker(a: Adapters, registry: ModelRegistry) -> None:
+    from quarry.adapters.bedrock import BedrockReranker
+
+    s = a.settings
+    info = ModelInfo(id=s.bedrock_rerank_model_arn or "bedrock-rerank", name="Bedrock rerank", provider="bedrock")
+    registry.rerankers.register(info, lambda: BedrockReranker.from_settings(s), default=True)
+
+
+CATALOGS: dict[str, Callable[[Adapters], Any]] = {"sql": _sql_catalog, "dynamodb": _dynamo("catalog")}
+CHAT_HISTORIES: dict[str, Callable[[Adapters], Any]] = {"sql": _sql_history, "dynamodb": _dynamo("history")}
+CONNECTIONS: dict[str, Callable[[Adapters], Any]] = {"sql": _sql_connections, "dynamodb": _dynamo("connections")}
+BLOB_STORES: dict[str, Callable[[Adapters], Any]] = {"localfs": _localfs, "s3": _s3}
+VECTOR_INDEXES: dict[str, Callable[[Adapters], Any]] = {"pgvector": _pgvector, "opensearch": _opensearch}
+BUSES: dict[str, Callable[[Adapters], Any]] = {"local": _local_bus, "sns": _sns}
+WORKFLOWS: dict[str, Callable[[Adapters], Any]] = {"local": _local_workflow, "stepfunctions": _stepfunctions}
+NOTIFIERS: dict[str, Callable[[Adapters], Any]] = {"local": _local_notifier, "apigw": _apigw_notifier}
+PARSERS: dict[str, Callable[[Adapters], Any]] = {"unstructured": _unstructured}
+EMBEDDERS: dict[str, Callable[[Adapters, ModelRegistry], None]] = {
+    "minilm": _minilm,
+    "bedrock": _bedrock_embedder,
+    "sagemaker": _sagemaker_embedder,
+}
+CHAT_MODELS: dict[str, Callable[[Adapters, ModelRegistry], None]] = {
+    "llamacpp": _llamacpp,
+    "bedrock": _bedrock_chat,
+    "sagemaker": _sagemaker_chat,
+}
+RERANKERS: dict[str, Callable[[Adapters, ModelRegistry], None]] = {
+    "none": _no_reranker,
+    "cross-encoder": _cross_encoder,
+    "sagemaker": _sagemaker_reranker,
+    "bedrock": _bedrock_reranker,
+}
+
+
+# ============================================================================ services
+
+
+@dataclass
+class Services:
+    adapters: Adapters
+    access: WorkspaceAccess
+    status: DocumentStatusPublisher
+    workspaces: WorkspaceService
+    documents: DocumentService
+    ingestion: IngestionService
+    search: SearchService
+    chat: ChatService
+    sessions: SessionService
+    feedback: FeedbackService
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return self.adapters.settings
+
+    @property
+    def models(self) -> ModelRegistry:
+        return self.adapters.models
+
+    def close(self) -> None:
+        self.adapters.close()
+
+
+def build_services(settings: Settings | None = None, *, overrides: dict[str, Any] | None = None) -> Services:
+    s = settings or Settings()
+    a = Adapters(s, overrides=overrides)
+    access = WorkspaceAccess(a.catalog)
+    status = DocumentStatusPublisher(catalog=a.catalog, connections=a.connections, notifier=a.notifier)
+    search = SearchService(
+        index=a.vector_index,
+        models=a.models,
+        access=access,
+        config=RetrievalConfig(
+            rrf_k=s.rrf_k, dense_weight=s.dense_weight, keyword_weight=s.keyword_weight, candidates=s.candidates
+        ),
+    )
+    workspaces = WorkspaceService(
+        catalog=a.catalog,
+        index=a.vector_index,
+        blobs=a.blob_store,
+        workflow=a.workflow,
+        models=a.models,
+        access=access,
+    )
+    documents = DocumentService(
+        catalog=a.catalog,
+        blobs=a.blob_store,
+        index=a.vector_index,
+        workflow=a.workflow,
+        access=access,
+        max_upload_bytes=s.max_upload_bytes,
+        upload_ttl_seconds=s.upload_url_ttl_seconds,
+    )
+    ingestion = IngestionService(
+        catalog=a.catalog,
+        blobs=a.blob_store,
+        index=a.vector_index,
+        parser=_Lazy(lambda: a.parser),  # type: ignore[arg-type]
+        chunker_for=a.chunker_for,
+        models=a.models,
+        status=status,
+        crawler=_LazyCrawler(a),
+        embed_batch_size=s.embedding_batch_size,
+    )
+    services = Services(
+        adapters=a,
+        access=access,
+        status=status,
+        workspaces=workspaces,
+        documents=documents,
+        ingestion=ingestion,
+        search=search,
+        chat=ChatService(
+            history=a.chat_history, search=search, models=a.models, access=access, min_relevance=s.min_relevance
+        ),
+        sessions=SessionService(history=a.chat_history),
+        feedback=FeedbackService(catalog=a.catalog, history=a.chat_history),
+    )
+    bind = getattr(a.workflow, "bind", None)
+    if bind is not None:  # the local workflow runs the same steps the state machines run in AWS
+        bind(services)
+    return services
+
+
+class _Lazy:
+    """Defers building an adapter (e.g. the parser, which imports unstructured) until first call."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._obj: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._obj is None:
+            self._obj = self._make()
+        return getattr(self._obj, name)
+
+
+class _LazyCrawler:
+    def __init__(self, adapters: Adapters) -> None:
+        self._adapters = adapters
+
+    def crawl(self, options: dict[str, Any]) -> Any:
+        crawler = self._adapters.crawler
+        if crawler is None:
+            raise InvalidInput("website crawling is not enabled")
+        return crawler.crawl(options)
+
+
+_cache: dict[str, Services] = {}
+_cache_lock = threading.Lock()
+
+
+def get_services(settings: Settings | None = None) -> Services:
+    """The process-wide services (Lambda containers and ``quarry serve`` build them once)."""
+    with _cache_lock:
+        if "default" not in _cache:
+            _cache["default"] = build_services(settings)
+        return _cache["default"]
+
+
+def reset_services() -> None:
+    with _cache_lock:
+        services = _cache.pop("default", None)
+    if services is not None:
+        services.close()
