@@ -31,6 +31,7 @@ from quarry.ports import (
 )
 from quarry.services.access import WorkspaceAccess
 from quarry.services.chat import ChatService
+from quarry.services.chat_stream import Cancellations, ChatStreamService
 from quarry.services.documents import DocumentService
 from quarry.services.feedback import FeedbackService
 from quarry.services.ingestion import Chunker, IngestionService, PageSource
@@ -41,7 +42,7 @@ from quarry.services.status import DocumentStatusPublisher
 from quarry.services.workspaces import WorkspaceService
 from quarry.settings import Settings
 
-__all__ = ["Adapters", "Services", "build_services", "get_services", "reset_services"]
+__all__ = ["Adapters", "Services", "build_services", "get_services", "install_services", "reset_services"]
 
 
 class Adapters:
@@ -428,6 +429,7 @@ class Services:
     chat: ChatService
     sessions: SessionService
     feedback: FeedbackService
+    chat_stream: ChatStreamService
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -483,17 +485,20 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
         crawler=_LazyCrawler(a),
         embed_batch_size=s.embedding_batch_size,
     )
+    chat = ChatService(
+        history=a.chat_history, search=search, models=a.models, access=access, min_relevance=s.min_relevance
+    )
+    chat_stream = ChatStreamService(chat=chat, bus=a.bus, notifier=a.notifier, cancellations=Cancellations())
     services = Services(
         adapters=a,
+        chat_stream=chat_stream,
         access=access,
         status=status,
         workspaces=workspaces,
         documents=documents,
         ingestion=ingestion,
         search=search,
-        chat=ChatService(
-            history=a.chat_history, search=search, models=a.models, access=access, min_relevance=s.min_relevance
-        ),
+        chat=chat,
         sessions=SessionService(history=a.chat_history),
         feedback=FeedbackService(catalog=a.catalog, history=a.chat_history),
     )
@@ -537,6 +542,12 @@ def get_services(settings: Settings | None = None) -> Services:
         if "default" not in _cache:
             _cache["default"] = build_services(settings)
         return _cache["default"]
+
+
+def install_services(services: Services) -> None:
+    """Make ``services`` the process-wide ones (the local runtime and tests hand theirs to the handlers)."""
+    with _cache_lock:
+        _cache["default"] = services
 
 
 def reset_services() -> None:

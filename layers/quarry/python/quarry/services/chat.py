@@ -12,7 +12,7 @@ from quarry.ports import ChatHistory, ChatModel, ChatTurn
 from quarry.services.access import WorkspaceAccess
 from quarry.services.citations import extract_citations
 from quarry.services.models_registry import ModelRegistry
-from quarry.services.prompts import NO_ANSWER, condense_turns, grounded_turns, plain_turns
+from quarry.services.prompts import NO_ANSWER, condense_turns, grounded_turns, plain_turns, standalone_question
 from quarry.services.search import SearchService
 
 __all__ = ["ChatOutcome", "ChatRequest", "ChatService"]
@@ -130,9 +130,7 @@ class ChatService:
         t0 = time.perf_counter()
         out = "".join(d.text for d in model.stream(condense_turns(history, text), max_tokens=64, temperature=0.0))
         timings["condense_ms"] = _ms(t0)
-        question = out.strip().strip('"').splitlines()[0].strip() if out.strip() else ""
-        # A model that rambles or says nothing must not derail retrieval.
-        return question if 3 <= len(question) <= 400 else text
+        return standalone_question(out, text, history)
 
     def _retrieve(
         self, user: str, workspace_id: str, question: str, top_k: int, timings: dict[str, float]

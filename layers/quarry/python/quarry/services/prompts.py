@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from quarry.models import Hit, Message, Role
@@ -12,6 +13,7 @@ __all__ = [
     "condense_turns",
     "grounded_turns",
     "plain_turns",
+    "standalone_question",
 ]
 
 NO_ANSWER = "I don't know: the workspace does not contain a passage that answers this."
@@ -24,9 +26,21 @@ _GROUNDED_SYSTEM = (
 )
 
 _CONDENSE_SYSTEM = (
-    "Rewrite the user's follow-up question as one standalone question that can be understood "
-    "without the conversation. Replace pronouns with the things they refer to. "
-    "Reply with the question only."
+    "You rewrite a follow-up question so that it can be understood without the conversation. "
+    "Keep the subject of the conversation in the question. Reply with the rewritten question only."
+)
+# Worked examples steady small models far more than instructions alone.
+_CONDENSE_SHOTS = (
+    (
+        "User: Who founded Acme Corp?\nAssistant: Acme Corp was founded by Jane Roe in 1990.",
+        "where is it based?",
+        "Where is Acme Corp based?",
+    ),
+    (
+        "User: What is the tallest mountain in Peru?\nAssistant: Huascaran is the tallest mountain in Peru.",
+        "and how high is it?",
+        "How high is Huascaran?",
+    ),
 )
 
 
@@ -37,8 +51,91 @@ def _history_text(history: Sequence[Message], *, max_chars: int = 2000) -> str:
 
 
 def condense_turns(history: Sequence[Message], follow_up: str) -> list[ChatTurn]:
-    user = f"Conversation:\n{_history_text(history)}\n\nFollow-up question: {follow_up}\n\nStandalone question:"
-    return [ChatTurn(Role.SYSTEM, _CONDENSE_SYSTEM), ChatTurn(Role.USER, user)]
+    turns = [ChatTurn(Role.SYSTEM, _CONDENSE_SYSTEM)]
+    for conversation, question, rewritten in _CONDENSE_SHOTS:
+        turns.append(ChatTurn(Role.USER, f"{conversation}\nFollow-up: {question}"))
+        turns.append(ChatTurn(Role.ASSISTANT, rewritten))
+    turns.append(ChatTurn(Role.USER, f"{_history_text(history)}\nFollow-up: {follow_up}"))
+    return turns
+
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]+")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "with",
+        "about",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "it",
+        "its",
+        "it's",
+        "this",
+        "that",
+        "these",
+        "those",
+        "they",
+        "them",
+        "their",
+        "he",
+        "she",
+        "his",
+        "her",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "would",
+        "should",
+        "tell",
+        "me",
+        "more",
+        "also",
+        "then",
+        "than",
+        "there",
+        "please",
+    ]
+)
+
+
+def content_words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text) if w.lower() not in _STOP}
+
+
+def standalone_question(rewritten: str, follow_up: str, history: Sequence[Message]) -> str:
+    """The model's rewrite when it carried the conversation's subject into the question.
+
+    Small models often echo the follow-up or answer it instead; then the last user
+    question is prefixed, so retrieval still sees what "it" refers to.
+    """
+    previous = next((m.content for m in reversed(history) if m.role is Role.USER), "")
+    context_words = content_words(_history_text(history)) - content_words(follow_up)
+    rewritten = rewritten.strip().strip('"').splitlines()[0].strip() if rewritten.strip() else ""
+    if 3 <= len(rewritten) <= 300 and rewritten.endswith("?") and content_words(rewritten) & context_words:
+        return rewritten
+    return f"{previous} {follow_up}".strip() if previous else follow_up
 
 
 def format_sources(hits: Sequence[Hit], *, max_chars_each: int = 1200) -> str:

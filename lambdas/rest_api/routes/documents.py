@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from quarry.models import DocumentStatus
+from quarry.protocol import DocumentOut, ListOut, TextDocumentIn, UploadUrlIn, UploadUrlOut, WebsiteIn
+
+from routes.common import caller, created, no_content, services
+
+router = APIGatewayRouter()
+
+
+@router.post("/workspaces/<workspace_id>/documents/upload-url")
+def upload_url(workspace_id: str, body: UploadUrlIn) -> UploadUrlOut:
+    doc_id, target = services().documents.upload_url(
+        caller(router), workspace_id, body.filename, body.content_type, body.size_bytes
+    )
+    return UploadUrlOut(
+        document_id=doc_id,
+        url=target.url,
+        fields=target.fields,
+        key=target.key,
+        expires_at=target.expires_at,
+        max_bytes=target.max_bytes,
+    )
+
+
+@router.post("/workspaces/<workspace_id>/documents")
+def add_document(workspace_id: str, body: TextDocumentIn) -> Response[Any]:
+    docs = services().documents
+    user = caller(router)
+    if body.type == "qna":
+        assert body.question is not None and body.answer is not None
+        doc = docs.add_qna(user, workspace_id, question=body.question, answer=body.answer, title=body.title)
+    else:
+        doc = docs.add_text(user, workspace_id, title=body.title, text=body.text or "")
+    return created(DocumentOut.of(doc))
+
+
+@router.post("/workspaces/<workspace_id>/websites")
+def add_website(workspace_id: str, body: WebsiteIn) -> Response[Any]:
+    doc = services().documents.add_website(caller(router), workspace_id, body.model_dump())
+    return created(DocumentOut.of(doc))
+
+
+@router.get("/workspaces/<workspace_id>/documents")
+def list_documents(
+    workspace_id: str,
+    status: Annotated[DocumentStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> ListOut[DocumentOut]:
+    page = services().documents.list_documents(caller(router), workspace_id, status=status, limit=limit, cursor=cursor)
+    return ListOut[DocumentOut](items=[DocumentOut.of(d) for d in page.items], cursor=page.cursor)
+
+
+@router.get("/workspaces/<workspace_id>/documents/<document_id>")
+def get_document(workspace_id: str, document_id: str) -> DocumentOut:
+    return DocumentOut.of(services().documents.get(caller(router), workspace_id, document_id))
+
+
+@router.delete("/workspaces/<workspace_id>/documents/<document_id>")
+def delete_document(workspace_id: str, document_id: str) -> Response[Any]:
+    services().documents.delete(caller(router), workspace_id, document_id)
+    return no_content()

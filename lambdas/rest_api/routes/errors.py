@@ -1,0 +1,56 @@
+"""Every error is JSON ``{"error": {"code", "message"}}`` with its status; never a stack trace."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from quarry.errors import QuarryError
+
+logger = Logger(service="quarry-rest", child=True)
+
+
+def error_response(status: int, code: str, message: str) -> Response[Any]:
+    body = json.dumps({"error": {"code": code, "message": message}})
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def _describe(errors: Any) -> str:
+    parts = []
+    for e in errors:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body",)) or "body"
+        parts.append(f"{where}: {e.get('msg', 'invalid')}")
+    return "; ".join(parts)[:1000]
+
+
+def install(app: APIGatewayRestResolver) -> None:
+    @app.exception_handler(QuarryError)
+    def _domain(exc: QuarryError) -> Response[Any]:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    def _validation(exc: RequestValidationError) -> Response[Any]:
+        errs = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errs):
+            return error_response(400, "malformed_json", "request body is not valid JSON")
+        return error_response(422, "invalid_input", _describe(errs))
+
+    @app.exception_handler(json.JSONDecodeError)
+    def _json(exc: json.JSONDecodeError) -> Response[Any]:
+        return error_response(400, "malformed_json", "request body is not valid JSON")
+
+    @app.exception_handler(ValueError)
+    def _value(exc: ValueError) -> Response[Any]:
+        return error_response(422, "invalid_input", str(exc))
+
+    @app.not_found
+    def _not_found(exc: Exception) -> Response[Any]:
+        return error_response(404, "not_found", "no such route")
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response[Any]:
+        logger.exception("unhandled error")
+        return error_response(500, "internal_error", "internal error")

@@ -1,0 +1,59 @@
+"""Health, the models on offer, search, and the models alone (rerank, embeddings)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from quarry.errors import InvalidInput
+from quarry.models import SearchRequest
+from quarry.protocol import EmbeddingsIn, EmbeddingsOut, HitOut, RerankIn, RerankOut, SearchIn, SearchOut
+
+from routes.common import caller, services
+
+router = APIGatewayRouter()
+
+
+@router.get("/health")
+def health() -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+@router.get("/models")
+def models() -> dict[str, Any]:
+    return services().models.describe()
+
+
+@router.post("/workspaces/<workspace_id>/search")
+def search(workspace_id: str, body: SearchIn) -> SearchOut:
+    request = SearchRequest(
+        workspace_id=workspace_id,
+        query=body.query,
+        top_k=body.top_k,
+        mode=body.mode,
+        rerank=body.rerank,
+        filters=body.filters,
+    )
+    result = services().search.search(caller(router), request)
+    return SearchOut(hits=[HitOut.of(h) for h in result.hits], mode=result.mode, took_ms=round(result.took_ms, 2))
+
+
+@router.post("/rerank")
+def rerank(body: RerankIn) -> RerankOut:
+    caller(router)
+    registry = services().models.rerankers
+    if registry.default is None and body.model is None:
+        raise InvalidInput("no reranker is configured in this deployment")
+    reranker = registry.get(body.model)
+    scores = reranker.score(body.query, body.passages)
+    ranking = sorted(range(len(scores)), key=lambda i: -scores[i])
+    return RerankOut(scores=scores, ranking=ranking, model=reranker.name)
+
+
+@router.post("/embeddings")
+def embeddings(body: EmbeddingsIn) -> EmbeddingsOut:
+    caller(router)
+    embedder = services().models.embedders.get(body.model)
+    return EmbeddingsOut(
+        model=embedder.name, dimensions=embedder.dimensions, embeddings=embedder.embed_documents(body.texts)
+    )

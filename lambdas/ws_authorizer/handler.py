@@ -1,0 +1,44 @@
+"""WebSocket $connect authorizer: verifies the Cognito JWT in the `token` query parameter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from quarry.auth import TokenVerifier
+from quarry.errors import Unauthorized
+from quarry.wiring import get_services
+
+logger = Logger(service="quarry-ws-authorizer")
+
+
+def _verifier() -> TokenVerifier:
+    services = get_services()
+    verifier: TokenVerifier | None = services.extras.get("token_verifier")
+    if verifier is None:
+        verifier = TokenVerifier(services.settings)
+        services.extras["token_verifier"] = verifier
+    return verifier
+
+
+def _policy(principal: str, effect: str, resource: str, context: dict[str, str]) -> dict[str, Any]:
+    return {
+        "principalId": principal,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}],
+        },
+        "context": context,
+    }
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    token = (event.get("queryStringParameters") or {}).get("token")
+    try:
+        identity = _verifier().verify(token)
+    except Unauthorized as exc:
+        logger.info("connection refused", extra={"reason": exc.message})
+        return _policy("anonymous", "Deny", event["methodArn"], {})
+    return _policy(identity.user, "Allow", event["methodArn"], {"user": identity.user})

@@ -1,0 +1,68 @@
+"""$default: validate a client message; `chat` is published on the bus, `ping` and `cancel` answered here.
+
+A malformed or oversized message gets an `error` event and the connection stays open.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+from quarry.auth import user_from_event
+from quarry.errors import QuarryError
+from quarry.protocol import (
+    MAX_WS_MESSAGE_BYTES,
+    CancelAction,
+    ChatAction,
+    ErrorEvent,
+    PingAction,
+    PongEvent,
+    client_message_adapter,
+)
+from quarry.wiring import get_services
+
+logger = Logger(service="quarry-ws-message")
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return ErrorEvent(code=code, message=message).model_dump(mode="json")
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "message"
+    if first.get("type") == "union_tag_invalid":
+        return "unknown action (expected chat, ping or cancel)"
+    if first.get("type") == "union_tag_not_found":
+        return "message needs an 'action' field"
+    return f"{where}: {first.get('msg')}"
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    stream = get_services().chat_stream
+    connection_id = event["requestContext"]["connectionId"]
+    body = event.get("body") or ""
+    if len(body.encode("utf-8")) > MAX_WS_MESSAGE_BYTES:
+        stream.send(connection_id, _error("payload_too_large", f"messages are limited to {MAX_WS_MESSAGE_BYTES} bytes"))
+        return {"statusCode": 200}
+    try:
+        message = client_message_adapter.validate_json(body)
+    except ValidationError as exc:
+        code = "malformed_json" if any(e.get("type") == "json_invalid" for e in exc.errors()) else "invalid_message"
+        text = "message is not valid JSON" if code == "malformed_json" else _describe(exc)
+        stream.send(connection_id, _error(code, text))
+        return {"statusCode": 200}
+    try:
+        if isinstance(message, PingAction):
+            stream.send(connection_id, PongEvent().model_dump(mode="json"))
+        elif isinstance(message, CancelAction):
+            stream.cancel(message.session_id)
+        elif isinstance(message, ChatAction):
+            job = stream.submit(connection_id, user_from_event(event), message)
+            logger.info("chat queued", extra={"session_id": job.session_id, "message_id": job.message_id})
+    except QuarryError as exc:
+        stream.send(connection_id, _error(exc.code, exc.message))
+    return {"statusCode": 200}

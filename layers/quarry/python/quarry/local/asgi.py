@@ -1,0 +1,199 @@
+"""The local API Gateway: an ASGI app that turns HTTP and WebSocket traffic into the events Lambda gets.
+
+- ``/api/*``      -> REST proxy event (Cognito-style claims from the verified token) -> ``lambdas/rest_api``
+- ``/ws``         -> the WS authorizer, then ``$connect`` / ``$default`` / ``$disconnect`` handlers
+- ``/uploads``    -> the presigned-POST endpoint (policy checked), then an S3 event on the ingest queue
+- ``/config.json``-> where the UI finds the API, the WebSocket and its dev identity
+- ``/``           -> the built frontend
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from quarry.auth import TokenVerifier
+from quarry.errors import QuarryError, Unauthorized
+from quarry.local.events import rest_event, s3_object_created, ws_authorizer_event, ws_event
+from quarry.local.handlers import LocalContext, load_handler
+from quarry.local.notifier import LocalNotifier
+from quarry.wiring import Services
+
+__all__ = ["INGEST_QUEUE", "LOCAL_BUCKET", "create_app"]
+
+INGEST_QUEUE = "ingest"
+LOCAL_BUCKET = "local-uploads"
+MAX_REST_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+PUBLIC_ROUTES = {("GET", "/health"), ("GET", "/openapi.json")}
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+class LocalGateway:
+    def __init__(self, services: Services, verifier: TokenVerifier, dev_token: str | None) -> None:
+        self.services = services
+        self.verifier = verifier
+        self.dev_token = dev_token
+        self.rest = load_handler("rest_api")
+        self.ws_authorizer = load_handler("ws_authorizer")
+        self.ws_connect = load_handler("ws_connect")
+        self.ws_disconnect = load_handler("ws_disconnect")
+        self.ws_message = load_handler("ws_message")
+
+    # ------------------------------------------------------------------ REST
+    async def api(self, request: Request) -> Response:
+        path = "/" + request.path_params.get("path", "")
+        body = await request.body()
+        if len(body) > MAX_REST_BODY:
+            return _error(413, "payload_too_large", "request body is over the 10 MB limit")
+        claims = None
+        if (request.method, path) not in PUBLIC_ROUTES:
+            try:
+                identity = self.verifier.verify(request.headers.get("authorization"))
+            except Unauthorized as exc:
+                return _error(401, exc.code, exc.message)
+            claims = {"sub": identity.user, "cognito:groups": ",".join(identity.groups)}
+        event = rest_event(
+            method=request.method,
+            path=path,
+            headers=dict(request.headers),
+            query=list(request.query_params.multi_items()),
+            body=body,
+            claims=claims,
+        )
+        result: dict[str, Any] = await run_in_threadpool(self.rest, event, LocalContext("rest_api"))
+        headers = {k: v for k, v in (result.get("headers") or {}).items() if k.lower() != "content-length"}
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            if key.lower() != "content-length" and values:
+                headers[key] = values[-1]
+        raw = result.get("body") or ""
+        content = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
+        return Response(content=content, status_code=result["statusCode"], headers=headers)
+
+    # ------------------------------------------------------------------ WebSocket
+    async def websocket(self, ws: WebSocket) -> None:
+        query = dict(ws.query_params)
+        policy = await run_in_threadpool(self.ws_authorizer, ws_authorizer_event(query), LocalContext("ws_authorizer"))
+        allowed = policy["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+        if not allowed:
+            await ws.close(code=4401, reason="unauthorized")
+            return
+        user = policy["context"]["user"]
+        connection_id = uuid.uuid4().hex
+        await ws.accept()
+        outbox: asyncio.Queue[Mapping[str, Any] | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        state = {"open": True}
+
+        def sender(payload: Mapping[str, Any]) -> bool:
+            if not state["open"]:
+                return False
+            loop.call_soon_threadsafe(outbox.put_nowait, payload)
+            return True
+
+        notifier = self.services.adapters.notifier
+        if isinstance(notifier, LocalNotifier):
+            notifier.attach(connection_id, sender)
+        writer = asyncio.create_task(self._write(ws, outbox, state))
+        await run_in_threadpool(
+            self.ws_connect, ws_event("$connect", connection_id, user=user, query=query), LocalContext("ws_connect")
+        )
+        try:
+            while True:
+                text = await ws.receive_text()
+                event = ws_event("$default", connection_id, body=text, user=user)
+                await run_in_threadpool(self.ws_message, event, LocalContext("ws_message"))
+        except WebSocketDisconnect:
+            pass
+        finally:
+            state["open"] = False
+            if isinstance(notifier, LocalNotifier):
+                notifier.detach(connection_id)
+            outbox.put_nowait(None)
+            await writer
+            await run_in_threadpool(
+                self.ws_disconnect, ws_event("$disconnect", connection_id, user=user), LocalContext("ws_disconnect")
+            )
+
+    @staticmethod
+    async def _write(ws: WebSocket, outbox: asyncio.Queue[Mapping[str, Any] | None], state: dict[str, bool]) -> None:
+        while (payload := await outbox.get()) is not None:
+            try:
+                await ws.send_text(json.dumps(payload))
+            except Exception:  # the client went away mid-stream: stop quietly
+                state["open"] = False
+                return
+
+    # ------------------------------------------------------------------ uploads (S3 presigned POST)
+    async def upload(self, request: Request) -> Response:
+        blobs = self.services.adapters.blob_store
+        verify = getattr(blobs, "verify_post", None)
+        if verify is None:
+            return _error(404, "not_found", "uploads go to S3 in this configuration")
+        limit = self.services.settings.max_upload_bytes
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > limit + 64 * 1024:
+            return _error(413, "payload_too_large", f"upload is over the {limit}-byte limit")
+        try:
+            form = await request.form(max_files=1, max_fields=20)
+        except Exception:
+            return _error(400, "malformed_upload", "expected multipart/form-data with a 'file' field")
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            return _error(400, "malformed_upload", "the form has no 'file' field")
+        data = await upload.read()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        try:
+            key = verify(fields, size=len(data), content_type=None)
+            info = await run_in_threadpool(blobs.put, key, data, content_type=fields.get("Content-Type"))
+        except QuarryError as exc:
+            return _error(exc.status, exc.code, exc.message)
+        event = s3_object_created(LOCAL_BUCKET, info.key, info.size, info.etag)
+        self.services.adapters.bus.send(INGEST_QUEUE, json.dumps(event))  # type: ignore[attr-defined]
+        return Response(status_code=204)
+
+    # ------------------------------------------------------------------ config and UI
+    async def config(self, request: Request) -> JSONResponse:
+        scheme = "wss" if request.url.scheme == "https" else "ws"
+        host = request.headers.get("host", f"{request.url.hostname}:{request.url.port}")
+        auth: dict[str, Any] = {"mode": "dev", "token": self.dev_token} if self.dev_token else {"mode": "none"}
+        return JSONResponse({"apiUrl": "/api", "wsUrl": f"{scheme}://{host}/ws", "auth": auth})
+
+
+def create_app(
+    services: Services, *, verifier: TokenVerifier, dev_token: str | None, frontend_dir: Path | None
+) -> Starlette:
+    gateway = LocalGateway(services, verifier, dev_token)
+    routes: list[Any] = [
+        Route("/api/{path:path}", gateway.api, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
+        WebSocketRoute("/ws", gateway.websocket),
+        Route("/uploads", gateway.upload, methods=["POST"]),
+        Route("/config.json", gateway.config, methods=["GET"]),
+    ]
+    if frontend_dir is not None and (frontend_dir / "index.html").is_file():
+        routes.append(Mount("/", app=StaticFiles(directory=frontend_dir, html=True)))
+    else:
+        routes.append(Route("/", lambda r: HTMLResponse(_NO_UI), methods=["GET"]))
+    app = Starlette(routes=routes)
+    app.state.gateway = gateway
+    return app
+
+
+_NO_UI = """<!doctype html><title>Quarry</title><h1>Quarry is running</h1>
+<p>The web UI is not built. Run <code>make frontend</code>, or use the API under <code>/api</code>
+(<a href="/api/openapi.json">OpenAPI</a>).</p>"""

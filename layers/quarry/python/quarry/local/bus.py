@@ -1,0 +1,153 @@
+"""An in-process bus with SQS semantics, standing in for SNS topics and SQS queues.
+
+At-least-once delivery; a message being handled is invisible for the visibility
+timeout; a failed message (exception, or reported in ``batchItemFailures``)
+comes back after the timeout; after ``max_receives`` attempts it goes to the
+dead-letter folder as JSON, listed by ``quarry dead-letters``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from quarry.local.events import sns_envelope, sqs_event
+
+__all__ = ["LocalBus", "SqsHandler"]
+
+log = logging.getLogger(__name__)
+
+SqsHandler = Callable[[dict[str, Any]], Any]
+
+
+@dataclass
+class _Message:
+    id: str
+    body: str
+    receives: int = 0
+    visible_at: float = 0.0
+
+
+@dataclass
+class _Queue:
+    name: str
+    handler: SqsHandler
+    topics: frozenset[str]
+    visibility_timeout: float
+    max_receives: int
+    messages: list[_Message] = field(default_factory=list)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+
+class LocalBus:
+    def __init__(self, *, dead_letter_dir: Path, visibility_timeout: float = 5.0, max_receives: int = 3) -> None:
+        self._dead_letter_dir = dead_letter_dir
+        self._visibility = visibility_timeout
+        self._max_receives = max_receives
+        self._queues: dict[str, _Queue] = {}
+        self._threads: list[threading.Thread] = []
+        self._closed = threading.Event()
+
+    # ------------------------------------------------------------------ wiring
+    def subscribe(self, queue: str, handler: SqsHandler, *, topics: tuple[str, ...] = (), workers: int = 1) -> None:
+        """Create a queue fed by ``topics`` (SNS-style envelope) and/or direct ``send``s, consumed by ``handler``."""
+        q = _Queue(queue, handler, frozenset(topics), self._visibility, self._max_receives)
+        self._queues[queue] = q
+        for n in range(workers):
+            t = threading.Thread(target=self._consume, args=(q,), name=f"bus-{queue}-{n}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    # ------------------------------------------------------------------ Bus port
+    def publish(self, topic: str, message: Mapping[str, Any], *, attributes: Mapping[str, str] | None = None) -> None:
+        attrs = {"topic": topic, **(attributes or {})}
+        delivered = False
+        for q in self._queues.values():
+            if topic in q.topics:
+                self._enqueue(q, sns_envelope(message, attrs, topic))
+                delivered = True
+        if not delivered:
+            log.warning("no queue subscribes to topic %s; message dropped", topic)
+
+    def send(self, queue: str, body: str) -> str:
+        """SQS SendMessage to one queue (e.g. S3 event notifications)."""
+        return self._enqueue(self._queues[queue], body)
+
+    def _enqueue(self, q: _Queue, body: str) -> str:
+        message = _Message(id=str(uuid.uuid4()), body=body)
+        with q.cond:
+            q.messages.append(message)
+            q.cond.notify()
+        return message.id
+
+    # ------------------------------------------------------------------ consuming
+    def _next(self, q: _Queue) -> _Message | None:
+        with q.cond:
+            while not self._closed.is_set():
+                now = time.monotonic()
+                ready = next((m for m in q.messages if m.visible_at <= now), None)
+                if ready is not None:
+                    ready.receives += 1
+                    ready.visible_at = now + q.visibility_timeout
+                    return ready
+                waits = [m.visible_at - now for m in q.messages]
+                q.cond.wait(timeout=min(waits) if waits else 0.5)
+        return None
+
+    def _consume(self, q: _Queue) -> None:
+        while (message := self._next(q)) is not None:
+            failed = self._deliver(q, message)
+            with q.cond:
+                if not failed:
+                    q.messages.remove(message)
+                elif message.receives >= q.max_receives:
+                    q.messages.remove(message)
+                    self._dead_letter(q, message)
+                q.cond.notify()
+
+    def _deliver(self, q: _Queue, message: _Message) -> bool:
+        try:
+            result = q.handler(sqs_event([(message.id, message.body, message.receives)], q.name))
+        except Exception:
+            log.exception("handler of queue %s failed", q.name)
+            return True
+        failures = (result or {}).get("batchItemFailures") or [] if isinstance(result, dict) else []
+        return any(f.get("itemIdentifier") == message.id for f in failures)
+
+    def _dead_letter(self, q: _Queue, message: _Message) -> None:
+        folder = self._dead_letter_dir / q.name
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {
+            "queue": q.name,
+            "message_id": message.id,
+            "receives": message.receives,
+            "body": message.body,
+            "dead_lettered_at": time.time(),
+        }
+        (folder / f"{message.id}.json").write_text(json.dumps(record))
+        log.error("message %s on %s dead-lettered after %d receives", message.id, q.name, message.receives)
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        if not self._dead_letter_dir.is_dir():
+            return []
+        return [json.loads(p.read_text()) for p in sorted(self._dead_letter_dir.glob("*/*.json"))]
+
+    def pending(self, queue: str) -> int:
+        q = self._queues[queue]
+        with q.cond:
+            return len(q.messages)
+
+    def close(self) -> None:
+        self._closed.set()
+        for q in self._queues.values():
+            with q.cond:
+                q.cond.notify_all()
+        for t in self._threads:
+            t.join(timeout=5)

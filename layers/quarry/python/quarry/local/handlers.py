@@ -1,0 +1,52 @@
+"""Load the very handler modules that Lambda runs, from ``lambdas/<name>/handler.py``."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+__all__ = ["LAMBDAS_DIR", "load_handler", "load_module"]
+
+LAMBDAS_DIR = Path(__file__).resolve().parents[4] / "lambdas"
+
+
+@cache
+def load_module(name: str, lambdas_dir: Path = LAMBDAS_DIR) -> ModuleType:
+    folder = lambdas_dir / name
+    path = folder / "handler.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"no Lambda handler at {path}")
+    # Lambda puts the function's folder on sys.path; do the same so its local modules import.
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location(f"lambda_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_handler(name: str) -> Callable[[dict[str, Any], Any], Any]:
+    return load_module(name).handler  # type: ignore[no-any-return]
+
+
+class LocalContext:
+    """Enough of LambdaContext for Powertools."""
+
+    def __init__(self, name: str) -> None:
+        self.function_name = f"quarry-{name}"
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:quarry-{name}"
+        self.memory_limit_in_mb = 1024
+        self.aws_request_id = "local"
+        self.log_group_name = f"/aws/lambda/quarry-{name}"
+        self.log_stream_name = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000

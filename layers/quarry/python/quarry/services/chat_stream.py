@@ -1,0 +1,113 @@
+"""Streaming chat over a connection: accept a request (WebSocket side), run it (worker side).
+
+``submit`` validates ownership, opens the session and publishes a ``ChatJob`` on
+the bus (direction IN). ``run`` answers it and streams ``token`` events straight
+to the connection through the Notifier (no bus hop per token), then ``final``.
+A connection that has gone away stops the stream quietly; both turns are kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from quarry.errors import QuarryError
+from quarry.models import new_id, utcnow
+from quarry.ports import Bus, Notifier
+from quarry.protocol import ChatAction, ChatJob, ErrorEvent, FinalEvent, TokenEvent
+from quarry.services.chat import ChatRequest, ChatService
+
+__all__ = ["CHAT_TOPIC", "Cancellations", "ChatStreamService"]
+
+CHAT_TOPIC = "chat.in"
+
+
+class Cancellations:
+    """Sessions whose running answer the user asked to stop (process-local)."""
+
+    def __init__(self) -> None:
+        self._cancelled: set[str] = set()
+        self._lock = threading.Lock()
+
+    def cancel(self, session_id: str) -> None:
+        with self._lock:
+            self._cancelled.add(session_id)
+
+    def take(self, session_id: str) -> bool:
+        with self._lock:
+            if session_id in self._cancelled:
+                self._cancelled.discard(session_id)
+                return True
+            return False
+
+    def clear(self, session_id: str) -> None:
+        with self._lock:
+            self._cancelled.discard(session_id)
+
+
+class ChatStreamService:
+    def __init__(self, *, chat: ChatService, bus: Bus, notifier: Notifier, cancellations: Cancellations) -> None:
+        self._chat = chat
+        self._bus = bus
+        self._notifier = notifier
+        self._cancellations = cancellations
+
+    def submit(self, connection_id: str, user: str, action: ChatAction) -> ChatJob:
+        session = self._chat.open_session(user, action.session_id, action.workspace_id, action.text)
+        job = ChatJob(
+            connection_id=connection_id,
+            user=user,
+            session_id=session.id,
+            message_id=new_id(),
+            request=action.model_copy(update={"session_id": session.id}),
+            received_at=utcnow(),
+        )
+        self._cancellations.clear(session.id)
+        self._bus.publish(CHAT_TOPIC, job.model_dump(mode="json"), attributes={"topic": CHAT_TOPIC, "direction": "in"})
+        return job
+
+    def cancel(self, session_id: str) -> None:
+        self._cancellations.cancel(session_id)
+
+    def send(self, connection_id: str, event: Mapping[str, Any]) -> bool:
+        return self._notifier.send(connection_id, event)
+
+    def run(self, job: ChatJob) -> None:
+        """Answer one job, streaming to its connection. Domain errors become an ``error`` event."""
+        state = {"sequence": 0, "connected": True}
+
+        def on_token(text: str) -> None:
+            if not state["connected"]:
+                return
+            event = TokenEvent(
+                session_id=job.session_id, message_id=job.message_id, sequence=state["sequence"], text=text
+            )
+            state["sequence"] += 1
+            state["connected"] = self._notifier.send(job.connection_id, event.model_dump(mode="json"))
+
+        a = job.request
+        request = ChatRequest(
+            user=job.user,
+            text=a.text,
+            session_id=job.session_id,
+            workspace_id=a.workspace_id,
+            model=a.model,
+            temperature=a.model_kwargs.temperature,
+            max_tokens=a.model_kwargs.max_tokens,
+            top_k=a.top_k,
+        )
+        try:
+            outcome = self._chat.answer(
+                request,
+                message_id=job.message_id,
+                on_token=on_token,
+                cancelled=lambda: not state["connected"] or self._cancellations.take(job.session_id),
+            )
+        except QuarryError as exc:
+            error = ErrorEvent(code=exc.code, message=exc.message, session_id=job.session_id)
+            self._notifier.send(job.connection_id, error.model_dump(mode="json"))
+            return
+        if state["connected"]:
+            final = FinalEvent.of(session_id=job.session_id, message_id=job.message_id, answer=outcome.answer)
+            self._notifier.send(job.connection_id, final.model_dump(mode="json"))
