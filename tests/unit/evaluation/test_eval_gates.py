@@ -1,0 +1,106 @@
+"""The CI gate: passes on good numbers, fails on an injected regression naming the metric and the drop."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from quarry.errors import InvalidInput
+from quarry.evaluation.gates import check, load_gates, lookup, main, parse_gates
+
+REPO = Path(__file__).resolve().parents[3]
+GATES = REPO / "eval" / "gates.json"
+
+GOOD: dict[str, Any] = {
+    "retrieval": {
+        "hybrid": {"ndcg@10": 0.80, "recall@100": 0.97, "mrr@10": 0.75, "queries": 50},
+        "keyword": {"ndcg@10": 0.74},
+        "dense": {"ndcg@10": 0.70},
+    },
+    "answers": {"citation_validity": 0.98, "token_f1": 0.31},
+    "search": {"clients_1": {"p99_ms": 41.0}, "clients_8": {"p99_ms": 120.0}},
+}
+
+
+def _run(tmp_path: Path, results: dict[str, Any], *extra: str) -> tuple[int, str]:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results), encoding="utf-8")
+    out = io.StringIO()
+    code = main([str(path), "--gates", str(GATES), *extra], out=out)
+    return code, out.getvalue()
+
+
+def test_the_repository_gates_file_is_valid() -> None:
+    gates = load_gates(GATES)
+    assert {gate.metric for gate in gates} >= {"retrieval/hybrid/ndcg@10", "answers/citation_validity"}
+    assert all(lookup(GOOD, gate.metric) is not None for gate in gates)
+
+
+def test_good_results_pass(tmp_path: Path) -> None:
+    code, output = _run(tmp_path, GOOD)
+    assert code == 0
+    assert "FAIL" not in output and output.strip().endswith("gates held")
+
+
+def test_an_injected_regression_fails_and_says_which_metric_fell_by_how_much(tmp_path: Path) -> None:
+    bad = copy.deepcopy(GOOD)
+    threshold = next(g.min for g in load_gates(GATES) if g.metric == "retrieval/hybrid/ndcg@10")
+    assert threshold is not None
+    bad["retrieval"]["hybrid"]["ndcg@10"] = threshold - 0.05
+    code, output = _run(tmp_path, bad)
+    assert code == 1
+    failing = [line for line in output.splitlines() if line.startswith("FAIL")]
+    assert len(failing) == 1
+    assert "retrieval/hybrid/ndcg@10" in failing[0] and "fell below the minimum" in failing[0]
+    assert "by 0.0500" in failing[0]
+    assert "REGRESSION: 1 of" in output
+
+
+def test_a_latency_over_its_maximum_fails(tmp_path: Path) -> None:
+    slow = copy.deepcopy(GOOD)
+    slow["search"]["clients_1"]["p99_ms"] = 100.0
+    code, output = _run(tmp_path, slow, "--json")
+    assert code == 1
+    report = json.loads(output)
+    (failed,) = [o for o in report["outcomes"] if not o["passed"]]
+    assert failed["metric"] == "search/clients_1/p99_ms" and failed["shortfall"] == pytest.approx(20.0)
+    assert "rose above the maximum 80.0000 by 20.0000" in failed["message"]
+
+
+def test_a_missing_metric_fails_rather_than_being_skipped() -> None:
+    outcomes = check({"retrieval": {}}, parse_gates({"gates": {"retrieval/hybrid/ndcg@10": {"min": 0.5}}}))
+    assert not outcomes[0].passed and "missing" in outcomes[0].message
+    assert lookup({"a": {"b": "text"}}, "a/b") is None
+
+
+def test_unusable_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tmp_path / "absent.json"), "--gates", str(GATES)]) == 2
+    broken = tmp_path / "gates.json"
+    broken.write_text("{not json", encoding="utf-8")
+    assert main([str(tmp_path / "absent.json"), "--gates", str(broken)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    unusable: list[dict[str, Any]] = [{}, {"gates": {"x": {}}}, {"gates": {"x": {"min": "high"}}}, {"gates": {"x": 3}}]
+    for bad in unusable:
+        with pytest.raises(InvalidInput):
+            parse_gates(bad)
+
+
+def test_module_entry_point_exit_code(tmp_path: Path) -> None:
+    bad = copy.deepcopy(GOOD)
+    bad["answers"]["citation_validity"] = 0.5
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(bad), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "quarry.evaluation.gates", str(path), "--gates", str(GATES)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "answers/citation_validity" in done.stdout and "by 0.4500" in done.stdout
