@@ -1,0 +1,303 @@
+"""``ports.VectorIndex`` on Amazon OpenSearch Service (managed domain) or OpenSearch Serverless.
+
+One index per workspace; dense ranking is a ``knn`` query, keyword ranking BM25
+``multi_match`` on title and text, both with the same metadata filters. Fusion of the two is
+the domain's job. Request bodies and response parsing are pure functions in
+``opensearch_bodies``; this module only executes them.
+
+``replace_document`` writes the new chunks first, tagged with a fresh *generation*, then
+deletes the document's chunks of any other generation, so readers never see the document
+vanish mid-replace:
+
+* managed domain: deterministic ``_id`` = ``document:ordinal`` (re-runs overwrite), stale
+  chunks removed with ``_delete_by_query``;
+* Serverless: vector collections accept neither custom ids nor ``_delete_by_query``, so ids
+  are server-generated and stale chunks are found with a search and removed with a bulk
+  delete. Until that delete lands a search may see two copies of a chunk; ``parse_hits``
+  keeps one.
+
+The client is injected or built lazily with SigV4 auth (service ``es`` or ``aoss``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from quarry import errors
+from quarry.adapters import opensearch_bodies as bodies
+from quarry.adapters.opensearch_bodies import IndexLayout
+from quarry.models import Chunk
+from quarry.ports import ScoredChunk
+
+if TYPE_CHECKING:
+    from quarry.settings import Settings
+
+__all__ = ["OpenSearchIndex", "build_client"]
+
+_BULK_CHUNKS = 200  # chunks per bulk request (a 1024-d vector is ~10 KB of JSON)
+_ID_PAGE = 1000
+_MAX_ID_PAGES = 100
+
+
+def build_client(endpoint: str, *, region: str, serverless: bool, timeout: float = 30.0) -> Any:
+    """An ``OpenSearch`` client signing with the ambient AWS credentials (SigV4)."""
+    import boto3
+    from opensearchpy import AWSV4SignerAuth, OpenSearch, RequestsHttpConnection
+
+    credentials = boto3.session.Session().get_credentials()
+    if credentials is None:
+        raise errors.UpstreamError("no AWS credentials found to sign OpenSearch requests")
+    parsed = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
+    if not parsed.hostname:
+        raise errors.InvalidInput(f"invalid OpenSearch endpoint {endpoint!r}")
+    return OpenSearch(
+        hosts=[{"host": parsed.hostname, "port": parsed.port or 443}],
+        http_auth=AWSV4SignerAuth(credentials, region, "aoss" if serverless else "es"),
+        use_ssl=True,
+        verify_certs=True,
+        connection_class=RequestsHttpConnection,
+        timeout=timeout,
+        max_retries=3,
+        retry_on_timeout=True,
+        retry_on_status=(429, 502, 503, 504),
+        pool_maxsize=16,
+    )
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """OpenSearch client exceptions -> ``quarry.errors``."""
+    from opensearchpy import exceptions as os_errors
+
+    try:
+        yield
+    except os_errors.ConnectionError as exc:
+        raise errors.UpstreamError(f"OpenSearch unreachable during {action}: {exc}") from exc
+    except (os_errors.AuthenticationException, os_errors.AuthorizationException) as exc:
+        raise errors.UpstreamError(
+            f"OpenSearch refused {action} ({exc.status_code}): check the role's IAM policy and, on Serverless, "
+            "the collection's data access policy"
+        ) from exc
+    except os_errors.TransportError as exc:
+        if exc.status_code == 429:
+            raise errors.Throttled(f"OpenSearch is throttling {action}; try again shortly") from exc
+        raise errors.UpstreamError(f"OpenSearch {action} failed ({exc.status_code}): {exc.error}") from exc
+
+
+def _is_missing_index(exc: BaseException) -> bool:
+    from opensearchpy import exceptions as os_errors
+
+    return isinstance(exc, os_errors.NotFoundError)
+
+
+class OpenSearchIndex:
+    """``ports.VectorIndex`` for one OpenSearch domain or Serverless collection."""
+
+    def __init__(
+        self,
+        endpoint: str = "",
+        *,
+        region: str = "us-east-1",
+        serverless: bool = False,
+        prefix: str = "quarry",
+        layout: IndexLayout | None = None,
+        client: Any | None = None,
+        refresh: bool = True,
+        new_generation: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        if client is None and not endpoint:
+            raise errors.ModelUnavailable("no OpenSearch endpoint configured (QUARRY_OPENSEARCH_ENDPOINT)")
+        self.layout = layout or IndexLayout.for_target(serverless=serverless)
+        self._endpoint = endpoint
+        self._region = region
+        self._prefix = prefix
+        self._client = client
+        self._refresh = refresh and not self.layout.serverless  # Serverless refreshes on its own schedule
+        self._new_generation = new_generation
+        self._known: dict[str, int] = {}  # index -> dimensions, once seen
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, client: Any | None = None) -> OpenSearchIndex:
+        return cls(
+            settings.opensearch_endpoint,
+            region=settings.aws_region,
+            serverless=settings.opensearch_serverless,
+            prefix=settings.table_prefix,
+            client=client,
+        )
+
+    def _os(self) -> Any:
+        if self._client is None:
+            self._client = build_client(self._endpoint, region=self._region, serverless=self.layout.serverless)
+        return self._client
+
+    def _index(self, workspace_id: str) -> str:
+        return bodies.index_name(self._prefix, workspace_id)
+
+    # ------------------------------------------------------------------- workspaces
+
+    def ensure_workspace(self, workspace_id: str, *, dimensions: int) -> None:
+        index = self._index(workspace_id)
+        existing = self._dimensions_of(index)
+        if existing is None:
+            self._create(index, dimensions)
+        elif existing != dimensions:
+            raise errors.Conflict(
+                f"workspace {workspace_id} is indexed with {existing}-dimensional vectors, not {dimensions}"
+            )
+        self._known[index] = dimensions
+
+    def _dimensions_of(self, index: str) -> int | None:
+        if index in self._known:
+            return self._known[index]
+        with _translated("reading the index mapping"):
+            try:
+                mapping = self._os().indices.get_mapping(index=index)
+            except Exception as exc:
+                if _is_missing_index(exc):
+                    return None
+                raise
+        dimensions = bodies.mapping_dimensions(mapping, index)
+        if dimensions is None:
+            raise errors.Conflict(f"OpenSearch index {index} exists but has no knn_vector 'embedding' field")
+        return dimensions
+
+    def _create(self, index: str, dimensions: int) -> None:
+        from opensearchpy import exceptions as os_errors
+
+        body = bodies.index_body(dimensions, self.layout)
+        with _translated("creating the index"):
+            try:
+                self._os().indices.create(index=index, body=body)
+            except os_errors.RequestError as exc:
+                if exc.error != "resource_already_exists_exception":  # lost a race: fine
+                    raise
+
+    def drop_workspace(self, workspace_id: str) -> None:
+        index = self._index(workspace_id)
+        self._known.pop(index, None)
+        with _translated("deleting the index"):
+            try:
+                self._os().indices.delete(index=index)
+            except Exception as exc:
+                if not _is_missing_index(exc):
+                    raise
+
+    # ------------------------------------------------------------------- writing
+
+    def replace_document(self, workspace_id: str, document_id: str, chunks: Sequence[Chunk]) -> None:
+        for chunk in chunks:
+            if chunk.workspace_id != workspace_id or chunk.document_id != document_id:
+                raise errors.InvalidInput(f"chunk {chunk.id} does not belong to {workspace_id}/{document_id}")
+            if chunk.embedding is None:
+                raise errors.InvalidInput(f"chunk {chunk.id} has no embedding")
+        index = self._index(workspace_id)
+        if chunks and index not in self._known:
+            self.ensure_workspace(workspace_id, dimensions=len(chunks[0].embedding or ()))
+        generation = self._new_generation()
+        for start in range(0, len(chunks), _BULK_CHUNKS):
+            batch = chunks[start : start + _BULK_CHUNKS]
+            self._bulk(bodies.bulk_index_actions(index, batch, generation=generation, layout=self.layout))
+        self._delete_matching(index, bodies.document_query(document_id, keep_generation=generation))
+
+    def delete_document(self, workspace_id: str, document_id: str) -> int:
+        return self._delete_matching(self._index(workspace_id), bodies.document_query(document_id))
+
+    def _bulk(self, actions: list[dict[str, Any]]) -> int:
+        if not actions:
+            return 0
+        params = {"refresh": "wait_for"} if self._refresh else {}
+        with _translated("bulk indexing"):
+            response = self._os().bulk(body=actions, **params)
+        failures = [
+            item
+            for entry in response.get("items", [])
+            for op, item in entry.items()
+            if item.get("error") and not (op == "delete" and item.get("status") == 404)
+        ]
+        if failures:
+            reason = failures[0]["error"]
+            detail = reason.get("reason", reason) if isinstance(reason, dict) else reason
+            raise errors.UpstreamError(f"OpenSearch rejected {len(failures)} bulk operations: {detail}")
+        return sum(1 for entry in response.get("items", []) for item in entry.values() if item.get("status") == 200)
+
+    def _delete_matching(self, index: str, query: dict[str, Any]) -> int:
+        if self.layout.serverless:
+            return self._search_and_delete(index, query)
+        with _translated("deleting stale chunks"):
+            try:
+                response = self._os().delete_by_query(
+                    index=index, body={"query": query}, conflicts="proceed", refresh=self._refresh
+                )
+            except Exception as exc:
+                if _is_missing_index(exc):
+                    return 0
+                raise
+        return int(response.get("deleted", 0))
+
+    def _search_and_delete(self, index: str, query: dict[str, Any]) -> int:
+        deleted = 0
+        ids = self._matching_ids(index, query)
+        for start in range(0, len(ids), _ID_PAGE):
+            deleted += self._bulk(bodies.bulk_delete_actions(index, ids[start : start + _ID_PAGE]))
+        return deleted
+
+    def _matching_ids(self, index: str, query: dict[str, Any]) -> list[str]:
+        """Every matching ``_id``, paged with ``search_after`` (stable while deleting)."""
+        ids: list[str] = []
+        after: list[Any] | None = None
+        for _ in range(_MAX_ID_PAGES):
+            with _translated("listing stale chunks"):
+                try:
+                    body = bodies.id_page_query(query, size=_ID_PAGE, after=after)
+                    response = self._os().search(index=index, body=body)
+                except Exception as exc:
+                    if _is_missing_index(exc):
+                        return ids
+                    raise
+            hits = response.get("hits", {}).get("hits", [])
+            ids.extend(bodies.hit_ids(response))
+            if len(hits) < _ID_PAGE:
+                return ids
+            after = hits[-1].get("sort")
+        raise errors.UpstreamError(f"OpenSearch: more than {_MAX_ID_PAGES * _ID_PAGE} chunks to delete in {index}")
+
+    # ------------------------------------------------------------------- reading
+
+    def count(self, workspace_id: str, *, document_id: str | None = None) -> int:
+        with _translated("counting chunks"):
+            try:
+                response = self._os().count(index=self._index(workspace_id), body=bodies.count_query(document_id))
+            except Exception as exc:
+                if _is_missing_index(exc):
+                    return 0
+                raise
+        return int(response.get("count", 0))
+
+    def dense(
+        self, workspace_id: str, vector: Sequence[float], *, k: int, filters: Mapping[str, Any] | None = None
+    ) -> list[ScoredChunk]:
+        body = bodies.dense_query(vector, k=k, filters=filters, layout=self.layout)
+        response = self._search(workspace_id, body, "dense search")
+        return bodies.parse_hits(response, workspace_id=workspace_id, space_type=self.layout.space_type)
+
+    def keyword(
+        self, workspace_id: str, query: str, *, k: int, filters: Mapping[str, Any] | None = None
+    ) -> list[ScoredChunk]:
+        body = bodies.keyword_query(query, k=k, filters=filters)
+        response = self._search(workspace_id, body, "keyword search")
+        return bodies.parse_hits(response, workspace_id=workspace_id)
+
+    def _search(self, workspace_id: str, body: dict[str, Any], action: str) -> Mapping[str, Any]:
+        with _translated(action):
+            try:
+                response: Mapping[str, Any] = self._os().search(index=self._index(workspace_id), body=body)
+            except Exception as exc:
+                if _is_missing_index(exc):
+                    return {"hits": {"hits": []}}  # nothing indexed in this workspace yet
+                raise
+        return response

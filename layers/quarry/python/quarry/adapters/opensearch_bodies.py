@@ -1,0 +1,328 @@
+"""Pure request bodies and response parsing for the OpenSearch vector index.
+
+Nothing here does I/O, so the exact JSON the adapter sends can be tested on its own
+(``tests/aws/test_opensearch.py`` compares it with recorded exchanges).
+
+Index layout, one index per workspace::
+
+    workspace_id, document_id, chunk_id  keyword
+    ordinal, start, end                  integer
+    generation                           keyword   (which replace_document run wrote the chunk)
+    title, text                          text, english analyzer (BM25)
+    metadata.*                           object; strings mapped as keyword for exact filters
+    embedding                            knn_vector, HNSW
+
+Scores of ``dense`` are turned back into cosine similarity whatever the space type, so the
+domain's relevance threshold means the same thing on every VectorIndex.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from quarry import errors
+from quarry.models import Chunk
+from quarry.ports import ScoredChunk
+
+__all__ = [
+    "IndexLayout",
+    "bulk_delete_actions",
+    "bulk_index_actions",
+    "chunk_source",
+    "cosine_from_score",
+    "count_query",
+    "dense_query",
+    "document_query",
+    "filter_clauses",
+    "hit_ids",
+    "id_page_query",
+    "index_body",
+    "index_name",
+    "keyword_query",
+    "mapping_dimensions",
+    "parse_hits",
+]
+
+Engine = Literal["lucene", "faiss", "nmslib"]
+SpaceType = Literal["cosinesimil", "innerproduct", "l2"]
+
+_INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_SOURCE_EXCLUDES = ["embedding"]
+_FILTER_VALUE = (str, int, float, bool)
+_TOP_LEVEL_FILTERS = frozenset({"document_id", "chunk_id"})
+
+
+@dataclass(frozen=True, slots=True)
+class IndexLayout:
+    """How vectors are indexed. Managed domains default to Lucene + cosine; Serverless vector
+    collections to Faiss + inner product on unit vectors (Faiss is their native engine)."""
+
+    engine: Engine = "lucene"
+    space_type: SpaceType = "cosinesimil"
+    m: int = 16
+    ef_construction: int = 128
+    ef_search: int = 100
+    serverless: bool = False
+
+    @classmethod
+    def for_target(cls, *, serverless: bool) -> IndexLayout:
+        if serverless:
+            return cls(engine="faiss", space_type="innerproduct", serverless=True)
+        return cls()
+
+    @property
+    def normalizes(self) -> bool:
+        """Vectors are scaled to unit length when the space is not cosine itself."""
+        return self.space_type != "cosinesimil"
+
+
+def index_name(prefix: str, workspace_id: str) -> str:
+    name = f"{prefix}-{workspace_id}".lower()
+    if not _INDEX_NAME.match(name) or len(name) > 255:
+        raise errors.InvalidInput(f"workspace id {workspace_id!r} cannot name an OpenSearch index")
+    return name
+
+
+def index_body(dimensions: int, layout: IndexLayout) -> dict[str, Any]:
+    if not 1 <= dimensions <= 16_000:
+        raise errors.InvalidInput(f"an OpenSearch knn_vector takes 1 to 16000 dimensions, not {dimensions}")
+    index_settings: dict[str, Any] = {"knn": True}
+    if not layout.serverless:  # Serverless manages shards and rejects most index settings
+        index_settings["knn.algo_param.ef_search"] = layout.ef_search
+    return {
+        "settings": {"index": index_settings},
+        "mappings": {
+            "dynamic_templates": [
+                {
+                    "metadata_strings": {
+                        "path_match": "metadata.*",
+                        "match_mapping_type": "string",
+                        "mapping": {"type": "keyword", "ignore_above": 1024},
+                    }
+                }
+            ],
+            "properties": {
+                "workspace_id": {"type": "keyword"},
+                "document_id": {"type": "keyword"},
+                "chunk_id": {"type": "keyword"},
+                "generation": {"type": "keyword"},
+                "ordinal": {"type": "integer"},
+                "start": {"type": "integer"},
+                "end": {"type": "integer"},
+                "title": {"type": "text", "analyzer": "english"},
+                "text": {"type": "text", "analyzer": "english"},
+                "metadata": {"type": "object", "dynamic": True},
+                "embedding": {
+                    "type": "knn_vector",
+                    "dimension": dimensions,
+                    "method": {
+                        "name": "hnsw",
+                        "space_type": layout.space_type,
+                        "engine": layout.engine,
+                        "parameters": {"m": layout.m, "ef_construction": layout.ef_construction},
+                    },
+                },
+            },
+        },
+    }
+
+
+def mapping_dimensions(mapping_response: Mapping[str, Any], index: str) -> int | None:
+    """The knn_vector dimension of ``index`` in a GET ``<index>/_mapping`` answer."""
+    try:
+        return int(mapping_response[index]["mappings"]["properties"]["embedding"]["dimension"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _unit(vector: Sequence[float]) -> list[float]:
+    norm = math.sqrt(sum(value * value for value in vector))
+    if norm == 0.0:
+        raise errors.InvalidInput("cannot index or search with a zero vector")
+    return [value / norm for value in vector]
+
+
+def _vector(vector: Sequence[float], layout: IndexLayout) -> list[float]:
+    values = [float(value) for value in vector]
+    if not values:
+        raise errors.InvalidInput("empty vector")
+    return _unit(values) if layout.normalizes else values
+
+
+def chunk_source(chunk: Chunk, *, generation: str, layout: IndexLayout) -> dict[str, Any]:
+    if chunk.embedding is None:
+        raise errors.InvalidInput(f"chunk {chunk.id} has no embedding")
+    return {
+        "workspace_id": chunk.workspace_id,
+        "document_id": chunk.document_id,
+        "chunk_id": chunk.id,
+        "generation": generation,
+        "ordinal": chunk.ordinal,
+        "start": chunk.start,
+        "end": chunk.end,
+        "title": chunk.title,
+        "text": chunk.text,
+        "metadata": dict(chunk.metadata),
+        "embedding": _vector(chunk.embedding, layout),
+    }
+
+
+def bulk_index_actions(
+    index: str, chunks: Iterable[Chunk], *, generation: str, layout: IndexLayout
+) -> list[dict[str, Any]]:
+    """Bulk ``index`` actions; ``_id`` is ``document:ordinal`` except on Serverless vector
+    collections, which only take server-generated ids."""
+    actions: list[dict[str, Any]] = []
+    for chunk in chunks:
+        meta: dict[str, Any] = {"_index": index}
+        if not layout.serverless:
+            meta["_id"] = chunk.id
+        actions.append({"index": meta})
+        actions.append(chunk_source(chunk, generation=generation, layout=layout))
+    return actions
+
+
+def bulk_delete_actions(index: str, ids: Iterable[str]) -> list[dict[str, Any]]:
+    return [{"delete": {"_index": index, "_id": doc_id}} for doc_id in ids]
+
+
+# --------------------------------------------------------------------------- querying
+
+
+def filter_clauses(filters: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Equality on each key (AND); a list value matches any of its items.
+
+    ``document_id`` and ``chunk_id`` are top-level fields; other keys are metadata
+    (dotted keys reach nested metadata).
+    """
+    clauses: list[dict[str, Any]] = []
+    for key, value in (filters or {}).items():
+        if not isinstance(key, str) or not key.strip() or key.startswith(".") or key.endswith("."):
+            raise errors.InvalidInput(f"invalid filter key {key!r}")
+        field_name = key if key in _TOP_LEVEL_FILTERS else f"metadata.{key}"
+        if isinstance(value, (list, tuple)):
+            if not value or not all(isinstance(item, _FILTER_VALUE) for item in value):
+                raise errors.InvalidInput(f"filter {key!r} needs a non-empty list of strings, numbers or booleans")
+            clauses.append({"terms": {field_name: list(value)}})
+        elif isinstance(value, _FILTER_VALUE):
+            clauses.append({"term": {field_name: value}})
+        else:
+            raise errors.InvalidInput(f"filter {key!r} must be a string, number, boolean or a list of them")
+    return clauses
+
+
+def _check_k(k: int) -> None:
+    if not 1 <= k <= 10_000:
+        raise errors.InvalidInput("k must be between 1 and 10000")
+
+
+def dense_query(
+    vector: Sequence[float], *, k: int, filters: Mapping[str, Any] | None, layout: IndexLayout
+) -> dict[str, Any]:
+    _check_k(k)
+    knn: dict[str, Any] = {"vector": _vector(vector, layout), "k": k}
+    clauses = filter_clauses(filters)
+    if clauses:
+        knn["filter"] = {"bool": {"filter": clauses}}  # efficient (in-graph) filtering
+    return {"size": k, "_source": {"excludes": _SOURCE_EXCLUDES}, "query": {"knn": {"embedding": knn}}}
+
+
+def keyword_query(query: str, *, k: int, filters: Mapping[str, Any] | None) -> dict[str, Any]:
+    _check_k(k)
+    if not query.strip():
+        raise errors.InvalidInput("keyword query must not be empty")
+    match = {"multi_match": {"query": query, "fields": ["text", "title"], "type": "best_fields", "tie_breaker": 0.3}}
+    body_query: dict[str, Any] = {"bool": {"must": [match]}}
+    clauses = filter_clauses(filters)
+    if clauses:
+        body_query["bool"]["filter"] = clauses
+    return {"size": k, "_source": {"excludes": _SOURCE_EXCLUDES}, "query": body_query}
+
+
+def document_query(document_id: str | None = None, *, keep_generation: str | None = None) -> dict[str, Any]:
+    """Chunks of one document (or all), except those written by ``keep_generation``."""
+    query: dict[str, Any] = {"bool": {"filter": []}}
+    if document_id is not None:
+        query["bool"]["filter"].append({"term": {"document_id": document_id}})
+    if keep_generation is not None:
+        query["bool"]["must_not"] = [{"term": {"generation": keep_generation}}]
+    if not query["bool"]["filter"] and "must_not" not in query["bool"]:
+        return {"match_all": {}}
+    return query
+
+
+def id_page_query(query: dict[str, Any], *, size: int, after: Sequence[Any] | None = None) -> dict[str, Any]:
+    """One page of matching ids, in a stable order (ordinal, generation) for ``search_after``."""
+    body: dict[str, Any] = {
+        "size": size,
+        "_source": False,
+        "query": query,
+        "sort": [{"ordinal": "asc"}, {"generation": "asc"}],
+    }
+    if after:
+        body["search_after"] = list(after)
+    return body
+
+
+def count_query(document_id: str | None = None) -> dict[str, Any]:
+    return {"query": document_query(document_id)}
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def cosine_from_score(score: float, space_type: SpaceType) -> float:
+    """Undo OpenSearch's k-NN score translation (vectors are unit length unless cosinesimil)."""
+    if space_type == "cosinesimil":  # score = (2 - (1 - cos)) / 2
+        return 2.0 * score - 1.0
+    if space_type == "innerproduct":  # score = ip + 1 when ip > 0, else 1 / (1 - ip)
+        return score - 1.0 if score >= 1.0 else 1.0 - 1.0 / score
+    squared = 1.0 / score - 1.0  # l2: score = 1 / (1 + |x - y|^2), and |x - y|^2 = 2 - 2 cos
+    return 1.0 - squared / 2.0
+
+
+def _chunk(source: Mapping[str, Any], workspace_id: str) -> Chunk:
+    return Chunk(
+        workspace_id=str(source.get("workspace_id") or workspace_id),
+        document_id=str(source["document_id"]),
+        ordinal=int(source["ordinal"]),
+        text=str(source.get("text", "")),
+        start=int(source.get("start", 0)),
+        end=int(source.get("end", 0)),
+        title=str(source.get("title", "")),
+        metadata=dict(source.get("metadata") or {}),
+    )
+
+
+def parse_hits(
+    response: Mapping[str, Any], *, workspace_id: str, space_type: SpaceType | None = None
+) -> list[ScoredChunk]:
+    """Hits in rank order, one per chunk id (a Serverless replace may briefly show two copies).
+
+    ``space_type`` given: scores are k-NN scores, returned as cosine similarity; else BM25.
+    """
+    results: list[ScoredChunk] = []
+    seen: set[str] = set()
+    for hit in response.get("hits", {}).get("hits", []):
+        source = hit.get("_source") or {}
+        try:
+            chunk = _chunk(source, workspace_id)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise errors.UpstreamError(f"OpenSearch hit {hit.get('_id')!r} is not a quarry chunk") from exc
+        if chunk.id in seen:
+            continue
+        seen.add(chunk.id)
+        raw = float(hit.get("_score") or 0.0)
+        results.append(ScoredChunk(chunk=chunk, score=cosine_from_score(raw, space_type) if space_type else raw))
+    return results
+
+
+def hit_ids(response: Mapping[str, Any]) -> list[str]:
+    return [str(hit["_id"]) for hit in response.get("hits", {}).get("hits", [])]

@@ -1,0 +1,1 @@
+"""Inference code and serving configuration for Quarry's SageMaker endpoints (not part of the Lambda path)."""
