@@ -1,0 +1,84 @@
+"""API Gateway WebSocket management API behind ``ports.Notifier``.
+
+``post_to_connection`` on the stage's callback URL (``Settings.websocket_endpoint``,
+``https://{api}.execute-api.{region}.amazonaws.com/{stage}``). A gone connection
+gives False and is dropped from the injected ``Connections``; throttling is retried
+a few times with a short backoff, then surfaces as ``errors.Throttled``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from quarry.adapters.aws_clients import LazyClient, error_code
+from quarry.errors import InvalidInput, PayloadTooLarge, Throttled, UpstreamError
+from quarry.ports import Connections
+
+__all__ = ["ApiGatewayNotifier"]
+
+MAX_FRAME_BYTES = 128 * 1024  # API Gateway WebSocket frame limit
+_THROTTLING = {"LimitExceededException", "TooManyRequestsException", "ThrottlingException"}
+# Tokens are streamed: fail fast rather than hang a chat on a slow callback.
+_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 2})
+
+
+class ApiGatewayNotifier:
+    def __init__(
+        self,
+        endpoint_url: str,
+        *,
+        connections: Connections | None = None,
+        client: Any = None,
+        session: boto3.Session | None = None,
+        region: str | None = None,
+        attempts: int = 4,
+        backoff_seconds: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not endpoint_url and client is None:
+            raise ValueError("ApiGatewayNotifier needs the WebSocket callback endpoint URL")
+        self._client = LazyClient(
+            "apigatewaymanagementapi",
+            client=client,
+            session=session,
+            region=region,
+            endpoint_url=endpoint_url,
+            config=_CLIENT_CONFIG,
+        )
+        self._connections = connections
+        self._attempts = max(1, attempts)
+        self._backoff = backoff_seconds
+        self._sleep = sleep
+
+    def send(self, connection_id: str, payload: Mapping[str, Any]) -> bool:
+        if not connection_id:
+            raise InvalidInput("connection id must not be empty")
+        data = json.dumps(payload, separators=(",", ":"), default=str).encode("utf-8")
+        if len(data) > MAX_FRAME_BYTES:
+            raise PayloadTooLarge(f"WebSocket message is {len(data)} bytes; the limit is {MAX_FRAME_BYTES}")
+        for attempt in range(self._attempts):
+            try:
+                self._client().post_to_connection(ConnectionId=connection_id, Data=data)
+                return True
+            except ClientError as exc:
+                code = error_code(exc)
+                if code == "GoneException":
+                    self._forget(connection_id)
+                    return False
+                if code not in _THROTTLING:
+                    raise UpstreamError(f"post_to_connection failed: {code}") from exc
+                if attempt + 1 == self._attempts:
+                    raise Throttled(f"post_to_connection throttled {self._attempts} times") from exc
+                self._sleep(self._backoff * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _forget(self, connection_id: str) -> None:
+        if self._connections is not None:
+            self._connections.remove(connection_id)

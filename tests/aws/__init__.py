@@ -1,0 +1,1 @@
+"""AWS adapter tests (moto, botocore Stubber)."""
