@@ -1,0 +1,148 @@
+// @vitest-environment node
+import { afterEach, describe, expect, it } from "vitest";
+import { json, startServer, type TestServer } from "../test/server";
+import { workspace } from "../test/fixtures";
+import { ApiClient } from "./client";
+import { ApiError, errorFromResponse } from "./errors";
+
+let server: TestServer | null = null;
+afterEach(async () => {
+  await server?.close();
+  server = null;
+});
+
+async function clientFor(handle: Parameters<typeof startServer>[0], opts: Partial<ConstructorParameters<typeof ApiClient>[0]> = {}) {
+  server = await startServer(handle);
+  return new ApiClient({ baseUrl: `${server.url}/api/`, getToken: async () => "tok-123", ...opts });
+}
+
+async function failure(p: Promise<unknown>): Promise<ApiError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof ApiError) return e;
+    throw e;
+  }
+  throw new Error("expected the call to fail");
+}
+
+describe("ApiClient against a real HTTP server", () => {
+  it("sends the bearer token and JSON body, and parses the answer", async () => {
+    const api = await clientFor(() => json(201, workspace({ id: "w9", name: "New" })));
+    const ws = await api.createWorkspace({ name: "New", chunk_size: 128, chunk_overlap: 16 });
+    expect(ws.id).toBe("w9");
+    const req = server?.requests[0];
+    expect(req?.method).toBe("POST");
+    expect(req?.url).toBe("/api/workspaces");
+    expect(req?.headers.authorization).toBe("Bearer tok-123");
+    expect(req?.headers["content-type"]).toBe("application/json");
+    expect(JSON.parse(req?.body.toString() ?? "")).toEqual({ name: "New", chunk_size: 128, chunk_overlap: 16 });
+  });
+
+  it("turns the API's error envelope into an ApiError with code and message", async () => {
+    const api = await clientFor(() =>
+      json(422, { error: { code: "validation_error", message: "chunk_overlap must be smaller than chunk_size" } }),
+    );
+    const e = await failure(api.createWorkspace({ name: "x", chunk_size: 16, chunk_overlap: 16 }));
+    expect(e.status).toBe(422);
+    expect(e.code).toBe("validation_error");
+    expect(e.message).toBe("chunk_overlap must be smaller than chunk_size");
+  });
+
+  it("copes with errors that are not our envelope (gateway JSON, HTML, empty)", async () => {
+    const replies = [
+      json(403, { message: "Forbidden" }),
+      { status: 502, headers: { "Content-Type": "text/html" }, body: "<html>Bad Gateway</html>" },
+      { status: 500, body: "" },
+    ];
+    let i = 0;
+    const api = await clientFor(() => replies[i++] ?? { status: 500 });
+    const a = await failure(api.models());
+    expect([a.status, a.code, a.message]).toEqual([403, "forbidden", "Forbidden"]);
+    const b = await failure(api.models());
+    expect([b.status, b.code]).toEqual([502, "bad_gateway"]);
+    expect(b.message).toMatch(/502/);
+    const c = await failure(api.models());
+    expect([c.status, c.code]).toEqual([500, "internal_error"]);
+  });
+
+  it("calls onUnauthorized on 401", async () => {
+    let signedOut = 0;
+    const api = await clientFor(() => json(401, { error: { code: "unauthorized", message: "Token expired" } }), {
+      onUnauthorized: () => signedOut++,
+    });
+    const e = await failure(api.listSessions());
+    expect(e.code).toBe("unauthorized");
+    expect(signedOut).toBe(1);
+  });
+
+  it("sends no Authorization header when there is no token (auth mode none)", async () => {
+    const api = await clientFor(() => json(200, { llms: [], embeddings: [], rerankers: [] }), { getToken: async () => "" });
+    await api.models();
+    expect(server?.requests[0]?.headers.authorization).toBeUndefined();
+  });
+
+  it("204 gives undefined; paths are encoded", async () => {
+    const api = await clientFor(() => ({ status: 204 }));
+    await expect(api.deleteDocument("w 1", "d/2")).resolves.toBeUndefined();
+    expect(server?.requests[0]?.url).toBe("/api/workspaces/w%201/documents/d%2F2");
+    expect(server?.requests[0]?.method).toBe("DELETE");
+  });
+
+  it("a non-JSON success is a bad_response error", async () => {
+    const api = await clientFor(() => ({ status: 200, body: "<html>oops</html>" }));
+    const e = await failure(api.models());
+    expect(e.code).toBe("bad_response");
+  });
+
+  it("times out with a clear message", async () => {
+    const api = await clientFor(() => ({ ...json(200, {}), delayMs: 2000 }), { timeoutMs: 100 });
+    const e = await failure(api.models());
+    expect(e.code).toBe("timeout");
+    expect(e.message).toMatch(/did not answer within/);
+  });
+
+  it("an unreachable server is a network_error", async () => {
+    server = await startServer(() => json(200, {}));
+    const url = server.url;
+    await server.close();
+    server = null;
+    const api = new ApiClient({ baseUrl: url, getToken: async () => "t" });
+    const e = await failure(api.models());
+    expect(e.status).toBe(0);
+    expect(e.code).toBe("network_error");
+  });
+
+  it("follows list cursors to the end, and stops on a repeated cursor", async () => {
+    const api = await clientFor((req) => {
+      if (req.url === "/api/workspaces") return json(200, { items: [workspace({ id: "a" })], cursor: "p2" });
+      if (req.url === "/api/workspaces?cursor=p2") return json(200, { items: [workspace({ id: "b" })], cursor: "p2" });
+      return json(404, {});
+    });
+    const all = await api.listWorkspaces();
+    expect(all.map((w) => w.id)).toEqual(["a", "b"]);
+    expect(server?.requests).toHaveLength(2);
+  });
+});
+
+describe("errorFromResponse", () => {
+  it("reads S3's XML errors", () => {
+    const e = errorFromResponse(
+      400,
+      "Bad Request",
+      "<?xml version='1.0'?><Error><Code>EntityTooLarge</Code><Message>Your proposed upload exceeds the maximum allowed size</Message></Error>",
+    );
+    expect(e.code).toBe("EntityTooLarge");
+    expect(e.message).toMatch(/exceeds/);
+  });
+
+  it("falls back to the status for unknown codes", () => {
+    const e = errorFromResponse(418, "I'm a teapot", "{broken");
+    expect(e.code).toBe("http_418");
+    expect(e.message).toBe("418 I'm a teapot");
+  });
+
+  it("reads a FastAPI-style detail", () => {
+    expect(errorFromResponse(400, "", JSON.stringify({ detail: "nope" })).message).toBe("nope");
+  });
+});

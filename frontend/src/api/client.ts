@@ -1,0 +1,229 @@
+import { ApiError, errorFromResponse, networkError, timeoutError } from "./errors";
+import type {
+  ChatIn,
+  ChatOut,
+  DocumentOut,
+  EmbeddingsIn,
+  EmbeddingsOut,
+  FeedbackIn,
+  ListOutDocumentOut,
+  ListOutSessionOut,
+  ListOutWorkspaceOut,
+  ModelsOut,
+  RerankIn,
+  RerankOut,
+  SearchIn,
+  SearchOut,
+  SessionDetailOut,
+  SessionOut,
+  TextDocumentIn,
+  UploadUrlIn,
+  UploadUrlOut,
+  WebsiteIn,
+  WorkspaceIn,
+  WorkspaceOut,
+} from "./types";
+
+export type FetchFn = typeof fetch;
+
+export interface ClientOptions {
+  /** `apiUrl` from config.json, e.g. `/api` or `https://x.execute-api...`. */
+  baseUrl: string;
+  /** The bearer token, fetched per call so a refreshed Cognito token is used. */
+  getToken: () => Promise<string>;
+  fetch?: FetchFn;
+  /** Every call fails with a `timeout` ApiError after this long. */
+  timeoutMs?: number;
+  /** Called on any 401, e.g. to sign out. */
+  onUnauthorized?: () => void;
+}
+
+interface RequestOptions {
+  body?: unknown;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+const MAX_PAGES = 20;
+
+const enc = encodeURIComponent;
+
+function joinUrl(base: string, path: string): string {
+  return `${base.replace(/\/+$/, "")}/${path.replace(/^\/+/, "")}`;
+}
+
+/** Typed calls to the Quarry REST API; every failure is an {@link ApiError}. */
+export class ApiClient {
+  private readonly baseUrl: string;
+  private readonly getToken: () => Promise<string>;
+  private readonly fetchFn: FetchFn;
+  private readonly timeoutMs: number;
+  private readonly onUnauthorized?: () => void;
+
+  constructor(opts: ClientOptions) {
+    this.baseUrl = opts.baseUrl;
+    this.getToken = opts.getToken;
+    this.fetchFn = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.onUnauthorized = opts.onUnauthorized;
+  }
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    const onAbort = () => controller.abort();
+    opts.signal?.addEventListener("abort", onAbort);
+    try {
+      const headers: Record<string, string> = { Accept: "application/json" };
+      const token = await this.getToken();
+      if (token) headers.Authorization = `Bearer ${token}`;
+      if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+      let res: Response;
+      try {
+        res = await this.fetchFn(joinUrl(this.baseUrl, path), {
+          method,
+          headers,
+          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+          signal: controller.signal,
+        });
+      } catch (e) {
+        if (timedOut) throw timeoutError(timeoutMs);
+        if (opts.signal?.aborted) throw new ApiError(0, "aborted", "The request was cancelled.");
+        throw networkError(e);
+      }
+      return await this.readBody<T>(res, () => timedOut, timeoutMs);
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  private async readBody<T>(res: Response, timedOut: () => boolean, timeoutMs: number): Promise<T> {
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (e) {
+      throw timedOut() ? timeoutError(timeoutMs) : networkError(e);
+    }
+    if (!res.ok) {
+      if (res.status === 401) this.onUnauthorized?.();
+      throw errorFromResponse(res.status, res.statusText, text);
+    }
+    if (res.status === 204 || text.trim() === "") return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiError(res.status, "bad_response", "The server sent an answer that is not JSON.");
+    }
+  }
+
+  /** Follows `cursor` until the last page (bounded, and stops if the server repeats a cursor). */
+  private async listAll<I>(path: string): Promise<I[]> {
+    const items: I[] = [];
+    const seen = new Set<string>();
+    let cursor: string | null = null;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const sep = path.includes("?") ? "&" : "?";
+      const url: string = cursor ? `${path}${sep}cursor=${enc(cursor)}` : path;
+      const out: { items: I[]; cursor: string | null } = await this.request("GET", url);
+      items.push(...out.items);
+      if (!out.cursor || seen.has(out.cursor)) break;
+      seen.add(out.cursor);
+      cursor = out.cursor;
+    }
+    return items;
+  }
+
+  health(): Promise<unknown> {
+    return this.request("GET", "/health", { timeoutMs: 10_000 });
+  }
+
+  models(): Promise<ModelsOut> {
+    return this.request("GET", "/models");
+  }
+
+  // ------------------------------------------------------------------ workspaces
+
+  listWorkspaces(): Promise<WorkspaceOut[]> {
+    return this.listAll<ListOutWorkspaceOut["items"][number]>("/workspaces");
+  }
+
+  getWorkspace(id: string): Promise<WorkspaceOut> {
+    return this.request("GET", `/workspaces/${enc(id)}`);
+  }
+
+  createWorkspace(body: WorkspaceIn): Promise<WorkspaceOut> {
+    return this.request("POST", "/workspaces", { body });
+  }
+
+  deleteWorkspace(id: string): Promise<void> {
+    return this.request("DELETE", `/workspaces/${enc(id)}`);
+  }
+
+  // ------------------------------------------------------------------ documents
+
+  uploadUrl(workspaceId: string, body: UploadUrlIn): Promise<UploadUrlOut> {
+    return this.request("POST", `/workspaces/${enc(workspaceId)}/documents/upload-url`, { body });
+  }
+
+  addText(workspaceId: string, body: TextDocumentIn): Promise<DocumentOut> {
+    return this.request("POST", `/workspaces/${enc(workspaceId)}/documents`, { body });
+  }
+
+  addWebsite(workspaceId: string, body: WebsiteIn): Promise<DocumentOut> {
+    return this.request("POST", `/workspaces/${enc(workspaceId)}/websites`, { body });
+  }
+
+  listDocuments(workspaceId: string): Promise<DocumentOut[]> {
+    return this.listAll<ListOutDocumentOut["items"][number]>(`/workspaces/${enc(workspaceId)}/documents`);
+  }
+
+  getDocument(workspaceId: string, documentId: string): Promise<DocumentOut> {
+    return this.request("GET", `/workspaces/${enc(workspaceId)}/documents/${enc(documentId)}`);
+  }
+
+  deleteDocument(workspaceId: string, documentId: string): Promise<void> {
+    return this.request("DELETE", `/workspaces/${enc(workspaceId)}/documents/${enc(documentId)}`);
+  }
+
+  // ------------------------------------------------------------------ retrieval
+
+  search(workspaceId: string, body: SearchIn, signal?: AbortSignal): Promise<SearchOut> {
+    return this.request("POST", `/workspaces/${enc(workspaceId)}/search`, { body, signal });
+  }
+
+  rerank(body: RerankIn): Promise<RerankOut> {
+    return this.request("POST", "/rerank", { body });
+  }
+
+  embeddings(body: EmbeddingsIn): Promise<EmbeddingsOut> {
+    return this.request("POST", "/embeddings", { body });
+  }
+
+  // ------------------------------------------------------------------ chat
+
+  chat(body: ChatIn): Promise<ChatOut> {
+    return this.request("POST", "/chat", { body, timeoutMs: 120_000 });
+  }
+
+  listSessions(): Promise<SessionOut[]> {
+    return this.listAll<ListOutSessionOut["items"][number]>("/sessions");
+  }
+
+  getSession(id: string): Promise<SessionDetailOut> {
+    return this.request("GET", `/sessions/${enc(id)}`);
+  }
+
+  deleteSession(id: string): Promise<void> {
+    return this.request("DELETE", `/sessions/${enc(id)}`);
+  }
+
+  feedback(body: FeedbackIn): Promise<void> {
+    return this.request("POST", "/feedback", { body });
+  }
+}

@@ -1,0 +1,35 @@
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { loadConfig } from "./api/config";
+import { App } from "./app/App";
+import "./styles.css";
+
+const root = createRoot(document.getElementById("root") as HTMLElement);
+
+function Fatal({ message }: { message: string }) {
+  return (
+    <main className="fatal" role="alert">
+      <h1>Quarry could not start</h1>
+      <p>{message}</p>
+      <button type="button" className="btn primary" onClick={() => window.location.reload()}>
+        Reload
+      </button>
+    </main>
+  );
+}
+
+root.render(
+  <div className="loading center" role="status">
+    <span className="spinner" aria-hidden="true" /> Loading…
+  </div>,
+);
+
+loadConfig().then(
+  (config) =>
+    root.render(
+      <StrictMode>
+        <App config={config} />
+      </StrictMode>,
+    ),
+  (e: unknown) => root.render(<Fatal message={e instanceof Error ? e.message : String(e)} />),
+);

@@ -1,0 +1,98 @@
+import { ConfirmButton, StatusBadge } from "../../components/common";
+import { formatBytes, formatDate, percent } from "../../lib/format";
+import type { DocRow } from "../../state/documents";
+
+function UploadCell({ row }: { row: DocRow }) {
+  const u = row.upload;
+  if (!u || u.phase === "uploaded") return null;
+  if (u.phase === "failed") {
+    return (
+      <p className="error-text small" role="alert" data-testid="upload-error">
+        Upload failed: {u.error}
+      </p>
+    );
+  }
+  const pct = percent(u.loaded, u.total);
+  return (
+    <div className="progress-line">
+      <progress
+        max={100}
+        value={pct}
+        aria-label={`Uploading ${row.name}`}
+        data-testid="upload-progress"
+      />
+      <span className="small muted">{pct}%</span>
+    </div>
+  );
+}
+
+function StatusCell({ row }: { row: DocRow }) {
+  const uploading = row.upload && (row.upload.phase === "uploading" || row.upload.phase === "requesting");
+  return (
+    <td>
+      {uploading ? <StatusBadge status="uploading" testId="document-status" /> : <StatusBadge status={row.status} testId="document-status" />}
+      {row.status === "error" && row.reason && (
+        <p className="error-text small" data-testid="document-reason">
+          {row.reason}
+        </p>
+      )}
+      <UploadCell row={row} />
+    </td>
+  );
+}
+
+export function DocumentTable({ rows, onDelete }: { rows: DocRow[]; onDelete: (row: DocRow) => Promise<void> }) {
+  return (
+    <div className="table-wrap">
+      <table className="table" data-testid="document-table">
+        <caption className="sr-only">Documents in this workspace, with their processing status</caption>
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Source</th>
+            <th scope="col">Status</th>
+            <th scope="col" className="num">
+              Chunks
+            </th>
+            <th scope="col" className="num">
+              Size
+            </th>
+            <th scope="col">Updated</th>
+            <th scope="col">
+              <span className="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody aria-live="polite">
+          {rows.map((r) => (
+            <tr
+              key={r.id}
+              data-testid="document-row"
+              data-document-id={r.id}
+              data-document-name={r.name}
+              data-status={r.status}
+            >
+              <th scope="row" className="doc-name">
+                {r.parentId && <span aria-label="page of a website">↳ </span>}
+                {r.name}
+              </th>
+              <td>{r.source ?? "—"}</td>
+              <StatusCell row={r} />
+              <td className="num">{r.chunkCount}</td>
+              <td className="num">{formatBytes(r.sizeBytes)}</td>
+              <td className="small">{formatDate(r.updatedAt)}</td>
+              <td>
+                <ConfirmButton
+                  label={`Delete document ${r.name}`}
+                  question={`Delete “${r.name}”?`}
+                  onConfirm={() => onDelete(r)}
+                  testId="document-delete"
+                />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

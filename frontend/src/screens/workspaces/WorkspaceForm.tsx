@@ -1,0 +1,138 @@
+import { type FormEvent, useState } from "react";
+import { describeError } from "../../api/errors";
+import type { ModelsOut, WorkspaceOut } from "../../api/types";
+import { useServices } from "../../app/context";
+import {
+  type WorkspaceFormErrors,
+  type WorkspaceFormValues,
+  chunkBounds,
+  defaultWorkspaceForm,
+  validateWorkspaceForm,
+} from "../../state/workspaceForm";
+
+function FieldError({ id, error }: { id: string; error?: string }) {
+  return error ? (
+    <span id={id} className="error-text small" role="alert">
+      {error}
+    </span>
+  ) : null;
+}
+
+export function WorkspaceForm({ models, onCreated }: { models: ModelsOut | null; onCreated: (w: WorkspaceOut) => void }) {
+  const { api } = useServices();
+  const [v, setV] = useState<WorkspaceFormValues>(defaultWorkspaceForm);
+  const [errors, setErrors] = useState<WorkspaceFormErrors>({});
+  const [busy, setBusy] = useState(false);
+  const [serverError, setServerError] = useState<unknown>(null);
+  const set = <K extends keyof WorkspaceFormValues>(k: K, value: WorkspaceFormValues[K]) => {
+    setV((old) => ({ ...old, [k]: value }));
+    if (errors[k]) setErrors((old) => ({ ...old, [k]: undefined }));
+  };
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const { body, errors: errs } = validateWorkspaceForm(v);
+    setErrors(errs);
+    if (!body) return;
+    setBusy(true);
+    setServerError(null);
+    try {
+      const ws = await api.createWorkspace(body);
+      onCreated(ws);
+      setV(defaultWorkspaceForm);
+    } catch (err) {
+      setServerError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="card stack" onSubmit={submit} noValidate data-testid="workspace-form" aria-labelledby="new-ws-title">
+      <h2 id="new-ws-title">New workspace</h2>
+      <label className="field">
+        <span>Name</span>
+        <input
+          value={v.name}
+          onChange={(e) => set("name", e.target.value)}
+          aria-invalid={!!errors.name}
+          aria-describedby="ws-name-err"
+          data-testid="workspace-name"
+        />
+        <FieldError id="ws-name-err" error={errors.name} />
+      </label>
+      <label className="field">
+        <span>Embedding model</span>
+        <select value={v.embeddingModel} onChange={(e) => set("embeddingModel", e.target.value)}>
+          <option value="">Server default</option>
+          {models?.embeddings.map((m) => (
+            <option key={m.id} value={m.id}>
+              {m.name} ({m.provider})
+            </option>
+          ))}
+        </select>
+      </label>
+      <div className="row wrap">
+        <label className="field">
+          <span>Chunk size (tokens)</span>
+          <input
+            type="number"
+            inputMode="numeric"
+            min={chunkBounds.size.min}
+            max={chunkBounds.size.max}
+            value={v.chunkSize}
+            onChange={(e) => set("chunkSize", e.target.value)}
+            aria-invalid={!!errors.chunkSize}
+            aria-describedby="ws-size-err ws-size-hint"
+            data-testid="workspace-chunk-size"
+          />
+          <span id="ws-size-hint" className="muted small">
+            {chunkBounds.size.min}–{chunkBounds.size.max}
+          </span>
+          <FieldError id="ws-size-err" error={errors.chunkSize} />
+        </label>
+        <label className="field">
+          <span>Overlap (tokens)</span>
+          <input
+            type="number"
+            inputMode="numeric"
+            min={chunkBounds.overlap.min}
+            max={chunkBounds.overlap.max}
+            value={v.chunkOverlap}
+            onChange={(e) => set("chunkOverlap", e.target.value)}
+            aria-invalid={!!errors.chunkOverlap}
+            aria-describedby="ws-overlap-err ws-overlap-hint"
+            data-testid="workspace-chunk-overlap"
+          />
+          <span id="ws-overlap-hint" className="muted small">
+            Smaller than the chunk size
+          </span>
+          <FieldError id="ws-overlap-err" error={errors.chunkOverlap} />
+        </label>
+      </div>
+      <label className="check">
+        <input type="checkbox" checked={v.hybrid} onChange={(e) => set("hybrid", e.target.checked)} /> Hybrid search
+        (dense + keyword)
+      </label>
+      <label className="field">
+        <span>Reranker</span>
+        <select value={v.reranker} onChange={(e) => set("reranker", e.target.value)}>
+          <option value="">None</option>
+          {models?.rerankers.map((m) => (
+            <option key={m.id} value={m.id}>
+              {m.name} ({m.provider})
+            </option>
+          ))}
+        </select>
+      </label>
+      <div className="row">
+        <button type="submit" className="btn primary" disabled={busy} data-testid="workspace-create">
+          {busy ? "Creating…" : "Create workspace"}
+        </button>
+      </div>
+      {serverError !== null && (
+        <p className="error-text" role="alert">
+          {describeError(serverError)}
+        </p>
+      )}
+    </form>
+  );
+}
