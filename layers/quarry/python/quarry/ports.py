@@ -115,7 +115,11 @@ class Catalog(Protocol):
     def delete_workspace(self, workspace_id: str) -> None: ...
 
     def register_document(self, document: Document, *, idempotency_key: str | None = None) -> tuple[Document, bool]:
-        """Insert unless a document with the same idempotency key exists; returns (document, created)."""
+        """Insert unless the idempotency key or the document id is taken; returns (stored document, created).
+
+        A redelivered event finds its key taken and changes nothing. A new version of a known document
+        (same id, other key) is not inserted either: the caller sees the stored version and decides.
+        """
         ...
 
     def put_document(self, document: Document) -> None: ...

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 50 * 1024 * 1024
     upload_url_ttl_seconds: int = 900
     processing_timeout_seconds: int = 1800
+    crawler_allowed_hosts: list[str] = Field(default_factory=list)  # exempt from the private-address refusal
 
     # --- local runtime ------------------------------------------------------------
     local_upload_url: str = "http://127.0.0.1:8000/uploads"  # set by `quarry serve` to its own address

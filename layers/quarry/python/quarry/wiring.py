@@ -170,9 +170,9 @@ class Adapters:
     def crawler(self) -> PageSource | None:
         if "crawler" in self._overrides:
             return self._overrides["crawler"]  # type: ignore[no-any-return]
-        from quarry.text.crawler import CrawlerPageSource
+        from quarry.text.website_source import CrawlerPageSource
 
-        return CrawlerPageSource()
+        return CrawlerPageSource(allowed_hosts=self.settings.crawler_allowed_hosts)
 
 
 # ============================================================================ registries
@@ -206,7 +206,7 @@ def _dynamo(kind: str) -> Callable[[Adapters], Any]:
             "history": dynamodb.DynamoChatHistory,
             "connections": dynamodb.DynamoConnections,
         }[kind]
-        return cls(table_prefix=a.settings.table_prefix, region=a.settings.aws_region)
+        return cls(a.settings.table_prefix, region=a.settings.aws_region)
 
     return build
 
@@ -272,7 +272,7 @@ def _local_notifier(a: Adapters) -> Any:
 def _apigw_notifier(a: Adapters) -> Any:
     from quarry.adapters.apigw_ws import ApiGatewayNotifier
 
-    return ApiGatewayNotifier(endpoint_url=a.settings.websocket_endpoint, region=a.settings.aws_region)
+    return ApiGatewayNotifier(a.settings.websocket_endpoint, connections=a.connections, region=a.settings.aws_region)
 
 
 def _unstructured(a: Adapters) -> Any:
@@ -344,7 +344,7 @@ def _bedrock_chat(a: Adapters, registry: ModelRegistry) -> None:
         info = ModelInfo(id=model_id, name=model_id, provider="bedrock")
         registry.chat_models.register(
             info,
-            lambda m=model_id: BedrockChatModel.from_settings(s, model_id=m),  # type: ignore[misc]
+            lambda m=model_id: BedrockChatModel(m, region=s.aws_region),  # type: ignore[misc]
             default=model_id == s.bedrock_chat_model_id,
         )
 
@@ -484,6 +484,7 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
         status=status,
         crawler=_LazyCrawler(a),
         embed_batch_size=s.embedding_batch_size,
+        audit_blobs=_audit_store(s),
     )
     chat = ChatService(
         history=a.chat_history, search=search, models=a.models, access=access, min_relevance=s.min_relevance
@@ -506,6 +507,15 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
     if bind is not None:  # the local workflow runs the same steps the state machines run in AWS
         bind(services)
     return services
+
+
+def _audit_store(s: Settings) -> BlobStore | None:
+    """In AWS the chunk text of every document is also written to the processing bucket, for audit."""
+    if s.blob_store != "s3" or not s.processing_bucket:
+        return None
+    from quarry.adapters.s3 import S3BlobStore
+
+    return S3BlobStore(bucket=s.processing_bucket, region=s.aws_region)  # type: ignore[return-value]
 
 
 class _Lazy:

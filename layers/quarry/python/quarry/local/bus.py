@@ -1,9 +1,11 @@
 """An in-process bus with SQS semantics, standing in for SNS topics and SQS queues.
 
-At-least-once delivery; a message being handled is invisible for the visibility
-timeout; a failed message (exception, or reported in ``batchItemFailures``)
-comes back after the timeout; after ``max_receives`` attempts it goes to the
-dead-letter folder as JSON, listed by ``quarry dead-letters``.
+At-least-once delivery; a message being handled is invisible for its queue's
+visibility timeout (longer than the handler may run, as on SQS, or a second
+consumer would take it again); a failed message (exception, or reported in
+``batchItemFailures``) comes back after ``retry_delay`` (locally shorter than the
+rest of the visibility timeout SQS would wait); after ``max_receives`` attempts
+it goes to the dead-letter folder as JSON (``LocalBus.dead_letters``).
 """
 
 from __future__ import annotations
@@ -47,9 +49,17 @@ class _Queue:
 
 
 class LocalBus:
-    def __init__(self, *, dead_letter_dir: Path, visibility_timeout: float = 5.0, max_receives: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        dead_letter_dir: Path,
+        visibility_timeout: float = 900.0,
+        retry_delay: float = 1.0,
+        max_receives: int = 3,
+    ) -> None:
         self._dead_letter_dir = dead_letter_dir
         self._visibility = visibility_timeout
+        self._retry_delay = retry_delay
         self._max_receives = max_receives
         self._queues: dict[str, _Queue] = {}
         self._threads: list[threading.Thread] = []
@@ -105,11 +115,15 @@ class LocalBus:
         while (message := self._next(q)) is not None:
             failed = self._deliver(q, message)
             with q.cond:
+                if message not in q.messages:  # already settled by another consumer (at-least-once)
+                    continue
                 if not failed:
                     q.messages.remove(message)
                 elif message.receives >= q.max_receives:
                     q.messages.remove(message)
                     self._dead_letter(q, message)
+                else:
+                    message.visible_at = time.monotonic() + self._retry_delay
                 q.cond.notify()
 
     def _deliver(self, q: _Queue, message: _Message) -> bool:

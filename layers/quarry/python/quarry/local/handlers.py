@@ -10,9 +10,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from quarry.paths import LAMBDAS_DIR
+
 __all__ = ["LAMBDAS_DIR", "load_handler", "load_module"]
 
-LAMBDAS_DIR = Path(__file__).resolve().parents[4] / "lambdas"
 
 
 @cache

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from quarry.auth import TokenVerifier, issue_dev_token
 from quarry.local.asgi import INGEST_QUEUE, create_app
 from quarry.local.handlers import LocalContext, load_handler
+from quarry.paths import FRONTEND_DIST
 from quarry.services.chat_stream import CHAT_TOPIC
 from quarry.settings import Settings
 from quarry.wiring import Services, build_services, install_services
@@ -18,7 +18,6 @@ from quarry.wiring import Services, build_services, install_services
 __all__ = ["LocalPlatform", "run_server", "start_platform"]
 
 log = logging.getLogger("quarry.serve")
-FRONTEND_DIST = Path(__file__).resolve().parents[4] / "frontend" / "dist"
 CLI_USER = "local"
 
 
@@ -48,12 +47,14 @@ def _sweep_forever(stop: threading.Event, interval: float) -> None:
             log.exception("sweep failed")
 
 
-def start_platform(settings: Settings, *, host: str, port: int, warm_up: bool = True) -> LocalPlatform:
+def start_platform(
+    settings: Settings, *, host: str, port: int, warm_up: bool = True, overrides: dict[str, Any] | None = None
+) -> LocalPlatform:
     """Build services, wire the bus queues to the Lambda handlers, and return the ASGI app."""
     settings = settings.model_copy(
         update={"local_upload_url": f"http://{host}:{port}/uploads", "local_workflow_background": True}
     )
-    services = build_services(settings)
+    services = build_services(settings, overrides=overrides)
     install_services(services)
     bus: Any = services.adapters.bus
     bus.subscribe("chat", _sqs_consumer("chat_worker"), topics=(CHAT_TOPIC,), workers=2)

@@ -99,6 +99,10 @@ class DocumentService:
 
     def _register(self, document: Document, *, idempotency_key: str) -> tuple[Document, bool]:
         stored, created = self._catalog.register_document(document, idempotency_key=idempotency_key)
+        if not created and stored.content_hash != document.content_hash:
+            # Same name, new content: a new version replaces the document (and, once indexed, its chunks).
+            self._catalog.put_document(document)
+            stored, created = document, True
         if created:
             self._workflow.start(
                 WorkflowName.INGEST,

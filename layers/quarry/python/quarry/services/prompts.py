@@ -19,10 +19,18 @@ __all__ = [
 NO_ANSWER = "I don't know: the workspace does not contain a passage that answers this."
 
 _GROUNDED_SYSTEM = (
-    "You answer questions using only the numbered sources below. "
-    "Cite every fact with the number of its source in square brackets, like [1] or [2]. "
-    "If the sources do not contain the answer, reply exactly: I don't know. "
-    "Be concise."
+    "You are a careful assistant. Answer the question using only the numbered sources. "
+    "Write a short answer in full sentences and put the source number in square brackets after each sentence, "
+    "like [1]. If no source answers the question, say: I don't know."
+)
+# Two worked examples (one answer, one refusal): a 0.5B model follows examples better than rules.
+_SHOT_SOURCES = (
+    "[1] Acme Corp\nAcme Corp was founded by Jane Roe in 1990. Its headquarters are in Oslo.\n\n"
+    "[2] Bananas\nBananas are rich in potassium."
+)
+_GROUNDED_SHOTS = (
+    ("Where is Acme Corp based?", "Acme Corp is based in Oslo [1]."),
+    ("Who is the president of France?", "I don't know."),
 )
 
 _CONDENSE_SYSTEM = (
@@ -148,6 +156,9 @@ def format_sources(hits: Sequence[Hit], *, max_chars_each: int = 1200) -> str:
 
 def grounded_turns(question: str, hits: Sequence[Hit], history: Sequence[Message] = ()) -> list[ChatTurn]:
     turns = [ChatTurn(Role.SYSTEM, _GROUNDED_SYSTEM)]
+    for question_, answer in _GROUNDED_SHOTS:
+        turns.append(ChatTurn(Role.USER, f"Sources:\n{_SHOT_SOURCES}\n\nQuestion: {question_}"))
+        turns.append(ChatTurn(Role.ASSISTANT, answer))
     turns += [ChatTurn(m.role, m.content) for m in history[-4:] if m.role is not Role.SYSTEM]
     turns.append(ChatTurn(Role.USER, f"Sources:\n{format_sources(hits)}\n\nQuestion: {question}"))
     return turns

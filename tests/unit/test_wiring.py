@@ -1,0 +1,86 @@
+"""The composition root: registries pick adapters from Settings; the Lambda path stays light."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from quarry.errors import InvalidInput
+from quarry.settings import Settings
+from quarry.wiring import Adapters
+
+AWS_ENV = {
+    "QUARRY_RUNTIME": "aws",
+    "QUARRY_CATALOG": "dynamodb",
+    "QUARRY_CHAT_HISTORY": "dynamodb",
+    "QUARRY_CONNECTIONS": "dynamodb",
+    "QUARRY_BLOB_STORE": "s3",
+    "QUARRY_BUS": "sns",
+    "QUARRY_WORKFLOW": "stepfunctions",
+    "QUARRY_NOTIFIER": "apigw",
+    "QUARRY_EMBEDDER": "bedrock",
+    "QUARRY_CHAT_MODEL": "bedrock",
+    "QUARRY_VECTOR_INDEX": "opensearch",
+    "QUARRY_UPLOAD_BUCKET": "uploads",
+    "QUARRY_PROCESSING_BUCKET": "processing",
+    "QUARRY_CHAT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:chat",
+    "QUARRY_INGEST_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:ingest",
+    "QUARRY_DELETE_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:delete",
+    "QUARRY_WEBSOCKET_ENDPOINT": "https://abc.execute-api.us-east-1.amazonaws.com/prod",
+    "QUARRY_OPENSEARCH_ENDPOINT": "https://search-quarry.us-east-1.es.amazonaws.com",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+}
+
+
+def test_aws_configuration_builds_every_service_without_heavy_imports() -> None:
+    """What a Lambda cold start does: build all services from env, import no torch/llama.cpp/unstructured."""
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from quarry.wiring import build_services
+        services = build_services()
+        a = services.adapters
+        kinds = {port: type(getattr(a, port)).__name__ for port in
+                 ["catalog", "chat_history", "connections", "blob_store", "vector_index", "bus", "workflow", "notifier"]}
+        kinds["embedder"] = type(services.models.embedders.get()).__name__
+        kinds["chat_model"] = type(services.models.chat_models.get()).__name__
+        heavy = sorted(m for m in ("torch", "llama_cpp", "unstructured", "sentence_transformers", "transformers")
+                       if m in sys.modules)
+        print(json.dumps({"kinds": kinds, "heavy": heavy}))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], env={**AWS_ENV, "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, timeout=120, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["heavy"] == []
+    assert result["kinds"] == {
+        "catalog": "DynamoCatalog",
+        "chat_history": "DynamoChatHistory",
+        "connections": "DynamoConnections",
+        "blob_store": "S3BlobStore",
+        "vector_index": "OpenSearchIndex",
+        "bus": "SnsBus",
+        "workflow": "StepFunctionsWorkflow",
+        "notifier": "ApiGatewayNotifier",
+        "embedder": "BedrockEmbedder",
+        "chat_model": "BedrockChatModel",
+    }
+
+
+def test_unknown_adapter_name_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    adapters = Adapters(Settings(data_dir=tmp_path, catalog="cassandra"))
+    with pytest.raises(InvalidInput, match="unknown catalog adapter 'cassandra'"):
+        adapters.catalog  # noqa: B018
+
+
+def test_models_registry_describes_the_local_defaults(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    described = Adapters(Settings(data_dir=tmp_path)).models.describe()
+    assert [m["id"] for m in described["embeddings"]] == ["all-MiniLM-L6-v2"]
+    assert described["embeddings"][0]["dimensions"] == 384
+    assert [m["provider"] for m in described["llms"]] == ["llama.cpp"]
+    assert described["rerankers"] == []
