@@ -1,0 +1,28 @@
+# The two commands of the README: `make serve` and `make test`.
+.PHONY: serve test setup setup-test test-python test-frontend lint eval-gate
+
+PY := .venv/bin/python
+
+serve: setup          ## install everything, then run the whole platform on http://127.0.0.1:8000
+	.venv/bin/quarry serve
+
+test: setup-test      ## install what the tests need, then run every tier (unit, aws, cdk, integration, e2e, gates)
+	$(MAKE) test-python test-frontend eval-gate
+
+setup:
+	scripts/bootstrap.sh
+
+setup-test:
+	scripts/bootstrap.sh --test
+
+test-python:
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-frontend:
+	cd frontend && npm test --silent
+
+eval-gate:
+	scripts/eval_gate.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check layers lambdas stacks tests && .venv/bin/mypy layers/quarry/python/quarry
