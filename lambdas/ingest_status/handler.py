@@ -20,7 +20,7 @@ class StatusStep(BaseModel):
     action: Literal["set_processing", "set_processed", "set_error"]
     workspace_id: str
     document_id: str
-    chunk_count: int = Field(default=0, ge=0)
+    chunk_count: int | None = Field(default=None, ge=0)  # None: counted from the index
     error: dict[str, Any] | str | None = None  # Step Functions Catch output: {"Error", "Cause"}
 
 
@@ -49,10 +49,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     elif step.action == "set_processed":
         document = ingestion.set_processed(step.workspace_id, step.document_id, step.chunk_count)
         metrics.add_metric(name="DocumentsProcessed", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="ChunksWritten", unit=MetricUnit.Count, value=step.chunk_count)
+        metrics.add_metric(name="ChunksWritten", unit=MetricUnit.Count, value=document.chunk_count)
     else:
         reason = failure_reason(step.error)
-        document = ingestion.set_error(step.workspace_id, step.document_id, reason)
+        document = ingestion.set_error(step.workspace_id, step.document_id, reason, keep_recorded=True)
         metrics.add_metric(name="DocumentsFailed", unit=MetricUnit.Count, value=1)
         logger.warning("ingestion failed", extra={"reason": reason})
     return DocumentOut.of(document).model_dump(mode="json") if document else {}

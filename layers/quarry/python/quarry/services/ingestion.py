@@ -86,10 +86,20 @@ class IngestionService:
     def set_processing(self, workspace_id: str, document_id: str) -> Document:
         return self._set(workspace_id, document_id, DocumentStatus.PROCESSING)
 
-    def set_processed(self, workspace_id: str, document_id: str, chunk_count: int) -> Document:
+    def set_processed(self, workspace_id: str, document_id: str, chunk_count: int | None = None) -> Document:
+        """``chunk_count`` None: count what the job wrote (the Batch job cannot hand a value to the next state)."""
+        if chunk_count is None:
+            chunk_count = self._index.count(workspace_id, document_id=document_id)
         return self._set(workspace_id, document_id, DocumentStatus.PROCESSED, chunk_count=chunk_count)
 
-    def set_error(self, workspace_id: str, document_id: str, reason: str) -> Document | None:
+    def set_error(
+        self, workspace_id: str, document_id: str, reason: str, *, keep_recorded: bool = False
+    ) -> Document | None:
+        """``keep_recorded``: the state machine's SetError after the job already wrote the specific reason."""
+        if keep_recorded:
+            current = self._catalog.get_document(workspace_id, document_id)
+            if current is not None and current.status is DocumentStatus.ERROR and current.status_reason:
+                return current
         return self._status.set(workspace_id, document_id, DocumentStatus.ERROR, reason=reason[:1000])
 
     def _set(self, workspace_id: str, document_id: str, status: DocumentStatus, **kw: Any) -> Document:
