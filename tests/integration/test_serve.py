@@ -11,7 +11,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.integration.conftest import LivePlatform
+from tests.platform_fixtures import LivePlatform
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,92 @@
+"""The UI in headless Chromium against `quarry serve`: upload, watch status, ask, stream, cite, feedback, reopen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import ARTIFACTS
+from tests.platform_fixtures import LivePlatform
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.llm]
+
+POLICY = (
+    "Annual leave policy.\n\nEvery employee receives 27 days of paid annual leave per year. "
+    "Unused days can be carried over until the end of March.\n\n"
+    "Part-time staff receive leave in proportion to their working hours."
+)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("uploads")
+    good = folder / "leave-policy.txt"
+    good.write_text(POLICY)
+    broken = folder / "scan.pdf"
+    broken.write_bytes(b"%PDF-1.4\n% not a real pdf body\n%%EOF\n")
+    return {"good": good, "broken": broken}
+
+
+def open_app(page: Any, live: LivePlatform, route: str) -> None:
+    page.goto(f"{live.base_url}/#{route}")
+    page.wait_for_selector("[data-testid=connection-status][data-status=open]")
+
+
+def test_create_workspace_upload_and_see_status(browser_page: Any, live: LivePlatform, files: dict[str, Path]) -> None:
+    page = browser_page
+    open_app(page, live, "/workspaces")
+    page.get_by_test_id("workspace-name").fill("HR handbook")
+    page.get_by_test_id("workspace-chunk-size").fill("128")
+    page.get_by_test_id("workspace-chunk-overlap").fill("16")
+    page.get_by_test_id("workspace-create").click()
+    row = page.locator("[data-testid=workspace-row]", has_text="HR handbook")
+    row.wait_for()
+    workspace_id = row.get_attribute("data-workspace-id")
+    assert workspace_id
+
+    open_app(page, live, f"/documents/{workspace_id}")
+    page.get_by_test_id("upload-input").set_input_files([str(files["good"]), str(files["broken"])])
+    good = page.locator("[data-testid=document-row][data-document-name='leave-policy.txt']")
+    good.locator("[data-status=processed]").first.wait_for(timeout=180_000)
+    broken = page.locator("[data-testid=document-row][data-document-name='scan.pdf']")
+    broken.locator("[data-testid=document-status][data-status=error]").wait_for(timeout=180_000)
+    reason = broken.get_by_test_id("document-reason").inner_text()
+    assert "scan.pdf" in reason
+    page.screenshot(path=str(ARTIFACTS / "documents.png"), full_page=True)
+    live.services.extras["e2e_workspace"] = workspace_id
+
+
+def test_ask_stream_cite_feedback_and_reopen(browser_page: Any, live: LivePlatform) -> None:
+    page = browser_page
+    workspace_id = live.services.extras.get("e2e_workspace")
+    assert workspace_id, "the upload test must run first"
+    open_app(page, live, "/chat")
+    page.get_by_test_id("new-chat").click()
+    page.get_by_test_id("workspace-picker").select_option(workspace_id)
+    page.get_by_test_id("chat-input").fill("How many days of paid annual leave does an employee get?")
+    page.get_by_test_id("send-button").click()
+
+    page.wait_for_selector("[data-testid=assistant-message][data-status=streaming]", timeout=120_000)
+    answer = page.locator("[data-testid=answer-text][data-final=true]").last
+    answer.wait_for(timeout=300_000)
+    assert "27" in answer.inner_text()
+
+    chip = page.get_by_test_id("citation-link").or_(page.get_by_test_id("source-chip")).first
+    chip.click()
+    panel = page.get_by_test_id("citation-panel")
+    panel.wait_for()
+    assert "27 days" in panel.get_by_test_id("citation-text").inner_text()
+    assert "leave-policy" in panel.get_by_test_id("citation-title").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
+
+    page.get_by_test_id("thumbs-up").last.click()
+    page.get_by_test_id("feedback-thanks").last.wait_for()
+    assert live.services.adapters.catalog.list_feedback()[-1].rating == 1
+
+    session = page.get_by_test_id("session-item").first
+    session_id = session.get_attribute("data-session-id")
+    page.get_by_test_id("new-chat").click()
+    page.locator(f"[data-testid=session-item][data-session-id='{session_id}']").get_by_test_id("session-open").click()
+    page.locator("[data-testid=answer-text]", has_text="27").first.wait_for()
