@@ -74,8 +74,27 @@ MAX_WS_MESSAGE_BYTES = 32 * 1024
 MAX_QUESTION_CHARS = 8000
 
 
+def _no_nul(value: Any) -> Any:
+    """NUL cannot be stored in PostgreSQL text or DynamoDB keys: refuse it at the edge, with a clear message."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    if isinstance(value, list | tuple):
+        for item in value:
+            _no_nul(item)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
+    return value
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        return _no_nul(value)
 
 
 class _Out(BaseModel):
