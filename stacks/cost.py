@@ -1,0 +1,402 @@
+"""``quarry cost``: an itemised monthly estimate for a deployment configuration.
+
+Three views: what the deployment costs **idle** (nobody uses it for a month), and the marginal cost
+**per 1,000 chats** and **per 1,000 documents** ingested. Always-on pieces (OpenSearch Serverless OCUs,
+SageMaker instances, NAT, interface endpoints) show up in the idle view, so an expensive setting is
+visible before it is deployed. Prices are us-east-1 list prices in :data:`PRICES` (one table, dated);
+usage assumptions are in :class:`Workload`. Estimates, not a bill: taxes, free tiers and data transfer
+beyond what is listed are left out.
+
+Usage: ``python -m stacks.cost [--config FILE] [--json]`` (or ``quarry cost``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from quarry.errors import InvalidInput
+
+from stacks.config import DeployConfig, load_config
+
+__all__ = ["HOURS_PER_MONTH", "PRICES", "PRICES_AS_OF", "Estimate", "LineItem", "Workload", "estimate", "main"]
+
+HOURS_PER_MONTH = 730
+PRICES_AS_OF = "2025-06-01"
+
+# us-east-1 on-demand list prices in USD.
+PRICES: dict[str, Any] = {
+    "aurora_acu_hour": 0.12,
+    "aurora_storage_gb_month": 0.10,
+    "aurora_io_per_million": 0.20,
+    "secret_month": 0.40,
+    "kms_key_month": 1.00,
+    "nat_gateway_hour": 0.045,
+    "nat_gateway_gb": 0.045,
+    "public_ipv4_hour": 0.005,
+    "ec2_hour": {"t4g.nano": 0.0042, "t4g.micro": 0.0084, "t4g.small": 0.0168, "t3.nano": 0.0052, "t3.micro": 0.0104},
+    "ebs_gp3_gb_month": 0.08,
+    "interface_endpoint_hour_per_az": 0.01,
+    "aoss_ocu_hour": 0.24,
+    "aoss_storage_gb_month": 0.024,
+    "sagemaker_instance_hour": {
+        "ml.t2.medium": 0.056,
+        "ml.m5.large": 0.115,
+        "ml.m5.xlarge": 0.23,
+        "ml.c5.large": 0.102,
+        "ml.c5.xlarge": 0.204,
+        "ml.g4dn.xlarge": 0.7364,
+        "ml.g5.xlarge": 1.408,
+        "ml.g5.2xlarge": 1.515,
+        "ml.g6.xlarge": 1.1644,
+    },
+    # (input, output) per 1,000 tokens
+    "bedrock_tokens_1k": {
+        "anthropic.claude-3-haiku-20240307-v1:0": (0.00025, 0.00125),
+        "anthropic.claude-3-5-haiku-20241022-v1:0": (0.0008, 0.004),
+        "anthropic.claude-3-5-sonnet-20241022-v2:0": (0.003, 0.015),
+        "amazon.nova-micro-v1:0": (0.000035, 0.00014),
+        "amazon.nova-lite-v1:0": (0.00006, 0.00024),
+        "amazon.nova-pro-v1:0": (0.0008, 0.0032),
+        "meta.llama3-1-8b-instruct-v1:0": (0.00022, 0.00022),
+        "amazon.titan-embed-text-v2:0": (0.00002, 0.0),
+        "cohere.embed-english-v3": (0.0001, 0.0),
+    },
+    "bedrock_rerank_1k_queries": {"cohere.rerank-v3-5:0": 2.00, "amazon.rerank-v1:0": 1.00},
+    "lambda_gb_second": 0.0000166667,
+    "lambda_per_million": 0.20,
+    "rest_api_per_million": 3.50,
+    "ws_messages_per_million": 1.00,
+    "ws_connection_minutes_per_million": 0.25,
+    "sns_per_million": 0.50,
+    "sqs_per_million": 0.40,
+    "dynamodb_write_per_million": 0.625,
+    "dynamodb_read_per_million": 0.125,
+    "sfn_per_1k_transitions": 0.025,
+    "fargate_vcpu_hour": 0.04048,
+    "fargate_gb_hour": 0.004445,
+    "fargate_spot_factor": 0.30,  # Fargate Spot runs at about 70% off
+    "s3_gb_month": 0.023,
+    "s3_put_per_1k": 0.005,
+    "s3_get_per_1k": 0.0004,
+    "cw_dashboard_month": 3.00,
+    "cw_alarm_month": 0.10,
+    "cw_logs_gb": 0.50,
+    "ecr_gb_month": 0.10,
+}
+
+_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Usage assumptions behind the per-1,000 figures (override any with ``--workload KEY=VALUE``)."""
+
+    prompt_tokens: int = 2500  # question, condensed history, 5 sources
+    completion_tokens: int = 350
+    query_tokens: int = 60
+    tokens_per_ws_message: int = 3  # streamed token events are small batches
+    chat_worker_seconds: float = 8.0
+    chats_per_session: int = 20  # Aurora wakes once per session, then pauses after auto_pause_minutes
+    chat_log_kb: float = 6.0
+    document_mb: float = 1.0
+    document_tokens: int = 12000  # about 20 pages
+    aurora_ingest_acu: float = 2.0
+    db_share_of_job: float = 0.25  # part of a job's time spent writing chunks (the rest: parse, embed)
+    ecr_image_gb: float = 2.5
+
+
+@dataclass(frozen=True)
+class LineItem:
+    component: str
+    item: str
+    usd: float
+    note: str = ""
+
+
+@dataclass
+class Estimate:
+    prices_as_of: str
+    region: str
+    idle: list[LineItem] = field(default_factory=list)
+    per_1000_chats: list[LineItem] = field(default_factory=list)
+    per_1000_documents: list[LineItem] = field(default_factory=list)
+
+    @staticmethod
+    def total(items: list[LineItem]) -> float:
+        return round(sum(i.usd for i in items), 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"prices_as_of": self.prices_as_of, "region": self.region, "currency": "USD"}
+        for name in ("idle", "per_1000_chats", "per_1000_documents"):
+            items: list[LineItem] = getattr(self, name)
+            out[name] = {"total": self.total(items), "items": [asdict(i) | {"usd": round(i.usd, 4)} for i in items]}
+        return out
+
+
+def _price(table: str, key: str) -> Any:
+    prices = PRICES[table]
+    base = key.split(".", 1)[1] if key.startswith(_PROFILE_PREFIXES) else key
+    if base not in prices:
+        raise InvalidInput(f"no price for {key!r} in PRICES[{table!r}] (stacks/cost.py); add it to estimate")
+    return prices[base]
+
+
+def _monthly(hourly: float) -> float:
+    return hourly * HOURS_PER_MONTH
+
+
+# ---------------------------------------------------------------------------------------------- idle
+
+
+def _idle_network(config: DeployConfig) -> list[LineItem]:
+    items: list[LineItem] = []
+    nat = config.nat_kind
+    ipv4 = _monthly(PRICES["public_ipv4_hour"])
+    if nat == "gateway":
+        items.append(LineItem("network", "NAT gateway", _monthly(PRICES["nat_gateway_hour"]) + ipv4, "+ $0.045/GB"))
+    elif nat == "instance":
+        kind = config.network.nat_instance_type
+        instance = _monthly(_price("ec2_hour", kind)) + 8 * PRICES["ebs_gp3_gb_month"] + ipv4
+        items.append(LineItem("network", f"NAT instance {kind}", instance, "instance, 8 GB gp3, public IPv4"))
+    if config.network.interface_endpoints and config.lambdas_in_vpc:
+        n = 2 + int(config.bedrock.enabled) + int(config.sagemaker.embedding_endpoint or config.sagemaker.llm_endpoint)
+        usd = n * config.network.max_azs * _monthly(PRICES["interface_endpoint_hour_per_az"])
+        items.append(LineItem("network", f"{n} interface endpoints x {config.network.max_azs} AZ", usd))
+    return items
+
+
+def _idle_stores(config: DeployConfig) -> list[LineItem]:
+    items: list[LineItem] = []
+    a = config.aurora
+    if a.enabled:
+        items.append(
+            LineItem(
+                "aurora",
+                f"storage {a.storage_gb_estimate:g} GB",
+                a.storage_gb_estimate * PRICES["aurora_storage_gb_month"],
+            )
+        )
+        if a.min_capacity > 0:
+            always = a.min_capacity * _monthly(PRICES["aurora_acu_hour"])
+            items.append(LineItem("aurora", f"minimum capacity {a.min_capacity:g} ACU, always on", always))
+        else:
+            items.append(LineItem("aurora", "compute while paused (0 ACU)", 0.0, "auto-pause"))
+        items.append(LineItem("aurora", "credentials secret", PRICES["secret_month"]))
+    o = config.opensearch
+    if o.enabled:
+        ocus = 2.0 if o.standby_replicas else 1.0
+        items.append(
+            LineItem(
+                "opensearch",
+                f"Serverless {ocus:g} OCU minimum (indexing + search)",
+                ocus * _monthly(PRICES["aoss_ocu_hour"]),
+                "billed around the clock",
+            )
+        )
+        items.append(
+            LineItem(
+                "opensearch",
+                f"index storage {o.storage_gb_estimate:g} GB",
+                o.storage_gb_estimate * PRICES["aoss_storage_gb_month"],
+            )
+        )
+    return items
+
+
+def _idle_models(config: DeployConfig) -> list[LineItem]:
+    items: list[LineItem] = []
+    sm = config.sagemaker
+    for enabled, name, spec in (
+        (sm.embedding_endpoint, "embedding + cross-encoder endpoint", sm.embedding),
+        (sm.llm_endpoint, "LLM endpoint", sm.llm),
+    ):
+        if enabled:
+            hourly = _price("sagemaker_instance_hour", spec.instance_type) * spec.instance_count
+            label = f"{name} {spec.instance_count} x {spec.instance_type}"
+            items.append(LineItem("sagemaker", label, _monthly(hourly), "billed around the clock"))
+    if config.bedrock.enabled:
+        items.append(LineItem("bedrock", "on-demand models", 0.0, "pay per token"))
+    return items
+
+
+def _alarm_count(config: DeployConfig) -> int:
+    functions = 10 if config.aurora.enabled else 9
+    return 2 + functions + 1 + 2  # DLQs, Lambda errors, API 5xx, state machines
+
+
+def _idle_platform(config: DeployConfig, work: Workload) -> list[LineItem]:
+    items = [LineItem("security", "KMS key (topics)", PRICES["kms_key_month"])]
+    if config.monitoring.dashboard:
+        items.append(LineItem("monitoring", "CloudWatch dashboard", PRICES["cw_dashboard_month"], "free if <= 3"))
+    alarms = _alarm_count(config)
+    items.append(LineItem("monitoring", f"{alarms} alarms", alarms * PRICES["cw_alarm_month"]))
+    items.append(LineItem("ingestion", "ECR worker image", work.ecr_image_gb * PRICES["ecr_gb_month"]))
+    items.append(LineItem("serverless", "Lambda, API Gateway, SQS, SNS, Step Functions, DynamoDB", 0.0, "pay per use"))
+    return items
+
+
+# ---------------------------------------------------------------------------------------------- usage
+
+
+def _bedrock_tokens(model_id: str, tokens_in: float, tokens_out: float) -> float:
+    price_in, price_out = _price("bedrock_tokens_1k", model_id)
+    return float(tokens_in / 1000 * price_in + tokens_out / 1000 * price_out)
+
+
+def _per_chats(config: DeployConfig, w: Workload, n: int = 1000) -> list[LineItem]:
+    items: list[LineItem] = []
+    b = config.bedrock
+    if config.chat_model == "bedrock":
+        model = b.chat_model_ids[0]
+        usd = n * _bedrock_tokens(model, w.prompt_tokens, w.completion_tokens)
+        items.append(LineItem("bedrock", f"LLM {model}", usd, f"{w.prompt_tokens} in / {w.completion_tokens} out"))
+    else:
+        items.append(LineItem("sagemaker", "LLM endpoint", 0.0, "in the endpoint-hours"))
+    if config.embedder == "bedrock":
+        usd = n * _bedrock_tokens(b.embedding_model_id, 2 * w.query_tokens, 0)
+        items.append(LineItem("bedrock", f"query embeddings {b.embedding_model_id}", usd))
+    if config.reranker == "bedrock" and b.rerank_model_id:
+        items.append(
+            LineItem(
+                "bedrock",
+                f"rerank {b.rerank_model_id}",
+                n / 1000 * _price("bedrock_rerank_1k_queries", b.rerank_model_id),
+            )
+        )
+    gb_s = n * (1.0 * w.chat_worker_seconds + 0.5 * 0.3)
+    requests = n * 2
+    items.append(
+        LineItem(
+            "lambda",
+            "chat_worker + ws_message",
+            gb_s * PRICES["lambda_gb_second"] + requests / 1e6 * PRICES["lambda_per_million"],
+        )
+    )
+    ws_messages = n * (2 + w.completion_tokens / w.tokens_per_ws_message)
+    items.append(LineItem("api", "WebSocket messages", ws_messages / 1e6 * PRICES["ws_messages_per_million"]))
+    bus = n * (PRICES["sns_per_million"] + 3 * PRICES["sqs_per_million"]) / 1e6
+    items.append(LineItem("messaging", "SNS publish + SQS", bus))
+    ddb = n * (6 * PRICES["dynamodb_write_per_million"] + 12 * PRICES["dynamodb_read_per_million"]) / 1e6
+    items.append(LineItem("dynamodb", "sessions, messages, connections", ddb))
+    if config.vector_index == "pgvector":
+        wake_hours = n / w.chats_per_session * config.aurora.auto_pause_minutes / 60 + n * w.chat_worker_seconds / 3600
+        acu = max(config.aurora.min_capacity, 0.5)
+        items.append(
+            LineItem(
+                "aurora", f"awake at {acu:g} ACU", wake_hours * acu * PRICES["aurora_acu_hour"], "incl. pause delay"
+            )
+        )
+    items.append(LineItem("monitoring", "logs", n * w.chat_log_kb / 1e6 * PRICES["cw_logs_gb"]))
+    return items
+
+
+def _per_documents(config: DeployConfig, w: Workload, n: int = 1000) -> list[LineItem]:
+    items: list[LineItem] = []
+    ing = config.ingestion
+    hours = n * ing.seconds_per_document_estimate / 3600
+    fargate = hours * (ing.vcpu * PRICES["fargate_vcpu_hour"] + ing.memory_mib / 1024 * PRICES["fargate_gb_hour"])
+    if ing.spot:
+        fargate *= PRICES["fargate_spot_factor"]
+    label = f"Fargate{' Spot' if ing.spot else ''} {ing.vcpu:g} vCPU / {ing.memory_mib} MiB"
+    items.append(LineItem("batch", label, fargate, f"{ing.seconds_per_document_estimate:g} s per document"))
+    items.append(LineItem("batch", "public IPv4 while tasks run", hours * PRICES["public_ipv4_hour"]))
+    if config.embedder == "bedrock":
+        usd = n * _bedrock_tokens(config.bedrock.embedding_model_id, w.document_tokens, 0)
+        items.append(
+            LineItem("bedrock", f"embeddings {config.bedrock.embedding_model_id}", usd, f"{w.document_tokens} tokens")
+        )
+    else:
+        items.append(LineItem("sagemaker", "embeddings", 0.0, "in the endpoint-hours"))
+    items.append(LineItem("workflow", "Step Functions transitions", n * 6 / 1000 * PRICES["sfn_per_1k_transitions"]))
+    lam = n * (3 * 0.5 * 0.5 + 0.5 * 0.5) * PRICES["lambda_gb_second"] + n * 4 / 1e6 * PRICES["lambda_per_million"]
+    items.append(LineItem("lambda", "ingest_trigger + ingest_status", lam))
+    s3 = n * (3 * PRICES["s3_put_per_1k"] + 3 * PRICES["s3_get_per_1k"]) / 1000
+    items.append(LineItem("s3", "requests", s3))
+    items.append(
+        LineItem("s3", "storage per month", n * w.document_mb * 2 / 1024 * PRICES["s3_gb_month"], "upload + chunks")
+    )
+    items.append(LineItem("dynamodb", "document records", n * 10 * PRICES["dynamodb_write_per_million"] / 1e6))
+    if config.vector_index == "pgvector":
+        acu_hours = hours * w.db_share_of_job * w.aurora_ingest_acu
+        label = f"awake while writing chunks (~{w.aurora_ingest_acu:g} ACU)"
+        items.append(LineItem("aurora", label, acu_hours * PRICES["aurora_acu_hour"]))
+    return items
+
+
+def estimate(config: DeployConfig, workload: Workload | None = None) -> Estimate:
+    w = workload or Workload()
+    return Estimate(
+        prices_as_of=PRICES_AS_OF,
+        region=config.region,
+        idle=[*_idle_network(config), *_idle_stores(config), *_idle_models(config), *_idle_platform(config, w)],
+        per_1000_chats=_per_chats(config, w),
+        per_1000_documents=_per_documents(config, w),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+def render(est: Estimate) -> str:
+    lines = [f"Quarry monthly estimate ({est.region}, list prices as of {est.prices_as_of}, USD)"]
+    for title, items in (
+        ("Idle (per month)", est.idle),
+        ("Per 1,000 chats", est.per_1000_chats),
+        ("Per 1,000 documents", est.per_1000_documents),
+    ):
+        lines += ["", f"{title}: {est.total(items):,.2f}"]
+        for i in items:
+            note = f"  ({i.note})" if i.note else ""
+            lines.append(f"  {i.component:<11} {i.item:<52} {i.usd:>10,.2f}{note}")
+    return "\n".join(lines)
+
+
+def _workload(pairs: Sequence[str]) -> Workload:
+    values: dict[str, Any] = {}
+    fields = Workload.__dataclass_fields__
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or key not in fields:
+            raise InvalidInput(f"--workload expects KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
+        try:
+            values[key] = type(getattr(Workload(), key))(raw)
+        except ValueError as exc:
+            raise InvalidInput(f"--workload {key}: {exc}") from exc
+    return Workload(**values)
+
+
+def _context(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        context = json.loads(path.read_text(encoding="utf-8")).get("context", {}).get("quarry", {})
+    except (ValueError, AttributeError) as exc:
+        raise InvalidInput(f"{path} is not valid JSON: {exc}") from exc
+    return context if isinstance(context, dict) else {}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="quarry cost", description="Itemised monthly AWS estimate for a deployment.")
+    parser.add_argument("--config", help="deploy config file (JSON, TOML or YAML) overlaid on cdk.json")
+    parser.add_argument("--cdk-json", default="cdk.json", help="cdk.json whose context.quarry is the base config")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--workload", action="append", default=[], metavar="KEY=VALUE", help="usage assumption")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(_context(Path(args.cdk_json)), args.config)
+        est = estimate(config, _workload(args.workload))
+    except InvalidInput as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print(json.dumps(est.to_dict(), indent=2) if args.json else render(est))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

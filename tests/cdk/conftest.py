@@ -1,0 +1,47 @@
+"""Synthesize the app once per configuration (session-scoped) and share the templates among the tests."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cdk.cdk_synth import FULL_OVERRIDES, ROOT, Synth, synthesize
+
+
+@pytest.fixture(scope="session")
+def code_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    base = tmp_path_factory.mktemp("cdk-code")
+    layer = base / "layer"
+    shutil.copytree(
+        ROOT / "layers" / "quarry" / "python" / "quarry",
+        layer / "python" / "quarry",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    image = ROOT / "batch_ingest"
+    if not (image / "Dockerfile").is_file():  # written by the ingestion work; only `cdk deploy` builds it
+        image = base / "batch_ingest"
+        image.mkdir()
+        (image / "Dockerfile").write_text("FROM public.ecr.aws/docker/library/python:3.12-slim\n")
+    return {"layer_asset_dir": str(layer), "image_dir": str(image)}
+
+
+@pytest.fixture(scope="session")
+def default_synth(code_dirs: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+    yield synthesize({}, code_dirs, tmp_path_factory.mktemp("cdk-default"))
+
+
+@pytest.fixture(scope="session")
+def full_synth(code_dirs: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+    yield synthesize(FULL_OVERRIDES, code_dirs, tmp_path_factory.mktemp("cdk-full"))
+
+
+@pytest.fixture(scope="session")
+def data_api_synth(code_dirs: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+    yield synthesize({"aurora": {"access": "data_api"}}, code_dirs, tmp_path_factory.mktemp("cdk-data-api"))
+
+
+@pytest.fixture(scope="session", params=["default", "full"])
+def any_synth(request: pytest.FixtureRequest) -> Synth:
+    return request.getfixturevalue(f"{request.param}_synth")

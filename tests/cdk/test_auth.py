@@ -1,0 +1,46 @@
+"""Cognito: admin-created users by default, strong passwords, groups, a public SPA client."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match
+
+from stacks.auth import GROUPS
+from tests.cdk.cdk_synth import Synth
+
+pytestmark = pytest.mark.cdk
+
+
+def test_user_pool_is_locked_down(default_synth: Synth) -> None:
+    default_synth.template.has_resource_properties(
+        "AWS::Cognito::UserPool",
+        {
+            "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+            "Policies": {
+                "PasswordPolicy": Match.object_like(
+                    {
+                        "MinimumLength": 12,
+                        "RequireLowercase": True,
+                        "RequireUppercase": True,
+                        "RequireNumbers": True,
+                        "RequireSymbols": True,
+                    }
+                )
+            },
+            "MfaConfiguration": "OPTIONAL",
+            "DeletionProtection": "ACTIVE",
+        },
+    )
+
+
+def test_groups_and_spa_client(default_synth: Synth) -> None:
+    groups = {g["Properties"]["GroupName"] for g in default_synth.resources("AWS::Cognito::UserPoolGroup").values()}
+    assert groups == set(GROUPS)
+    default_synth.template.has_resource_properties(
+        "AWS::Cognito::UserPoolClient",
+        {
+            "GenerateSecret": False,
+            "ExplicitAuthFlows": Match.array_with(["ALLOW_USER_SRP_AUTH"]),
+            "PreventUserExistenceErrors": "ENABLED",
+        },
+    )

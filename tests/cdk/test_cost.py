@@ -1,0 +1,112 @@
+"""`quarry cost`: the default idle estimate is small; always-on options add their documented items."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from quarry.errors import InvalidInput
+
+from stacks.config import DeployConfig, load_config
+from stacks.cost import HOURS_PER_MONTH, PRICES, Estimate, LineItem, Workload, estimate, main
+
+pytestmark = pytest.mark.cdk
+
+
+def _item(items: list[LineItem], fragment: str) -> LineItem:
+    found = [i for i in items if fragment in i.item]
+    assert len(found) == 1, (fragment, items)
+    return found[0]
+
+
+def test_default_idle_is_small_and_has_no_always_on_compute() -> None:
+    est = estimate(DeployConfig())
+    assert Estimate.total(est.idle) < 20
+    components = {i.component for i in est.idle if i.usd > 0}
+    assert not components & {"opensearch", "sagemaker"}
+    assert _item(est.idle, "compute while paused").usd == 0
+    nat = _item(est.idle, "NAT instance")
+    assert nat.usd < 10
+
+
+def test_data_api_mode_has_no_nat() -> None:
+    est = estimate(load_config({"aurora": {"access": "data_api"}}))
+    assert not [i for i in est.idle if "NAT" in i.item]
+    assert Estimate.total(est.idle) < Estimate.total(estimate(DeployConfig()).idle)
+
+
+def test_opensearch_and_sagemaker_add_their_hourly_items() -> None:
+    base = estimate(DeployConfig())
+    config = load_config(
+        {"opensearch": {"enabled": True}, "sagemaker": {"embedding_endpoint": True, "llm_endpoint": True}}
+    )
+    est = estimate(config)
+    ocu = _item(est.idle, "Serverless 1 OCU")
+    assert ocu.usd == pytest.approx(PRICES["aoss_ocu_hour"] * HOURS_PER_MONTH)
+    llm = _item(est.idle, "LLM endpoint 1 x ml.g5.xlarge")
+    assert llm.usd == pytest.approx(PRICES["sagemaker_instance_hour"]["ml.g5.xlarge"] * HOURS_PER_MONTH)
+    embedding = _item(est.idle, "embedding + cross-encoder endpoint")
+    added = Estimate.total(est.idle) - Estimate.total(base.idle)
+    assert added == pytest.approx(ocu.usd + llm.usd + embedding.usd + _item(est.idle, "index storage").usd, abs=0.02)
+    # with a SageMaker LLM and embedder the per-chat token bill disappears
+    assert not [i for i in est.per_1000_chats if i.component == "bedrock"]
+
+
+def test_standby_replicas_double_the_ocus() -> None:
+    est = estimate(load_config({"opensearch": {"enabled": True, "standby_replicas": True}}))
+    assert _item(est.idle, "Serverless 2 OCU").usd == pytest.approx(2 * PRICES["aoss_ocu_hour"] * HOURS_PER_MONTH)
+
+
+def test_per_1000_chats_and_documents() -> None:
+    est = estimate(DeployConfig(), Workload(prompt_tokens=2000, completion_tokens=400))
+    llm = _item(est.per_1000_chats, "LLM anthropic.claude-3-haiku")
+    assert llm.usd == pytest.approx(1000 * (2.0 * 0.00025 + 0.4 * 0.00125))
+    fargate = _item(est.per_1000_documents, "Fargate 2 vCPU")
+    assert fargate.usd == pytest.approx(
+        1000 * 120 / 3600 * (2 * PRICES["fargate_vcpu_hour"] + 4 * PRICES["fargate_gb_hour"])
+    )
+    spot = _item(estimate(load_config({"ingestion": {"spot": True}})).per_1000_documents, "Fargate Spot")
+    assert spot.usd == pytest.approx(fargate.usd * PRICES["fargate_spot_factor"])
+
+
+def test_inference_profiles_are_priced_as_their_model() -> None:
+    config = load_config({"bedrock": {"chat_model_ids": ["us.anthropic.claude-3-5-haiku-20241022-v1:0"]}})
+    assert _item(estimate(config).per_1000_chats, "LLM us.anthropic").usd > 0
+
+
+def test_unknown_prices_are_clear_errors() -> None:
+    with pytest.raises(InvalidInput, match=r"no price for 'ml\.p5\.48xlarge'"):
+        estimate(
+            load_config(
+                {"sagemaker": {"llm_endpoint": True, "llm": {"instance_type": "ml.p5.48xlarge", "image_uri": "x"}}}
+            )
+        )
+
+
+def test_main_prints_json_and_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "deploy.json"
+    config.write_text(json.dumps({"opensearch": {"enabled": True}}))
+    assert main(["--config", str(config), "--json", "--cdk-json", str(tmp_path / "none.json")]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["currency"] == "USD" and data["prices_as_of"]
+    assert data["idle"]["total"] > 175
+    assert {"idle", "per_1000_chats", "per_1000_documents"} <= set(data)
+    assert main(["--cdk-json", str(tmp_path / "none.json")]) == 0
+    table = capsys.readouterr().out
+    assert "Idle (per month)" in table and "Per 1,000 documents" in table
+
+
+def test_main_reads_cdk_json_context(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"context": {"quarry": {"sagemaker": {"llm_endpoint": True}}}}))
+    assert main(["--cdk-json", str(cdk_json), "--json"]) == 0
+    assert any("LLM endpoint" in i["item"] for i in json.loads(capsys.readouterr().out)["idle"]["items"])
+
+
+def test_main_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read deploy config" in capsys.readouterr().err
+    assert main(["--workload", "nonsense"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    assert main(["--workload", "prompt_tokens=many"]) == 2
