@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from quarry.adapters.sns_sqs import parse_bus_record
 from quarry.protocol import ChatJob
 from quarry.wiring import get_services
@@ -21,8 +22,12 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def record_handler(record: SQSRecord) -> None:
     job = ChatJob.model_validate(parse_bus_record(record.raw_event).body)
     logger.append_keys(session_id=job.session_id, message_id=job.message_id)
-    get_services().chat_stream.run(job)
+    answer = get_services().chat_stream.run(job)
     metrics.add_metric(name="ChatAnswers", unit=MetricUnit.Count, value=1)
+    if answer is not None and "first_token_ms" in answer.timings:
+        metrics.add_metric(
+            name="TimeToFirstToken", unit=MetricUnit.Milliseconds, value=answer.timings["first_token_ms"]
+        )
 
 
 @logger.inject_lambda_context

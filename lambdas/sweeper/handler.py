@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from quarry.wiring import get_services
 
 logger = Logger(service="quarry-sweeper")

@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
+
 from quarry.auth import user_from_event
 from quarry.errors import QuarryError
 from quarry.protocol import (

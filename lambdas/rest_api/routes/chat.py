@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
 from quarry.protocol import ChatIn, ChatOut, FeedbackIn, FinalEvent, ListOut, MessageOut, SessionDetailOut, SessionOut
 from quarry.services.chat import ChatRequest
-
 from routes.common import caller, no_content, services
 
 router = APIGatewayRouter()

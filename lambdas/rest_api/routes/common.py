@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel
+
 from quarry.auth import user_from_event
 from quarry.wiring import Services, get_services
 

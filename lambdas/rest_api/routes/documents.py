@@ -5,9 +5,9 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
 from quarry.models import DocumentStatus
 from quarry.protocol import DocumentOut, ListOut, TextDocumentIn, UploadUrlIn, UploadUrlOut, WebsiteIn
-
 from routes.common import caller, created, no_content, services
 
 router = APIGatewayRouter()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
 from quarry.errors import InvalidInput
 from quarry.models import SearchRequest
 from quarry.protocol import EmbeddingsIn, EmbeddingsOut, HitOut, RerankIn, RerankOut, SearchIn, SearchOut
-
 from routes.common import caller, services
 
 router = APIGatewayRouter()

@@ -4,9 +4,9 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
 from quarry.protocol import ListOut, WorkspaceIn, WorkspaceOut
 from quarry.services.workspaces import WorkspaceSpec
-
 from routes.common import caller, created, no_content, services
 
 router = APIGatewayRouter()

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from quarry.errors import QuarryError
-from quarry.models import new_id, utcnow
+from quarry.models import Answer, new_id, utcnow
 from quarry.ports import Bus, Notifier
 from quarry.protocol import ChatAction, ChatJob, ErrorEvent, FinalEvent, TokenEvent
 from quarry.services.chat import ChatRequest, ChatService
@@ -73,7 +73,7 @@ class ChatStreamService:
     def send(self, connection_id: str, event: Mapping[str, Any]) -> bool:
         return self._notifier.send(connection_id, event)
 
-    def run(self, job: ChatJob) -> None:
+    def run(self, job: ChatJob) -> Answer | None:
         """Answer one job, streaming to its connection. Domain errors become an ``error`` event."""
         state = {"sequence": 0, "connected": True}
 
@@ -107,7 +107,8 @@ class ChatStreamService:
         except QuarryError as exc:
             error = ErrorEvent(code=exc.code, message=exc.message, session_id=job.session_id)
             self._notifier.send(job.connection_id, error.model_dump(mode="json"))
-            return
+            return None
         if state["connected"]:
             final = FinalEvent.of(session_id=job.session_id, message_id=job.message_id, answer=outcome.answer)
             self._notifier.send(job.connection_id, final.model_dump(mode="json"))
+        return outcome.answer
