@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     # --- models -------------------------------------------------------------------
     embedding_model: str = "all-MiniLM-L6-v2"
     embedding_batch_size: int = 64
+    embedding_precision: str = "auto"  # auto (bf16 where the CPU supports it) | fp32 | bf16
     cross_encoder_path: str = ""  # any sentence-transformers CrossEncoder folder
     llm_model_path: str = ""  # empty: the packaged Qwen2.5 0.5B GGUF, assembled and verified
     llm_context_tokens: int = 4096

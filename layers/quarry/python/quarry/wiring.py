@@ -289,7 +289,9 @@ def _minilm(a: Adapters, registry: ModelRegistry) -> None:
     )
     registry.embedders.register(
         info,
-        lambda: SentenceTransformerEmbedder(dimensions=384, batch_size=a.settings.embedding_batch_size),
+        lambda: SentenceTransformerEmbedder(
+            dimensions=384, batch_size=a.settings.embedding_batch_size, precision=a.settings.embedding_precision
+        ),
         default=True,
     )
 
