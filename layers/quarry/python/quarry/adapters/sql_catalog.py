@@ -1,0 +1,559 @@
+"""``Catalog``, ``ChatHistory`` and ``Connections`` on PostgreSQL tables (embedded locally, any Postgres).
+
+Tables live in one schema (``quarry`` by default; DDL in ``quarry/sql/pg_catalog.sql``, applied
+idempotently by ``ensure_schema``). Timestamps are ``timestamptz`` and come back as UTC datetimes.
+Listings page with keyset cursors, handed out as opaque url-safe strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from quarry.adapters.pg import ddl
+from quarry.errors import Conflict, InvalidInput
+from quarry.models import (
+    ChunkingConfig,
+    Citation,
+    Document,
+    DocumentSource,
+    DocumentStatus,
+    Feedback,
+    Message,
+    Role,
+    Session,
+    Workspace,
+    utcnow,
+)
+from quarry.ports import Page
+
+__all__ = ["SqlCatalog", "SqlChatHistory", "SqlConnections", "decode_cursor", "encode_cursor"]
+
+MAX_PAGE = 1000
+
+Pool = ConnectionPool[psycopg.Connection[Any]]
+
+
+# --------------------------------------------------------------------------- cursors
+
+
+def encode_cursor(*values: str | int) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
+    """The values of a cursor made by ``encode_cursor``, checked against ``kinds``; InvalidInput if forged."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("invalid page cursor") from exc
+    if not isinstance(values, list) or len(values) != len(kinds):
+        raise InvalidInput("invalid page cursor")
+    if not all(
+        isinstance(value, kind) and not isinstance(value, bool) for value, kind in zip(values, kinds, strict=True)
+    ):
+        raise InvalidInput("invalid page cursor")
+    return values
+
+
+def _cursor_time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput("invalid page cursor") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _check_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    return limit
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise InvalidInput("datetimes must be timezone-aware")
+    return moment.astimezone(UTC)
+
+
+# --------------------------------------------------------------------------- base
+
+
+class _Tables:
+    """Shared plumbing: the pool, the schema, and idempotent creation of all catalog tables."""
+
+    def __init__(self, pool: Pool, *, schema: str = "quarry", create: bool = True) -> None:
+        self.pool = pool
+        self.schema = schema
+        if create:
+            self.ensure_schema()
+
+    def ensure_schema(self) -> None:
+        with self.pool.connection() as conn:
+            # CREATE ... IF NOT EXISTS is not safe against a concurrent twin: serialise the creators.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"quarry-ddl/{self.schema}",))
+            conn.execute(ddl("pg_catalog", schema=sql.Identifier(self.schema)))
+
+    def _q(self, query: str) -> sql.Composed:
+        """``query`` with ``{t}`` standing for the schema (``{t}.documents``)."""
+        return sql.SQL(query).format(t=sql.Identifier(self.schema))
+
+    def _one(self, query: str, params: Sequence[Any] | dict[str, Any]) -> dict[str, Any] | None:
+        with self.pool.connection() as conn:
+            return conn.cursor(row_factory=dict_row).execute(self._q(query), params).fetchone()
+
+    def _all(self, query: str, params: Sequence[Any] | dict[str, Any]) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn:
+            return conn.cursor(row_factory=dict_row).execute(self._q(query), params).fetchall()
+
+    def _run(self, *statements: tuple[str, Sequence[Any] | dict[str, Any]]) -> int:
+        """Execute statements in one transaction; returns the last one's row count."""
+        rowcount = 0
+        with self.pool.connection() as conn:
+            for query, params in statements:
+                rowcount = conn.execute(self._q(query), params).rowcount
+        return rowcount
+
+
+# --------------------------------------------------------------------------- catalog
+
+_DOCUMENT_FIELDS = (
+    "workspace_id",
+    "id",
+    "name",
+    "source",
+    "status",
+    "status_reason",
+    "blob_key",
+    "content_type",
+    "size_bytes",
+    "content_hash",
+    "metadata",
+    "parent_id",
+    "chunk_count",
+    "created_at",
+    "updated_at",
+)
+_DOCUMENT_COLUMNS = ", ".join(_DOCUMENT_FIELDS)
+_DOCUMENT_VALUES = ", ".join(f"%({name})s" for name in _DOCUMENT_FIELDS)
+_DOCUMENT_UPDATES = ", ".join(f"{name} = EXCLUDED.{name}" for name in _DOCUMENT_FIELDS[2:])
+
+
+def _document_params(document: Document) -> dict[str, Any]:
+    params = asdict(document)
+    params |= {
+        "source": document.source.value,
+        "status": document.status.value,
+        "metadata": Jsonb(document.metadata),
+        "created_at": _utc(document.created_at),
+        "updated_at": _utc(document.updated_at),
+    }
+    return params
+
+
+def _document(row: dict[str, Any]) -> Document:
+    return Document(
+        id=row["id"],
+        workspace_id=row["workspace_id"],
+        name=row["name"],
+        source=DocumentSource(row["source"]),
+        status=DocumentStatus(row["status"]),
+        status_reason=row["status_reason"],
+        blob_key=row["blob_key"],
+        content_type=row["content_type"],
+        size_bytes=row["size_bytes"],
+        content_hash=row["content_hash"],
+        metadata=row["metadata"],
+        parent_id=row["parent_id"],
+        chunk_count=row["chunk_count"],
+        created_at=row["created_at"].astimezone(UTC),
+        updated_at=row["updated_at"].astimezone(UTC),
+    )
+
+
+def _workspace(row: dict[str, Any]) -> Workspace:
+    return Workspace(
+        id=row["id"],
+        name=row["name"],
+        owner=row["owner"],
+        embedding_model=row["embedding_model"],
+        dimensions=row["dimensions"],
+        chunking=ChunkingConfig(size=row["chunk_size"], overlap=row["chunk_overlap"]),
+        hybrid=row["hybrid"],
+        reranker=row["reranker"],
+        shared_with=tuple(row["shared_with"]),
+        created_at=row["created_at"].astimezone(UTC),
+    )
+
+
+def _feedback(row: dict[str, Any]) -> Feedback:
+    return Feedback(
+        session_id=row["session_id"],
+        message_id=row["message_id"],
+        user=row["user"],
+        rating=row["rating"],
+        comment=row["comment"],
+        created_at=row["created_at"].astimezone(UTC),
+    )
+
+
+class SqlCatalog(_Tables):
+    """Workspaces, documents and feedback."""
+
+    # ------------------------------------------------------------------ workspaces
+
+    def put_workspace(self, workspace: Workspace) -> None:
+        params = {
+            "id": workspace.id,
+            "name": workspace.name,
+            "owner": workspace.owner,
+            "embedding_model": workspace.embedding_model,
+            "dimensions": workspace.dimensions,
+            "chunk_size": workspace.chunking.size,
+            "chunk_overlap": workspace.chunking.overlap,
+            "hybrid": workspace.hybrid,
+            "reranker": workspace.reranker,
+            "shared_with": list(workspace.shared_with),
+            "created_at": _utc(workspace.created_at),
+        }
+        columns = ", ".join(params)
+        values = ", ".join(f"%({name})s" for name in params)
+        updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in params if name != "id")
+        self._run(
+            (
+                f"INSERT INTO {{t}}.workspaces ({columns}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {updates}",
+                params,
+            )
+        )
+
+    def get_workspace(self, workspace_id: str) -> Workspace | None:
+        row = self._one("SELECT * FROM {t}.workspaces WHERE id = %s", (workspace_id,))
+        return _workspace(row) if row else None
+
+    def list_workspaces(self, user: str) -> list[Workspace]:
+        rows = self._all(
+            "SELECT * FROM {t}.workspaces WHERE owner = %(user)s OR %(user)s = ANY (shared_with)"
+            " ORDER BY created_at, id",
+            {"user": user},
+        )
+        return [_workspace(row) for row in rows]
+
+    def delete_workspace(self, workspace_id: str) -> None:
+        self._run(
+            ("DELETE FROM {t}.documents WHERE workspace_id = %s", (workspace_id,)),
+            ("DELETE FROM {t}.workspaces WHERE id = %s", (workspace_id,)),
+        )
+
+    # ------------------------------------------------------------------ documents
+
+    def register_document(self, document: Document, *, idempotency_key: str | None = None) -> tuple[Document, bool]:
+        """Insert unless the key (or, without a key, the document id) is taken in the workspace."""
+        params = _document_params(document) | {"idempotency_key": idempotency_key}
+        for _ in range(3):  # a conflicting row may vanish between the insert and the read
+            inserted = self._one(
+                f"INSERT INTO {{t}}.documents ({_DOCUMENT_COLUMNS}, idempotency_key)"
+                f" VALUES ({_DOCUMENT_VALUES}, %(idempotency_key)s) ON CONFLICT DO NOTHING RETURNING *",
+                params,
+            )
+            if inserted:
+                return _document(inserted), True
+            existing = self._one(
+                "SELECT * FROM {t}.documents WHERE workspace_id = %(workspace_id)s"
+                " AND (idempotency_key = %(idempotency_key)s OR id = %(id)s)"
+                " ORDER BY idempotency_key = %(idempotency_key)s DESC NULLS LAST LIMIT 1",
+                params,
+            )
+            if existing:
+                return _document(existing), False
+        raise Conflict(f"document {document.id} could not be registered: its key keeps changing hands")
+
+    def put_document(self, document: Document) -> None:
+        self._run(
+            (
+                f"INSERT INTO {{t}}.documents ({_DOCUMENT_COLUMNS}) VALUES ({_DOCUMENT_VALUES})"
+                f" ON CONFLICT (workspace_id, id) DO UPDATE SET {_DOCUMENT_UPDATES}",
+                _document_params(document),
+            )
+        )
+
+    def get_document(self, workspace_id: str, document_id: str) -> Document | None:
+        row = self._one("SELECT * FROM {t}.documents WHERE workspace_id = %s AND id = %s", (workspace_id, document_id))
+        return _document(row) if row else None
+
+    def list_documents(
+        self,
+        workspace_id: str,
+        *,
+        status: DocumentStatus | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Document]:
+        _check_limit(limit)
+        after: tuple[datetime, str] | None = None
+        if cursor is not None:
+            created, document_id = decode_cursor(cursor, (str, str))
+            after = (_cursor_time(created), document_id)
+        rows = self._all(
+            "SELECT * FROM {t}.documents WHERE workspace_id = %(workspace_id)s"
+            " AND (%(status)s::text IS NULL OR status = %(status)s)"
+            " AND (%(after_time)s::timestamptz IS NULL OR (created_at, id) > (%(after_time)s, %(after_id)s))"
+            " ORDER BY created_at, id LIMIT %(limit)s",
+            {
+                "workspace_id": workspace_id,
+                "status": DocumentStatus(status).value if status is not None else None,
+                "after_time": after[0] if after else None,
+                "after_id": after[1] if after else None,
+                "limit": limit + 1,
+            },
+        )
+        documents = [_document(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        last = documents[-1] if documents else None
+        return Page(documents, encode_cursor(last.created_at.isoformat(), last.id) if more and last else None)
+
+    def set_document_status(
+        self,
+        workspace_id: str,
+        document_id: str,
+        status: DocumentStatus,
+        *,
+        reason: str | None = None,
+        chunk_count: int | None = None,
+    ) -> Document | None:
+        row = self._one(
+            "UPDATE {t}.documents SET status = %(status)s, status_reason = %(reason)s,"
+            " chunk_count = coalesce(%(chunk_count)s, chunk_count), updated_at = %(now)s"
+            " WHERE workspace_id = %(workspace_id)s AND id = %(id)s RETURNING *",
+            {
+                "status": DocumentStatus(status).value,
+                "reason": reason,
+                "chunk_count": chunk_count,
+                "now": utcnow(),
+                "workspace_id": workspace_id,
+                "id": document_id,
+            },
+        )
+        return _document(row) if row else None
+
+    def delete_document(self, workspace_id: str, document_id: str) -> None:
+        self._run(("DELETE FROM {t}.documents WHERE workspace_id = %s AND id = %s", (workspace_id, document_id)))
+
+    def stale_documents(self, status: DocumentStatus, older_than: datetime) -> list[Document]:
+        rows = self._all(
+            "SELECT * FROM {t}.documents WHERE status = %s AND updated_at < %s ORDER BY updated_at, workspace_id, id",
+            (DocumentStatus(status).value, _utc(older_than)),
+        )
+        return [_document(row) for row in rows]
+
+    # ------------------------------------------------------------------ feedback
+
+    def put_feedback(self, feedback: Feedback) -> None:
+        self._run(
+            (
+                'INSERT INTO {t}.feedback (session_id, message_id, "user", rating, comment, created_at)'
+                ' VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (session_id, message_id, "user")'
+                " DO UPDATE SET rating = EXCLUDED.rating, comment = EXCLUDED.comment, created_at = EXCLUDED.created_at",
+                (
+                    feedback.session_id,
+                    feedback.message_id,
+                    feedback.user,
+                    feedback.rating,
+                    feedback.comment,
+                    _utc(feedback.created_at),
+                ),
+            )
+        )
+
+    def list_feedback(self, *, since: datetime | None = None) -> list[Feedback]:
+        rows = self._all(
+            "SELECT * FROM {t}.feedback WHERE %(since)s::timestamptz IS NULL OR created_at >= %(since)s"
+            ' ORDER BY created_at, session_id, message_id, "user"',
+            {"since": _utc(since) if since is not None else None},
+        )
+        return [_feedback(row) for row in rows]
+
+
+# --------------------------------------------------------------------------- chat history
+
+
+def _session(row: dict[str, Any]) -> Session:
+    return Session(
+        id=row["id"],
+        owner=row["owner"],
+        workspace_id=row["workspace_id"],
+        title=row["title"],
+        created_at=row["created_at"].astimezone(UTC),
+        updated_at=row["updated_at"].astimezone(UTC),
+    )
+
+
+def _message(row: dict[str, Any]) -> Message:
+    return Message(
+        session_id=row["session_id"],
+        id=row["id"],
+        role=Role(row["role"]),
+        content=row["content"],
+        citations=tuple(Citation(**citation) for citation in row["citations"]),
+        created_at=row["created_at"].astimezone(UTC),
+        metadata=row["metadata"],
+    )
+
+
+class SqlChatHistory(_Tables):
+    """Sessions, and their messages one row each."""
+
+    def put_session(self, session: Session) -> None:
+        self._run(
+            (
+                "INSERT INTO {t}.sessions (id, owner, workspace_id, title, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner,"
+                " workspace_id = EXCLUDED.workspace_id, title = EXCLUDED.title,"
+                " created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at",
+                (
+                    session.id,
+                    session.owner,
+                    session.workspace_id,
+                    session.title,
+                    _utc(session.created_at),
+                    _utc(session.updated_at),
+                ),
+            )
+        )
+
+    def get_session(self, session_id: str) -> Session | None:
+        row = self._one("SELECT * FROM {t}.sessions WHERE id = %s", (session_id,))
+        return _session(row) if row else None
+
+    def list_sessions(self, owner: str, *, limit: int = 20, cursor: str | None = None) -> Page[Session]:
+        """Most recently updated first."""
+        _check_limit(limit)
+        before: tuple[datetime, str] | None = None
+        if cursor is not None:
+            updated, session_id = decode_cursor(cursor, (str, str))
+            before = (_cursor_time(updated), session_id)
+        rows = self._all(
+            "SELECT * FROM {t}.sessions WHERE owner = %(owner)s"
+            " AND (%(before_time)s::timestamptz IS NULL OR (updated_at, id) < (%(before_time)s, %(before_id)s))"
+            " ORDER BY updated_at DESC, id DESC LIMIT %(limit)s",
+            {
+                "owner": owner,
+                "before_time": before[0] if before else None,
+                "before_id": before[1] if before else None,
+                "limit": limit + 1,
+            },
+        )
+        sessions = [_session(row) for row in rows[:limit]]
+        last = sessions[-1] if sessions else None
+        more = len(rows) > limit
+        return Page(sessions, encode_cursor(last.updated_at.isoformat(), last.id) if more and last else None)
+
+    def delete_session(self, session_id: str) -> None:
+        self._run(
+            ("DELETE FROM {t}.messages WHERE session_id = %s", (session_id,)),
+            ("DELETE FROM {t}.sessions WHERE id = %s", (session_id,)),
+        )
+
+    def add_message(self, message: Message) -> None:
+        """Insert, or replace the content of a message with the same id (redelivered work never duplicates)."""
+        try:
+            citations = Jsonb([asdict(citation) for citation in message.citations])
+            self._run(
+                (
+                    "INSERT INTO {t}.messages (session_id, id, role, content, citations, metadata, created_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (session_id, id) DO UPDATE SET"
+                    " role = EXCLUDED.role, content = EXCLUDED.content, citations = EXCLUDED.citations,"
+                    " metadata = EXCLUDED.metadata",
+                    (
+                        message.session_id,
+                        message.id,
+                        Role(message.role).value,
+                        message.content,
+                        citations,
+                        Jsonb(message.metadata),
+                        _utc(message.created_at),
+                    ),
+                )
+            )
+        except (TypeError, ValueError) as exc:  # metadata that JSON cannot hold
+            raise InvalidInput(f"message {message.id} cannot be stored: {exc}") from exc
+
+    def get_message(self, session_id: str, message_id: str) -> Message | None:
+        row = self._one("SELECT * FROM {t}.messages WHERE session_id = %s AND id = %s", (session_id, message_id))
+        return _message(row) if row else None
+
+    def list_messages(self, session_id: str, *, limit: int = 100, cursor: str | None = None) -> Page[Message]:
+        _check_limit(limit)
+        after: tuple[datetime, int] | None = None
+        if cursor is not None:
+            created, seq = decode_cursor(cursor, (str, int))
+            after = (_cursor_time(created), seq)
+        rows = self._all(
+            "SELECT * FROM {t}.messages WHERE session_id = %(session_id)s"
+            " AND (%(after_time)s::timestamptz IS NULL OR (created_at, seq) > (%(after_time)s, %(after_seq)s))"
+            " ORDER BY created_at, seq LIMIT %(limit)s",
+            {
+                "session_id": session_id,
+                "after_time": after[0] if after else None,
+                "after_seq": after[1] if after else None,
+                "limit": limit + 1,
+            },
+        )
+        page = rows[:limit]
+        more = len(rows) > limit
+        next_cursor = (
+            encode_cursor(page[-1]["created_at"].astimezone(UTC).isoformat(), page[-1]["seq"]) if more else None
+        )
+        return Page([_message(row) for row in page], next_cursor)
+
+    def recent_messages(self, session_id: str, *, limit: int) -> list[Message]:
+        _check_limit(limit)
+        rows = self._all(
+            "SELECT * FROM {t}.messages WHERE session_id = %s ORDER BY created_at DESC, seq DESC LIMIT %s",
+            (session_id, limit),
+        )
+        return [_message(row) for row in reversed(rows)]
+
+
+# --------------------------------------------------------------------------- connections
+
+
+class SqlConnections(_Tables):
+    """Live WebSocket connections; expired rows are invisible and swept on ``add``."""
+
+    def add(self, connection_id: str, user: str, *, ttl_seconds: int = 7200) -> None:
+        if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds <= 0:
+            raise InvalidInput("ttl_seconds must be a positive integer")
+        now = utcnow()
+        self._run(
+            ("DELETE FROM {t}.connections WHERE expires_at <= %s", (now,)),
+            (
+                'INSERT INTO {t}.connections (id, "user", expires_at) VALUES (%s, %s, %s)'
+                ' ON CONFLICT (id) DO UPDATE SET "user" = EXCLUDED."user", expires_at = EXCLUDED.expires_at',
+                (connection_id, user, now + timedelta(seconds=ttl_seconds)),
+            ),
+        )
+
+    def remove(self, connection_id: str) -> None:
+        self._run(("DELETE FROM {t}.connections WHERE id = %s", (connection_id,)))
+
+    def user_of(self, connection_id: str) -> str | None:
+        row = self._one(
+            'SELECT "user" FROM {t}.connections WHERE id = %s AND expires_at > %s', (connection_id, utcnow())
+        )
+        return row["user"] if row else None
+
+    def of_user(self, user: str) -> list[str]:
+        rows = self._all(
+            'SELECT id FROM {t}.connections WHERE "user" = %s AND expires_at > %s ORDER BY id', (user, utcnow())
+        )
+        return [row["id"] for row in rows]

@@ -1,0 +1,494 @@
+"""In-memory fakes of the storage ports, for service unit tests.
+
+They keep the behaviour the contract suites in ``tests/contracts`` pin down (and those suites run
+against them in ``tests/unit/test_fakes_contracts.py``), so a service tested on fakes behaves the
+same on Postgres, DynamoDB or OpenSearch.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from quarry.errors import Conflict, InvalidInput, NotFound
+from quarry.models import Chunk, Document, DocumentStatus, Feedback, Message, Session, Workspace, utcnow
+from quarry.ports import BlobInfo, Page, ScoredChunk, UploadTarget
+
+__all__ = [
+    "ENGLISH_STOP_WORDS",
+    "FakeBlobStore",
+    "FakeCatalog",
+    "FakeChatHistory",
+    "FakeConnections",
+    "FakeVectorIndex",
+    "analyse",
+]
+
+MAX_PAGE = 1000
+
+# PostgreSQL's english.stop (Snowball), so keyword scores match the pgvector adapter on plain words.
+ENGLISH_STOP_WORDS = frozenset(
+    """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her
+    hers herself it its itself they them their theirs themselves what which who whom this that these those
+    am is are was were be been being have has had having do does did doing a an the and but if or because
+    as until while of at by for with about against between into through during before after above below
+    to from up down in out on off over under again further then once here there when where why how all
+    any both each few more most other some such no nor not only own same so than too very s t can will
+    just don should now""".split()  # noqa: SIM905 - the list as PostgreSQL ships it
+)
+
+
+def analyse(text: str) -> list[str]:
+    """Lower-cased words minus stop words (no stemming: enough for tests that avoid inflections)."""
+    return [word for word in re.findall(r"[^\W_]+", text.lower()) if word not in ENGLISH_STOP_WORDS]
+
+
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps(["fake", offset]).encode()).decode()
+
+
+def _offset(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        tag, offset = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("invalid page cursor") from exc
+    if tag != "fake" or not isinstance(offset, int) or offset < 0:
+        raise InvalidInput("invalid page cursor")
+    return offset
+
+
+def _page(items: list[Any], limit: int, cursor: str | None) -> Page[Any]:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    start = _offset(cursor)
+    end = start + limit
+    return Page(items[start:end], _cursor(end) if end < len(items) else None)
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise InvalidInput("datetimes must be timezone-aware")
+    return moment.astimezone(UTC)
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+class FakeCatalog:
+    def __init__(self) -> None:
+        self.workspaces: dict[str, Workspace] = {}
+        self.documents: dict[tuple[str, str], Document] = {}
+        self.keys: dict[tuple[str, str], str] = {}  # (workspace, idempotency key) -> document id
+        self.feedback: dict[tuple[str, str, str], Feedback] = {}
+        self._lock = threading.RLock()
+
+    def put_workspace(self, workspace: Workspace) -> None:
+        self.workspaces[workspace.id] = workspace
+
+    def get_workspace(self, workspace_id: str) -> Workspace | None:
+        return self.workspaces.get(workspace_id)
+
+    def list_workspaces(self, user: str) -> list[Workspace]:
+        found = [ws for ws in self.workspaces.values() if ws.readable_by(user)]
+        return sorted(found, key=lambda ws: (ws.created_at, ws.id))
+
+    def delete_workspace(self, workspace_id: str) -> None:
+        with self._lock:
+            self.workspaces.pop(workspace_id, None)
+            for key in [key for key in self.documents if key[0] == workspace_id]:
+                del self.documents[key]
+            for key in [key for key in self.keys if key[0] == workspace_id]:
+                del self.keys[key]
+
+    def register_document(self, document: Document, *, idempotency_key: str | None = None) -> tuple[Document, bool]:
+        with self._lock:
+            if idempotency_key is not None:
+                known = self.keys.get((document.workspace_id, idempotency_key))
+                if known is not None and (document.workspace_id, known) in self.documents:
+                    return self.documents[(document.workspace_id, known)], False
+            existing = self.documents.get((document.workspace_id, document.id))
+            if existing is not None:
+                return existing, False
+            self.documents[(document.workspace_id, document.id)] = document
+            if idempotency_key is not None:
+                self.keys[(document.workspace_id, idempotency_key)] = document.id
+            return document, True
+
+    def put_document(self, document: Document) -> None:
+        self.documents[(document.workspace_id, document.id)] = document
+
+    def get_document(self, workspace_id: str, document_id: str) -> Document | None:
+        return self.documents.get((workspace_id, document_id))
+
+    def list_documents(
+        self,
+        workspace_id: str,
+        *,
+        status: DocumentStatus | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Document]:
+        found = [
+            doc
+            for (ws, _), doc in self.documents.items()
+            if ws == workspace_id and (status is None or doc.status == status)
+        ]
+        return _page(sorted(found, key=lambda doc: (doc.created_at, doc.id)), limit, cursor)
+
+    def set_document_status(
+        self,
+        workspace_id: str,
+        document_id: str,
+        status: DocumentStatus,
+        *,
+        reason: str | None = None,
+        chunk_count: int | None = None,
+    ) -> Document | None:
+        with self._lock:
+            current = self.documents.get((workspace_id, document_id))
+            if current is None:
+                return None
+            updated = replace(
+                current,
+                status=DocumentStatus(status),
+                status_reason=reason,
+                chunk_count=current.chunk_count if chunk_count is None else chunk_count,
+                updated_at=utcnow(),
+            )
+            self.documents[(workspace_id, document_id)] = updated
+            return updated
+
+    def delete_document(self, workspace_id: str, document_id: str) -> None:
+        with self._lock:
+            self.documents.pop((workspace_id, document_id), None)
+            for key in [key for key, doc_id in self.keys.items() if key[0] == workspace_id and doc_id == document_id]:
+                del self.keys[key]
+
+    def stale_documents(self, status: DocumentStatus, older_than: datetime) -> list[Document]:
+        limit = _aware(older_than)
+        found = [doc for doc in self.documents.values() if doc.status == status and doc.updated_at < limit]
+        return sorted(found, key=lambda doc: (doc.updated_at, doc.workspace_id, doc.id))
+
+    def put_feedback(self, feedback: Feedback) -> None:
+        self.feedback[(feedback.session_id, feedback.message_id, feedback.user)] = feedback
+
+    def list_feedback(self, *, since: datetime | None = None) -> list[Feedback]:
+        found = [fb for fb in self.feedback.values() if since is None or fb.created_at >= _aware(since)]
+        return sorted(found, key=lambda fb: (fb.created_at, fb.session_id, fb.message_id, fb.user))
+
+
+# --------------------------------------------------------------------------- chat history
+
+
+class FakeChatHistory:
+    def __init__(self) -> None:
+        self.sessions: dict[str, Session] = {}
+        self.messages: dict[str, dict[str, Message]] = {}  # session -> id -> message, in insertion order
+
+    def put_session(self, session: Session) -> None:
+        self.sessions[session.id] = session
+
+    def get_session(self, session_id: str) -> Session | None:
+        return self.sessions.get(session_id)
+
+    def list_sessions(self, owner: str, *, limit: int = 20, cursor: str | None = None) -> Page[Session]:
+        found = [s for s in self.sessions.values() if s.owner == owner]
+        found.sort(key=lambda s: (s.updated_at, s.id), reverse=True)
+        return _page(found, limit, cursor)
+
+    def delete_session(self, session_id: str) -> None:
+        self.sessions.pop(session_id, None)
+        self.messages.pop(session_id, None)
+
+    def add_message(self, message: Message) -> None:
+        try:
+            json.dumps(message.metadata)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"message {message.id} cannot be stored: {exc}") from exc
+        messages = self.messages.setdefault(message.session_id, {})
+        previous = messages.get(message.id)
+        if previous is not None:  # same id again: the content is replaced, the place kept
+            message = replace(message, created_at=previous.created_at)
+        messages[message.id] = message
+
+    def get_message(self, session_id: str, message_id: str) -> Message | None:
+        return self.messages.get(session_id, {}).get(message_id)
+
+    def _ordered(self, session_id: str) -> list[Message]:
+        return sorted(self.messages.get(session_id, {}).values(), key=lambda m: m.created_at)  # stable
+
+    def list_messages(self, session_id: str, *, limit: int = 100, cursor: str | None = None) -> Page[Message]:
+        return _page(self._ordered(session_id), limit, cursor)
+
+    def recent_messages(self, session_id: str, *, limit: int) -> list[Message]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        return self._ordered(session_id)[-limit:]
+
+
+# --------------------------------------------------------------------------- connections
+
+
+class FakeConnections:
+    def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.clock = clock
+        self.live: dict[str, tuple[str, datetime]] = {}
+
+    def add(self, connection_id: str, user: str, *, ttl_seconds: int = 7200) -> None:
+        if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds <= 0:
+            raise InvalidInput("ttl_seconds must be a positive integer")
+        self.live[connection_id] = (user, self.clock() + timedelta(seconds=ttl_seconds))
+
+    def remove(self, connection_id: str) -> None:
+        self.live.pop(connection_id, None)
+
+    def user_of(self, connection_id: str) -> str | None:
+        entry = self.live.get(connection_id)
+        return entry[0] if entry and entry[1] > self.clock() else None
+
+    def of_user(self, user: str) -> list[str]:
+        now = self.clock()
+        return sorted(cid for cid, (owner, expires) in self.live.items() if owner == user and expires > now)
+
+
+# --------------------------------------------------------------------------- vector index
+
+FILTER_SCALARS = (str, int, float, bool)
+
+
+def _check_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
+    checked = dict(filters or {})
+    for key, value in checked.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidInput("filter keys must be non-empty strings")
+        if key == "document_id" and not isinstance(value, str):
+            raise InvalidInput("the document_id filter must be a string")
+        if not isinstance(value, FILTER_SCALARS) or (isinstance(value, float) and not math.isfinite(value)):
+            raise InvalidInput(f"filter {key!r} must be a string, number or boolean (equality)")
+    return checked
+
+
+def _json_equal(stored: Any, wanted: Any) -> bool:
+    """JSON equality: booleans are not numbers, 1 == 1.0."""
+    if isinstance(stored, bool) or isinstance(wanted, bool):
+        return isinstance(stored, bool) and isinstance(wanted, bool) and stored == wanted
+    return bool(stored == wanted)
+
+
+def _matches(chunk: Chunk, filters: Mapping[str, Any]) -> bool:
+    for key, wanted in filters.items():
+        if key == "document_id":
+            if chunk.document_id != wanted:
+                return False
+        elif key not in chunk.metadata or not _json_equal(chunk.metadata[key], wanted):
+            return False
+    return True
+
+
+def _vector(values: Sequence[float] | None, what: str, dimensions: int) -> list[float]:
+    if values is None:
+        raise InvalidInput(f"{what} is missing")
+    try:
+        vector = [float(v) for v in values]
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{what} must be a sequence of numbers") from exc
+    if len(vector) != dimensions:
+        raise InvalidInput(f"{what} has {len(vector)} dimensions; the workspace uses {dimensions}")
+    if not all(math.isfinite(v) for v in vector) or not any(vector):
+        raise InvalidInput(f"{what} must be finite and not all zeros")
+    return vector
+
+
+def _check_chunks(workspace_id: str, document_id: str, chunks: Sequence[Chunk], dimensions: int) -> None:
+    if not isinstance(document_id, str) or not document_id:
+        raise InvalidInput("document ids must be non-empty strings")
+    ordinals: set[int] = set()
+    for chunk in chunks:
+        if chunk.workspace_id != workspace_id or chunk.document_id != document_id:
+            raise InvalidInput(f"chunk {chunk.id} does not belong to {workspace_id}/{document_id}")
+        if chunk.ordinal in ordinals:
+            raise InvalidInput(f"duplicate chunk ordinal {chunk.ordinal}")
+        ordinals.add(chunk.ordinal)
+        _vector(chunk.embedding, f"embedding of chunk {chunk.id}", dimensions)
+        if "\x00" in chunk.text or "\x00" in chunk.title:
+            raise InvalidInput(f"chunk {chunk.id} contains NUL characters")
+        try:
+            json.dumps(chunk.metadata)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"chunk {chunk.id} metadata is not JSON") from exc
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+
+
+@dataclass
+class _FakeWorkspace:
+    dimensions: int
+    documents: dict[str, list[Chunk]] = field(default_factory=dict)
+
+    def chunks(self) -> list[Chunk]:
+        return [chunk for chunks in self.documents.values() for chunk in chunks]
+
+
+class FakeVectorIndex:
+    """Brute-force cosine and exact BM25 (same formula and defaults as the pgvector adapter)."""
+
+    def __init__(self, *, k1: float = 0.9, b: float = 0.4) -> None:
+        self.k1 = k1
+        self.b = b
+        self.workspaces: dict[str, _FakeWorkspace] = {}
+
+    def _workspace(self, workspace_id: str) -> _FakeWorkspace:
+        try:
+            return self.workspaces[workspace_id]
+        except KeyError:
+            raise NotFound(f"workspace {workspace_id!r} has no index") from None
+
+    def ensure_workspace(self, workspace_id: str, *, dimensions: int) -> None:
+        if isinstance(dimensions, bool) or not isinstance(dimensions, int) or not 1 <= dimensions <= 2000:
+            raise InvalidInput("embedding dimensions must be between 1 and 2000")
+        existing = self.workspaces.get(workspace_id)
+        if existing is not None and existing.dimensions != dimensions:
+            raise Conflict(f"workspace {workspace_id!r} is indexed with {existing.dimensions} dimensions")
+        self.workspaces.setdefault(workspace_id, _FakeWorkspace(dimensions))
+
+    def drop_workspace(self, workspace_id: str) -> None:
+        self.workspaces.pop(workspace_id, None)
+
+    def replace_document(self, workspace_id: str, document_id: str, chunks: Sequence[Chunk]) -> None:
+        self.replace_documents(workspace_id, {document_id: chunks})
+
+    def replace_documents(self, workspace_id: str, documents: Mapping[str, Sequence[Chunk]]) -> None:
+        """All or nothing, like the pgvector adapter's bulk variant."""
+        workspace = self._workspace(workspace_id)
+        for document_id, chunks in documents.items():
+            _check_chunks(workspace_id, document_id, chunks, workspace.dimensions)
+        for document_id, chunks in documents.items():
+            if chunks:
+                workspace.documents[document_id] = list(chunks)
+            else:
+                workspace.documents.pop(document_id, None)
+
+    def delete_document(self, workspace_id: str, document_id: str) -> int:
+        workspace = self.workspaces.get(workspace_id)
+        if workspace is None:
+            return 0
+        return len(workspace.documents.pop(document_id, []))
+
+    def count(self, workspace_id: str, *, document_id: str | None = None) -> int:
+        workspace = self._workspace(workspace_id)
+        if document_id is not None:
+            return len(workspace.documents.get(document_id, []))
+        return sum(len(chunks) for chunks in workspace.documents.values())
+
+    def dense(
+        self, workspace_id: str, vector: Sequence[float], *, k: int, filters: Mapping[str, Any] | None = None
+    ) -> list[ScoredChunk]:
+        workspace = self._workspace(workspace_id)
+        _check_k(k)
+        wanted = _check_filters(filters)
+        query = _vector(vector, "query vector", workspace.dimensions)
+        scored = [
+            ScoredChunk(replace(chunk, embedding=None), _cosine(query, chunk.embedding or ()))
+            for chunk in workspace.chunks()
+            if _matches(chunk, wanted)
+        ]
+        return _best(scored, k)
+
+    def keyword(
+        self, workspace_id: str, query: str, *, k: int, filters: Mapping[str, Any] | None = None
+    ) -> list[ScoredChunk]:
+        workspace = self._workspace(workspace_id)
+        _check_k(k)
+        wanted = _check_filters(filters)
+        chunks = workspace.chunks()
+        bags = [Counter(analyse(f"{chunk.title} {chunk.text}")) for chunk in chunks]
+        n = len(chunks)
+        avgdl = sum(sum(bag.values()) for bag in bags) / max(n, 1)
+        terms = Counter(analyse(query))
+        df = {term: sum(1 for bag in bags if term in bag) for term in terms}
+        scored = []
+        for chunk, bag in zip(chunks, bags, strict=True):
+            if not _matches(chunk, wanted) or not any(term in bag for term in terms):
+                continue
+            dl = sum(bag.values())
+            score = sum(
+                qtf
+                * math.log(1 + (n - df[term] + 0.5) / (df[term] + 0.5))
+                * bag[term]
+                * (self.k1 + 1)
+                / (bag[term] + self.k1 * (1 - self.b + self.b * dl / avgdl))
+                for term, qtf in terms.items()
+                if term in bag
+            )
+            scored.append(ScoredChunk(replace(chunk, embedding=None), score))
+        return _best(scored, k)
+
+
+def _check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
+        raise InvalidInput("k must be between 1 and 1000")
+
+
+def _best(scored: list[ScoredChunk], k: int) -> list[ScoredChunk]:
+    scored.sort(key=lambda hit: (-hit.score, hit.chunk.document_id, hit.chunk.ordinal))
+    return scored[:k]
+
+
+# --------------------------------------------------------------------------- blobs
+
+
+class FakeBlobStore:
+    def __init__(self, *, base_url: str = "memory://blobs") -> None:
+        self.base_url = base_url
+        self.blobs: dict[str, tuple[bytes, str | None]] = {}
+
+    def put(self, key: str, data: bytes, *, content_type: str | None = None) -> BlobInfo:
+        if not key or key.startswith("/"):
+            raise InvalidInput("blob keys must be relative and non-empty")
+        self.blobs[key] = (bytes(data), content_type)
+        return self._info(key)
+
+    def _info(self, key: str) -> BlobInfo:
+        data, content_type = self.blobs[key]
+        return BlobInfo(key=key, size=len(data), content_type=content_type, etag=hashlib.md5(data).hexdigest())
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.blobs[key][0]
+        except KeyError:
+            raise NotFound(f"blob {key!r} not found") from None
+
+    def head(self, key: str) -> BlobInfo | None:
+        return self._info(key) if key in self.blobs else None
+
+    def delete(self, key: str) -> None:
+        self.blobs.pop(key, None)
+
+    def delete_prefix(self, prefix: str) -> int:
+        doomed = [key for key in self.blobs if key.startswith(prefix)]
+        for key in doomed:
+            del self.blobs[key]
+        return len(doomed)
+
+    def presigned_post(self, key: str, *, max_bytes: int, content_type: str, expires_in: int) -> UploadTarget:
+        return UploadTarget(
+            url=f"{self.base_url}/upload",
+            fields={"key": key, "Content-Type": content_type},
+            key=key,
+            expires_at=utcnow() + timedelta(seconds=expires_in),
+            max_bytes=max_bytes,
+        )
