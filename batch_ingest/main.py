@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+
 from quarry.errors import QuarryError
 from quarry.settings import Settings
 from quarry.wiring import build_services

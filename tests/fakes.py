@@ -371,6 +371,9 @@ class FakeVectorIndex:
     def replace_document(self, workspace_id: str, document_id: str, chunks: Sequence[Chunk]) -> None:
         self.replace_documents(workspace_id, {document_id: chunks})
 
+    def optimize(self, workspace_id: str) -> None:
+        self._workspace(workspace_id)  # nothing to refresh in memory; an unknown workspace still fails
+
     def replace_documents(self, workspace_id: str, documents: Mapping[str, Sequence[Chunk]]) -> None:
         """All or nothing, like the pgvector adapter's bulk variant."""
         workspace = self._workspace(workspace_id)

@@ -286,8 +286,9 @@ def serve(
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def cost(ctx: typer.Context) -> None:
     """Itemised monthly cost estimate of a deployment configuration (see `quarry cost --help`)."""
-    root = Path(__file__).resolve().parents[4]
-    sys.path.insert(0, str(root))
+    from quarry.paths import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT))
     try:
         from stacks.cost import main as cost_main
     except ImportError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -102,6 +102,114 @@ def eval_retrieval(
     _emit(out, as_json)
 
 
+QAFileOpt = Annotated[
+    Path, typer.Option("--dataset", help="Questions: CSV or JSONL with question, answer, optional passages.")
+]
+
+
+@contextmanager
+def _answer_target(
+    services: Any,
+    workspace: str | None,
+    corpus: Path | None,
+    questions: list[str],
+    pool: tuple[int, int] | None,
+    *,
+    quiet: bool,
+) -> Iterator[tuple[str, Any, dict[str, Any]]]:
+    """(user, workspace, description): an existing workspace, or a throwaway one holding the corpus file."""
+    from rich.progress import Progress
+
+    from quarry.evaluation.answers_run import CLI_USER, EVAL_USER, corpus_workspace, find_workspace, pool_passages
+    from quarry.evaluation.qa_dataset import load_passages
+
+    if workspace is not None:
+        yield CLI_USER, guarded(lambda: find_workspace(services, workspace)), {"workspace": workspace}
+        return
+    assert corpus is not None
+    passages = guarded(lambda: load_passages(corpus))
+    described: dict[str, Any] = {"corpus": {"file": str(corpus), "passages": len(passages)}}
+    if pool is not None:
+        per_question, distractors = pool
+        passages = guarded(
+            lambda: pool_passages(passages, questions, per_question=per_question, distractors=distractors)
+        )
+        described["corpus"]["pooled"] = {
+            "per_question": per_question,
+            "distractors": distractors,
+            "seed": 13,
+            "method": "the best passages of each question by BM25, plus sampled distractors",
+        }
+        described["corpus"]["indexed"] = len(passages)
+    with ExitStack() as stack:
+        with Progress(disable=quiet, transient=True) as progress:
+            task = progress.add_task(f"Indexing {len(passages)} passages", total=len(passages))
+            ws, figures = stack.enter_context(
+                corpus_workspace(services, passages, on_progress=lambda n: progress.advance(task, n))
+            )
+        yield EVAL_USER, ws, {**described, "ingest": figures.to_dict()}
+
+
+@eval_app.command("answers")
+def eval_answers(
+    dataset: QAFileOpt,
+    workspace: Annotated[str | None, typer.Option("--workspace", "-w", help="Answer from this workspace.")] = None,
+    corpus: Annotated[
+        Path | None, typer.Option("--corpus", help="Answer from these passages (CSV/JSONL id,passage), indexed.")
+    ] = None,
+    judge: Annotated[
+        str | None, typer.Option("--judge", help="Judge model id, or 'default' for the configured chat model.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Ask the first N questions.")] = None,
+    pool: Annotated[
+        int | None, typer.Option("--pool", help="Index only the N best passages of each question (BM25).")
+    ] = None,
+    distractors: Annotated[int, typer.Option(help="With --pool: also index N other passages.")] = 0,
+    max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 128,
+    top_k: Annotated[int, typer.Option("--top-k", help="Sources given to the model.")] = 5,
+    report: ReportOpt = None,
+    data_dir: DataDir = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Correctness (EM, token F1, judge), faithfulness, citation validity, refusals and latency of answers."""
+    from rich.progress import Progress
+
+    from quarry.evaluation.answers_run import AskOptions, answer_results, ask_all, judge_for
+    from quarry.evaluation.qa_dataset import load_qa
+
+    if (workspace is None) == (corpus is None):
+        raise typer.BadParameter("give either --workspace or --corpus")
+    items = guarded(lambda: load_qa(dataset, limit=limit))
+    options = guarded(lambda: AskOptions(max_tokens=max_tokens, top_k=top_k))
+    questions = [item.question for item in items]
+    with (
+        services_for(settings_for(data_dir)) as services,
+        _answer_target(
+            services, workspace, corpus, questions, None if pool is None else (pool, distractors), quiet=as_json
+        ) as (user, ws, target),
+    ):
+        grader = guarded(lambda: judge_for(services, judge)) if judge else None
+        with Progress(disable=as_json, transient=True) as progress:
+            task = progress.add_task("Asking", total=len(items))
+            asked = guarded(
+                lambda: ask_all(services, user, ws, items, options, on_item=lambda _a: progress.advance(task))
+            )
+        scored, out = guarded(lambda: answer_results(asked, judge=grader, include_per_item=as_json or bool(report)))
+        model = services.models.chat_models.info(options.model)
+    out = {
+        **out,
+        "dataset": {"file": str(dataset), "questions": len(items)},
+        **target,
+        "settings": {"model": model.id, "max_tokens": max_tokens, "top_k": top_k, "temperature": options.temperature},
+    }
+    if report is not None:
+        from quarry.evaluation.report import answer_sections, write_report
+
+        files = write_report(report, "Answer evaluation", answer_sections(scored), data=out, name="answers")
+        out["report"] = str(files.html)
+    _emit(out, as_json)
+
+
 @eval_app.command("gate")
 def eval_gate(
     results: Annotated[Path, typer.Argument(help="A results JSON written by an eval command.")],
@@ -112,6 +220,39 @@ def eval_gate(
 
     argv = [str(results)] + (["--gates", str(gates)] if gates else [])
     raise typer.Exit(gates_main(argv))
+
+
+@eval_app.command("ci-slice")
+def eval_ci_slice(
+    datasets: Annotated[
+        Path | None, typer.Option("--datasets", help="The shared datasets folder (default ../shared/datasets).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Results JSON to write.")] = Path("eval-results-ci.json"),
+    gates: Annotated[Path | None, typer.Option(help="Thresholds (default eval/gates-ci.json).")] = None,
+    questions: Annotated[int, typer.Option("--questions", help="rag-mini-wikipedia questions to ask.")] = 20,
+    max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 64,
+    gate: Annotated[bool, typer.Option(help="Check the results against the gates.")] = True,
+    data_dir: DataDir = None,
+) -> None:
+    """The CI slice: SciFact (50 queries) and rag-mini-wikipedia questions, one results JSON, then the gates."""
+    from quarry.evaluation.ci_slice import DEFAULT_DATASETS, SliceSpec, run_ci_slice, write_results
+    from quarry.evaluation.gates import main as gates_main
+    from quarry.paths import PROJECT_ROOT
+
+    spec = guarded(
+        lambda: SliceSpec(datasets=datasets or DEFAULT_DATASETS, qa_questions=questions, max_tokens=max_tokens)
+    )
+    settings = settings_for(data_dir, candidates=100)
+
+    def stage(text: str) -> None:
+        typer.secho(f"ci-slice: {text}", err=True, dim=True)
+
+    with services_for(settings) as services:
+        results = guarded(lambda: run_ci_slice(services, spec, stage))
+    guarded(lambda: write_results(results, out))
+    typer.echo(f"wrote {out} ({results['seconds']['total']} s)")
+    if gate:
+        raise typer.Exit(gates_main([str(out), "--gates", str(gates or PROJECT_ROOT / "eval" / "gates-ci.json")]))
 
 
 @eval_app.command("export-feedback")
@@ -126,8 +267,8 @@ def eval_export_feedback(
     with services_for(settings_for(data_dir)) as services:
         a = services.adapters
         result = guarded(lambda: export_feedback(a.catalog, a.chat_history, since=parse_since(since)))
-    rows = result.rows if hasattr(result, "rows") else result
-    write_jsonl(rows, out)
+    rows = result.rows
+    guarded(lambda: write_jsonl(rows, out))
     typer.echo(f"wrote {len(rows)} rows to {out}")
 
 
@@ -190,6 +331,40 @@ def bench_ingest(
     with services_for(settings_for(data_dir)) as services, RssSampler() as rss:
         out = guarded(lambda: measure_ingest(services, data, limit_docs=limit_docs))
     out["peak_rss_mb"] = rss.peak_mb
+    _emit(out, as_json)
+
+
+@bench_app.command("chat")
+def bench_chat(
+    questions: Annotated[int, typer.Option(help="How many questions (1-8).")] = 5,
+    max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 32,
+    report: ReportOpt = None,
+    data_dir: DataDir = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Time to first token and total time of WebSocket chat through the local runtime, next to the chat
+    service and the bare model; the WebSocket overhead (bus + handlers) per request, target < 50 ms."""
+    from quarry.evaluation.bench import RssSampler
+    from quarry.evaluation.chat_bench import ChatBenchOptions, run_chat_bench
+
+    options = guarded(lambda: ChatBenchOptions(questions=questions, max_tokens=max_tokens))
+    with RssSampler() as rss:
+        out = guarded(lambda: run_chat_bench(settings_for(data_dir), options))
+    out["peak_rss_mb"] = rss.peak_mb
+    if report is not None:
+        from quarry.evaluation.report import LatencyChart, Table, write_report
+
+        rows = [[r["way"], r["question"], r["first_token_ms"], r["total_ms"]] for r in out["runs"]]
+        sections: list[Any] = [
+            LatencyChart(
+                title=f"Time to first token: {way}",
+                latencies_ms=[r["first_token_ms"] for r in out["runs"] if r["way"] == way and r["first_token_ms"]],
+            )
+            for way in ("websocket", "service", "model")
+        ]
+        sections.append(Table(title="Answers", columns=["way", "question", "first token ms", "total ms"], rows=rows))
+        files = write_report(report, "Chat benchmark", sections, data=out, name="bench-chat")
+        out["report"] = str(files.html)
     _emit(out, as_json)
 
 

@@ -51,10 +51,10 @@ class Adapters:
     def __init__(self, settings: Settings, *, overrides: dict[str, Any] | None = None) -> None:
         self.settings = settings
         self._overrides = overrides or {}
-        self._closers: list[Callable[[], None]] = []
+        self._closers: list[Callable[[], object]] = []
         self._lock = threading.RLock()
 
-    def on_close(self, fn: Callable[[], None]) -> None:
+    def on_close(self, fn: Callable[[], object]) -> None:
         self._closers.append(fn)
 
     def close(self) -> None:
@@ -109,44 +109,44 @@ class Adapters:
     # ------------------------------------------------------------------ ports
     @cached_property
     def catalog(self) -> Catalog:
-        return self._pick("catalog", CATALOGS)  # type: ignore[no-any-return]
+        return self._pick("catalog", CATALOGS)
 
     @cached_property
     def chat_history(self) -> ChatHistory:
-        return self._pick("chat_history", CHAT_HISTORIES)  # type: ignore[no-any-return]
+        return self._pick("chat_history", CHAT_HISTORIES)
 
     @cached_property
     def connections(self) -> Connections:
-        return self._pick("connections", CONNECTIONS)  # type: ignore[no-any-return]
+        return self._pick("connections", CONNECTIONS)
 
     @cached_property
     def blob_store(self) -> BlobStore:
-        return self._pick("blob_store", BLOB_STORES)  # type: ignore[no-any-return]
+        return self._pick("blob_store", BLOB_STORES)
 
     @cached_property
     def vector_index(self) -> VectorIndex:
-        return self._pick("vector_index", VECTOR_INDEXES)  # type: ignore[no-any-return]
+        return self._pick("vector_index", VECTOR_INDEXES)
 
     @cached_property
     def bus(self) -> Bus:
-        return self._pick("bus", BUSES)  # type: ignore[no-any-return]
+        return self._pick("bus", BUSES)
 
     @cached_property
     def workflow(self) -> Workflow:
-        return self._pick("workflow", WORKFLOWS)  # type: ignore[no-any-return]
+        return self._pick("workflow", WORKFLOWS)
 
     @cached_property
     def notifier(self) -> Notifier:
-        return self._pick("notifier", NOTIFIERS)  # type: ignore[no-any-return]
+        return self._pick("notifier", NOTIFIERS)
 
     @cached_property
     def parser(self) -> DocumentParser:
-        return self._pick("parser", PARSERS)  # type: ignore[no-any-return]
+        return self._pick("parser", PARSERS)
 
     @cached_property
     def models(self) -> ModelRegistry:
         if "models" in self._overrides:
-            return self._overrides["models"]  # type: ignore[no-any-return]
+            return self._overrides["models"]
         registry = ModelRegistry()
         for port, table in (("embedder", EMBEDDERS), ("chat_model", CHAT_MODELS), ("reranker", RERANKERS)):
             name = getattr(self.settings, port)
@@ -169,7 +169,7 @@ class Adapters:
     @cached_property
     def crawler(self) -> PageSource | None:
         if "crawler" in self._overrides:
-            return self._overrides["crawler"]  # type: ignore[no-any-return]
+            return self._overrides["crawler"]
         from quarry.text.website_source import CrawlerPageSource
 
         return CrawlerPageSource(allowed_hosts=self.settings.crawler_allowed_hosts)
@@ -480,7 +480,7 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
         catalog=a.catalog,
         blobs=a.blob_store,
         index=a.vector_index,
-        parser=_Lazy(lambda: a.parser),  # type: ignore[arg-type]
+        parser=_Lazy(lambda: a.parser),
         chunker_for=a.chunker_for,
         models=a.models,
         status=status,
@@ -517,7 +517,7 @@ def _audit_store(s: Settings) -> BlobStore | None:
         return None
     from quarry.adapters.s3 import S3BlobStore
 
-    return S3BlobStore(bucket=s.processing_bucket, region=s.aws_region)  # type: ignore[return-value]
+    return S3BlobStore(bucket=s.processing_bucket, region=s.aws_region)
 
 
 class _Lazy:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,26 @@ if TYPE_CHECKING:
     from quarry.wiring import Services
 
 __all__ = ["LocalWorkflow"]
+
+
+def _ingest(s: Services, p: dict[str, Any]) -> None:
+    """SetProcessing -> the Batch job's work -> SetProcessed; any failure -> SetError(reason)."""
+    s.ingestion.process(p["workspace_id"], p["document_id"])
+
+
+def _delete_document(s: Services, p: dict[str, Any]) -> None:
+    s.documents.purge(p["workspace_id"], p["document_id"])
+
+
+def _delete_workspace(s: Services, p: dict[str, Any]) -> None:
+    s.workspaces.purge(p["workspace_id"])
+
+
+_MACHINES: dict[WorkflowName, Callable[[Services, dict[str, Any]], None]] = {
+    WorkflowName.INGEST: _ingest,
+    WorkflowName.DELETE_DOCUMENT: _delete_document,
+    WorkflowName.DELETE_WORKSPACE: _delete_workspace,
+}
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +75,8 @@ class LocalWorkflow:
     def _run(self, name: WorkflowName, payload: dict[str, Any]) -> None:
         if self._services is None:
             raise RuntimeError("LocalWorkflow used before bind()")
-        s = self._services
-        ws, doc = payload["workspace_id"], payload.get("document_id")
         try:
-            if name is WorkflowName.INGEST:
-                s.ingestion.process(ws, doc)
-            elif name is WorkflowName.DELETE_DOCUMENT:
-                s.documents.purge(ws, doc)
-            else:
-                s.workspaces.purge(ws)
+            _MACHINES[name](self._services, payload)
         except QuarryError as exc:
             log.warning("workflow %s failed: %s", name.value, exc.message)
         except Exception:

@@ -189,6 +189,14 @@ class OpenSearchIndex:
 
     # ------------------------------------------------------------------- writing
 
+    def replace_documents(self, workspace_id: str, documents: Mapping[str, Sequence[Chunk]]) -> None:
+        """One document at a time: each replacement is already write-new-then-delete-old."""
+        for document_id, chunks in documents.items():
+            self.replace_document(workspace_id, document_id, chunks)
+
+    def optimize(self, workspace_id: str) -> None:
+        """Nothing to do: OpenSearch keeps its own statistics; new segments are searchable after refresh."""
+
     def replace_document(self, workspace_id: str, document_id: str, chunks: Sequence[Chunk]) -> None:
         for chunk in chunks:
             if chunk.workspace_id != workspace_id or chunk.document_id != document_id:

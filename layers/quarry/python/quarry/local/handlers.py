@@ -15,7 +15,6 @@ from quarry.paths import LAMBDAS_DIR
 __all__ = ["LAMBDAS_DIR", "load_handler", "load_module"]
 
 
-
 @cache
 def load_module(name: str, lambdas_dir: Path = LAMBDAS_DIR) -> ModuleType:
     folder = lambdas_dir / name
@@ -34,7 +33,8 @@ def load_module(name: str, lambdas_dir: Path = LAMBDAS_DIR) -> ModuleType:
 
 
 def load_handler(name: str) -> Callable[[dict[str, Any], Any], Any]:
-    return load_module(name).handler  # type: ignore[no-any-return]
+    handler: Callable[[dict[str, Any], Any], Any] = load_module(name).handler
+    return handler
 
 
 class LocalContext:

@@ -36,10 +36,14 @@ class Chunker(Protocol):
 
 
 class CrawledPage(Protocol):
-    url: str
-    content_type: str
-    data: bytes
-    title: str
+    @property
+    def url(self) -> str: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def title(self) -> str: ...
 
 
 class PageSource(Protocol):
@@ -191,6 +195,7 @@ class IngestionService:
         pending = [len(chunks) for chunks in per_doc]
         done: list[list[Chunk]] = [[] for _ in per_doc]
         embedder = self._models.embedders.get(workspace.embedding_model)
+        finished: dict[str, list[Chunk]] = {}
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-writer") as writer:
             futures = []
             # Groups of several batches: the embedder sorts a call's texts by length, so less padding.
@@ -203,13 +208,16 @@ class IngestionService:
                     done[i].append(replace(chunk, embedding=tuple(vector)))
                     pending[i] -= 1
                     if pending[i] == 0:
-                        futures.append(
-                            writer.submit(self._index.replace_document, workspace.id, items[i][0].id, done[i])
-                        )
+                        finished[items[i][0].id] = done[i]
+                # Finished documents are written together while the next group is embedded.
+                if finished:
+                    futures.append(writer.submit(self._index.replace_documents, workspace.id, finished))
+                    finished = {}
                 if on_progress:
                     on_progress(len(batch))
             for f in futures:
                 f.result()
+        self._index.optimize(workspace.id)
         return len(flat)
 
     def embed_chunks(self, workspace: Workspace, chunks: Sequence[Chunk]) -> list[Chunk]:
