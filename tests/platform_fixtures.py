@@ -73,7 +73,9 @@ def live(
     from quarry.local.server import start_platform
 
     port = free_port()
-    settings = local_settings(tmp_path_factory.mktemp("serve"), pg_database, max_upload_bytes=200_000)
+    settings = local_settings(
+        tmp_path_factory.mktemp("serve"), pg_database, max_upload_bytes=200_000, crawler_allowed_hosts=["127.0.0.1"]
+    )
     platform = start_platform(
         settings, host="127.0.0.1", port=port, warm_up=False, overrides={"models": model_registry}
     )

@@ -179,3 +179,20 @@ def test_follow_up_is_condensed_with_the_history(services: Services, workspace) 
                for c in follow.answer.citations)
     history = services.sessions.messages(USER, first.session.id).items
     assert [m.role.value for m in history] == ["user", "assistant", "user", "assistant"]
+
+
+def test_documents_stuck_in_processing_are_swept_to_error(services: Services, workspace) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from quarry.models import Document, DocumentSource
+
+    stuck = Document(id="stuck-doc", workspace_id=workspace.id, name="stuck.pdf", source=DocumentSource.FILE)
+    services.adapters.catalog.put_document(stuck)
+    services.ingestion.set_processing(workspace.id, stuck.id)
+    assert services.ingestion.sweep_stale(timedelta(hours=1)) == []  # not stale yet
+    swept = services.ingestion.sweep_stale(timedelta(seconds=0))
+    assert [d.id for d in swept] == ["stuck-doc"]
+    after = services.documents.get(USER, workspace.id, stuck.id)
+    assert after.status is DocumentStatus.ERROR and after.status_reason == "timed out"
+    processed = services.documents.list_documents(USER, workspace.id, status=DocumentStatus.PROCESSED).items
+    assert all(d.status is DocumentStatus.PROCESSED for d in processed) and processed

@@ -229,3 +229,65 @@ def test_delete_document_then_workspace(live: LivePlatform) -> None:
     assert live.services.adapters.vector_index.count(ws["id"]) == 0
     assert api(live, "DELETE", f"/workspaces/{ws['id']}").status_code == 204
     assert api(live, "GET", f"/workspaces/{ws['id']}").status_code == 404
+
+
+SITE = {
+    "/": b"<html><head><title>Harbour home</title></head><body><h1>Harbour</h1>"
+    b"<p>Welcome to the harbour office.</p><a href='/fees.html'>Fees</a> <a href='/private/x.html'>x</a></body></html>",
+    "/fees.html": b"<html><head><title>Mooring fees</title></head><body><h1>Mooring fees</h1>"
+    b"<p>Mooring costs 18 zorbs per night for boats under ten metres.</p></body></html>",
+    "/private/x.html": b"<html><body><p>Staff rota: secret.</p></body></html>",
+    "/robots.txt": b"User-agent: *\nDisallow: /private/\n",
+}
+
+
+@pytest.fixture(scope="module")
+def website() -> Any:
+    import http.server
+    import threading
+
+    class Pages(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            body = SITE.get(self.path)
+            self.send_response(200 if body else 404)
+            kind = "text/plain" if self.path.endswith(".txt") else "text/html"
+            self.send_header("Content-Type", kind)
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def test_a_crawled_website_is_processed_and_searchable(live: LivePlatform, website: str) -> None:
+    ws = api(live, "POST", "/workspaces", json={"name": "harbour-site"}).json()
+    crawl = api(live, "POST", f"/workspaces/{ws['id']}/websites", json={"url": website, "max_pages": 10})
+    assert crawl.status_code == 201, crawl.text
+    deadline = time.time() + 120
+    status = ""
+    while time.time() < deadline and status not in ("processed", "error"):
+        status = api(live, "GET", f"/workspaces/{ws['id']}/documents/{crawl.json()['id']}").json()["status"]
+        time.sleep(0.3)
+    assert status == "processed"
+    docs = api(live, "GET", f"/workspaces/{ws['id']}/documents").json()["items"]
+    pages = {d["metadata"].get("url") for d in docs if d["source"] == "webpage"}
+    assert pages == {website, website + "fees.html"}  # robots.txt kept /private/ out
+    assert all(d["parent_id"] == crawl.json()["id"] for d in docs if d["source"] == "webpage")
+    hits = api(live, "POST", f"/workspaces/{ws['id']}/search", json={"query": "mooring fee per night"}).json()
+    assert "18 zorbs" in hits["hits"][0]["text"]
+
+
+def test_a_crawl_of_a_private_address_fails_with_its_reason(live: LivePlatform) -> None:
+    ws = api(live, "POST", "/workspaces", json={"name": "ssrf"}).json()
+    crawl = api(live, "POST", f"/workspaces/{ws['id']}/websites", json={"url": "http://169.254.169.254/latest/"})
+    deadline = time.time() + 60
+    doc: dict[str, Any] = {}
+    while time.time() < deadline and doc.get("status") not in ("processed", "error"):
+        doc = api(live, "GET", f"/workspaces/{ws['id']}/documents/{crawl.json()['id']}").json()
+        time.sleep(0.2)
+    assert doc["status"] == "error" and "link-local" in doc["status_reason"]

@@ -8,73 +8,31 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from quarry.errors import InvalidInput, NotFound, QuarryError
+from quarry.cli_common import (
+    CLI_USER,
+    DataDir,
+    JsonOpt,
+    WorkspaceOpt,
+    fail,
+    find_workspace,
+    guarded,
+    services_for,
+    settings_for,
+)
+from quarry.errors import InvalidInput, QuarryError
 from quarry.models import DocumentStatus, SearchMode, SearchRequest, Workspace
 from quarry.settings import Settings
 
 __all__ = ["app", "main"]
 
-CLI_USER = "local"  # the identity of the command line and of `quarry serve`'s dev token
-
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Quarry: serverless RAG that also runs on one laptop."
 )
-T = TypeVar("T")
-
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where Quarry keeps its data (default ~/.quarry).")]
-WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
-    settings = Settings()
-    update = {k: v for k, v in overrides.items() if v is not None}
-    if data_dir is not None:
-        update["data_dir"] = data_dir.expanduser().resolve()
-    return settings.model_copy(update=update) if update else settings
-
-
-@contextmanager
-def services_for(settings: Settings) -> Iterator[Any]:
-    from quarry.wiring import build_services
-
-    services = build_services(settings)
-    try:
-        yield services
-    finally:
-        services.close()
-
-
-def fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def guarded(fn: Callable[[], T]) -> T:
-    """Turn domain errors into a clear message and a non-zero exit, never a traceback."""
-    try:
-        return fn()
-    except QuarryError as exc:
-        fail(exc.message)
-    except ValueError as exc:
-        fail(str(exc))
-    raise AssertionError("unreachable")
-
-
-def find_workspace(services: Any, name: str) -> Workspace:
-    workspace: Workspace | None = services.workspaces.find_by_name(CLI_USER, name)
-    if workspace is None:
-        raise NotFound(f"unknown workspace {name!r} (create it with `quarry ingest PATH --workspace {name}`)")
-    return workspace
-
-
 # ============================================================================ ingest
 
 
@@ -133,10 +91,10 @@ def _ingest_one(services: Any, ws: Workspace, path: Path, summary: dict[str, Any
     except (QuarryError, OSError) as exc:
         summary["failures"].append({"file": str(path), "reason": getattr(exc, "message", str(exc))})
         return
-    if not created:
+    document = services.documents.get(CLI_USER, ws.id, document.id)
+    if not created and document.status is not DocumentStatus.ERROR:
         summary["unchanged"] += 1
         return
-    document = services.documents.get(CLI_USER, ws.id, document.id)
     if document.status is DocumentStatus.PROCESSED:
         summary["documents"] += 1
         summary["chunks"] += document.chunk_count
@@ -236,7 +194,7 @@ def ask(
     data_dir: DataDir = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Stream a grounded answer with inline citations [n] and the sources they point at."""
+    """Stream a grounded answer with numbered inline citations and the sources they point at."""
     from quarry.services.chat import ChatRequest
 
     settings = settings_for(data_dir)
