@@ -87,3 +87,19 @@ def test_a_message_in_flight_is_invisible_to_other_consumers(tmp_path: Path) -> 
     wait_until(lambda: bus.pending("q") == 0)
     assert len(calls) == 1
     bus.close()
+
+
+def test_quarry_dead_letters_lists_what_the_bus_gave_up_on(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from quarry.cli import app
+
+    bus = LocalBus(dead_letter_dir=tmp_path / "dead-letters", retry_delay=0.01)
+    bus.subscribe("chat", lambda event: (_ for _ in ()).throw(RuntimeError("model crashed")))
+    bus.send("chat", '{"job": 1}')
+    wait_until(lambda: len(bus.dead_letters()) == 1)
+    bus.close()
+    result = CliRunner().invoke(app, ["dead-letters", "--data-dir", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    [letter] = json.loads(result.output)
+    assert letter["queue"] == "chat" and letter["body"] == '{"job": 1}' and letter["receives"] == 3

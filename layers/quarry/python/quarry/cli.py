@@ -241,6 +241,21 @@ def serve(
     run_server(settings_for(data_dir), host=host, port=port)
 
 
+@app.command("dead-letters")
+def dead_letters(data_dir: DataDir = None, as_json: JsonOpt = False) -> None:
+    """Messages the local bus gave up on after 3 attempts (chat jobs, upload events)."""
+    from quarry.local.bus import read_dead_letters
+
+    letters = read_dead_letters(settings_for(data_dir).data_dir / "dead-letters")
+    if as_json:
+        typer.echo(json.dumps(letters, indent=2))
+        return
+    if not letters:
+        typer.echo("no dead letters")
+    for letter in letters:
+        typer.echo(f"{letter['queue']}  {letter['message_id']}  receives={letter['receives']}  {letter['body'][:120]}")
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def cost(ctx: typer.Context) -> None:
     """Itemised monthly cost estimate of a deployment configuration (see `quarry cost --help`)."""

@@ -22,7 +22,7 @@ from typing import Any
 
 from quarry.local.events import sns_envelope, sqs_event
 
-__all__ = ["LocalBus", "SqsHandler"]
+__all__ = ["LocalBus", "SqsHandler", "read_dead_letters"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,14 @@ class _Queue:
     max_receives: int
     messages: list[_Message] = field(default_factory=list)
     cond: threading.Condition = field(default_factory=threading.Condition)
+
+
+def read_dead_letters(folder: Path) -> list[dict[str, Any]]:
+    """Dead-lettered messages (one JSON file each, per queue), oldest first."""
+    if not folder.is_dir():
+        return []
+    letters = [json.loads(p.read_text()) for p in folder.glob("*/*.json")]
+    return sorted(letters, key=lambda letter: letter["dead_lettered_at"])
 
 
 class LocalBus:
@@ -149,9 +157,7 @@ class LocalBus:
         log.error("message %s on %s dead-lettered after %d receives", message.id, q.name, message.receives)
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        if not self._dead_letter_dir.is_dir():
-            return []
-        return [json.loads(p.read_text()) for p in sorted(self._dead_letter_dir.glob("*/*.json"))]
+        return read_dead_letters(self._dead_letter_dir)
 
     def pending(self, queue: str) -> int:
         q = self._queues[queue]
