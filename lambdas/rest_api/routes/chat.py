@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from quarry.protocol import ChatIn, ChatOut, FeedbackIn, FinalEvent, ListOut, MessageOut, SessionDetailOut, SessionOut
+from quarry.protocol import ChatIn, ChatOut, FeedbackIn, ListOut, MessageOut, SessionDetailOut, SessionOut
 from quarry.services.chat import ChatRequest
 from routes.common import caller, no_content, services
 
@@ -17,19 +17,9 @@ router = APIGatewayRouter()
 
 @router.post("/chat")
 def chat(body: ChatIn) -> ChatOut:
-    request = ChatRequest(
-        user=caller(router),
-        text=body.text,
-        session_id=body.session_id,
-        workspace_id=body.workspace_id,
-        model=body.model,
-        temperature=body.model_kwargs.temperature,
-        max_tokens=body.model_kwargs.max_tokens,
-        top_k=body.top_k,
-    )
+    request = ChatRequest.of(caller(router), body)
     outcome = services().chat.answer(request)
-    final = FinalEvent.of(session_id=outcome.session.id, message_id=outcome.message_id, answer=outcome.answer)
-    return ChatOut(**final.model_dump(exclude={"type"}))
+    return ChatOut.of(session_id=outcome.session.id, message_id=outcome.message_id, answer=outcome.answer)
 
 
 @router.get("/sessions")

@@ -7,7 +7,7 @@ is generated from this module by ``quarry schema`` and checked in a test).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
@@ -164,8 +164,9 @@ class TokenEvent(_Out):
     text: str
 
 
-class FinalEvent(_Out):
-    type: Literal["final"] = "final"
+class ChatOut(_Out):
+    """An answer with its citations: the non-streaming ``POST /chat`` reply, and the body of ``final``."""
+
     session_id: str
     message_id: str
     answer: str
@@ -176,7 +177,7 @@ class FinalEvent(_Out):
     standalone_question: str
 
     @classmethod
-    def of(cls, *, session_id: str, message_id: str, answer: Answer) -> FinalEvent:
+    def of(cls, *, session_id: str, message_id: str, answer: Answer) -> Self:
         return cls(
             session_id=session_id,
             message_id=message_id,
@@ -187,6 +188,12 @@ class FinalEvent(_Out):
             grounded=answer.grounded,
             standalone_question=answer.standalone_question,
         )
+
+
+class FinalEvent(ChatOut):
+    """The WebSocket message that ends a streamed answer (it replaces the streamed text)."""
+
+    type: Literal["final"] = "final"
 
 
 class ErrorEvent(_Out):
@@ -467,19 +474,6 @@ class MessageOut(_Out):
             citations=[CitationOut.of(c) for c in m.citations],
             created_at=m.created_at,
         )
-
-
-class ChatOut(_Out):
-    """The non-streaming ``POST /chat`` answer: the same fields as the WebSocket ``final``."""
-
-    session_id: str
-    message_id: str
-    answer: str
-    citations: list[CitationOut]
-    usage: UsageOut
-    timings: dict[str, float]
-    grounded: bool
-    standalone_question: str
 
 
 class SessionDetailOut(_Out):

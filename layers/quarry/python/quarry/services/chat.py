@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from quarry.errors import NotFound
 from quarry.models import Answer, Hit, Message, Role, SearchMode, SearchRequest, Session, Usage, new_id, utcnow
 from quarry.ports import ChatHistory, ChatModel, ChatTurn
+from quarry.protocol import ChatAction, ChatIn
 from quarry.services.access import WorkspaceAccess
 from quarry.services.citations import extract_citations
 from quarry.services.models_registry import ModelRegistry
@@ -30,6 +31,20 @@ class ChatRequest:
     temperature: float = 0.1
     max_tokens: int = 384
     top_k: int = 5
+
+    @classmethod
+    def of(cls, user: str, body: ChatAction | ChatIn, *, session_id: str | None = None) -> ChatRequest:
+        """From a WebSocket ``chat`` action or a ``POST /chat`` body."""
+        return cls(
+            user=user,
+            text=body.text,
+            session_id=session_id or body.session_id,
+            workspace_id=body.workspace_id,
+            model=body.model,
+            temperature=body.model_kwargs.temperature,
+            max_tokens=body.model_kwargs.max_tokens,
+            top_k=body.top_k,
+        )
 
 
 @dataclass(frozen=True, slots=True)

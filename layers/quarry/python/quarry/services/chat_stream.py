@@ -86,17 +86,7 @@ class ChatStreamService:
             state["sequence"] += 1
             state["connected"] = self._notifier.send(job.connection_id, event.model_dump(mode="json"))
 
-        a = job.request
-        request = ChatRequest(
-            user=job.user,
-            text=a.text,
-            session_id=job.session_id,
-            workspace_id=a.workspace_id,
-            model=a.model,
-            temperature=a.model_kwargs.temperature,
-            max_tokens=a.model_kwargs.max_tokens,
-            top_k=a.top_k,
-        )
+        request = ChatRequest.of(job.user, job.request, session_id=job.session_id)
         try:
             outcome = self._chat.answer(
                 request,
