@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from quarry.cli import DataDir, JsonOpt, guarded, services_for, settings_for
+from quarry.cli_common import DataDir, JsonOpt, guarded, services_for, settings_for
 from quarry.models import SearchMode, SearchRequest
 
 __all__ = ["bench_app", "eval_app"]
