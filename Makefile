@@ -22,7 +22,7 @@ test-frontend:
 	cd frontend && npm test --silent
 
 eval-gate:
-	scripts/eval_gate.sh
+	PYTHON=$(CURDIR)/.venv/bin/python scripts/eval_gate.sh
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check layers lambdas stacks tests && .venv/bin/mypy layers/quarry/python/quarry
