@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS {schema}.chunks (
     embedding   vector({dimensions}) NOT NULL,
     UNIQUE (document_id, ordinal)
 ) WITH (autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.05);
-CREATE INDEX IF NOT EXISTS chunks_embedding ON {schema}.chunks USING hnsw (embedding vector_cosine_ops);
+CREATE INDEX IF NOT EXISTS chunks_embedding ON {schema}.chunks USING hnsw (embedding vector_cosine_ops)
+    WITH (m = 16, ef_construction = 128);
 CREATE INDEX IF NOT EXISTS chunks_metadata ON {schema}.chunks USING gin (metadata jsonb_path_ops);
 
 -- The inverted index: one row per (lexeme, chunk) with the term frequency and the chunk's
