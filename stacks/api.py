@@ -19,8 +19,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 from pydantic import BaseModel
-from quarry import protocol
 
+from quarry import protocol
 from stacks.api_schemas import request_schema
 from stacks.auth import Auth
 from stacks.config import DeployConfig

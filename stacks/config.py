@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
 from quarry.errors import InvalidInput
 
 __all__ = [

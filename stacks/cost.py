@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from quarry.errors import InvalidInput
-
 from stacks.config import DeployConfig, load_config
 
 __all__ = ["HOURS_PER_MONTH", "PRICES", "PRICES_AS_OF", "Estimate", "LineItem", "Workload", "estimate", "main"]

@@ -16,8 +16,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
-from quarry.errors import InvalidInput
 
+from quarry.errors import InvalidInput
 from stacks.config import DeployConfig
 from stacks.network import Network
 from stacks.runtime_env import (

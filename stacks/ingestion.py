@@ -32,8 +32,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
-from quarry.errors import InvalidInput
 
+from quarry.errors import InvalidInput
 from stacks.config import DeployConfig
 from stacks.functions import retention
 from stacks.network import Network

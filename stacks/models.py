@@ -16,8 +16,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
-from quarry.errors import InvalidInput
 
+from quarry.errors import InvalidInput
 from sagemaker_models import llm_config
 from stacks.config import DeployConfig, EndpointConfig
 from stacks.iam import bedrock_statements

@@ -12,8 +12,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from quarry.adapters.dynamodb_tables import TABLES, KeyAttr, TableSpec
 
+from quarry.adapters.dynamodb_tables import TABLES, KeyAttr, TableSpec
 from stacks.config import DeployConfig
 from stacks.iam import table_arns
 

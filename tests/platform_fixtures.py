@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from quarry.auth import issue_dev_token
 from quarry.services.models_registry import ModelRegistry
 from quarry.settings import Settings
@@ -70,6 +71,7 @@ def live(
 ) -> Iterator[LivePlatform]:
     """`quarry serve` in this process: uvicorn on a free port, the real handlers, bus and workflow."""
     import uvicorn
+
     from quarry.local.server import start_platform
 
     port = free_port()

@@ -10,8 +10,9 @@ import httpx
 import pytest
 from moto import mock_aws
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from quarry.adapters.dynamodb import create_tables
 from werkzeug.serving import make_server
+
+from quarry.adapters.dynamodb import create_tables
 
 from .post_policy import PolicyGate
 

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from quarry.adapters.apigw_ws import ApiGatewayNotifier
 from quarry.adapters.dynamodb import DynamoConnections
 from quarry.errors import InvalidInput, PayloadTooLarge, Throttled, UpstreamError

@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
+
 from quarry import errors
 from quarry.adapters.aws_errors import (
     AwsTarget,

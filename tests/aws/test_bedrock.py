@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
+
 from quarry import errors
 from quarry.adapters.aws_errors import RetryPolicy, client_config
 from quarry.adapters.bedrock import (

@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from quarry.adapters.dynamodb import DynamoCatalog, DynamoChatHistory, DynamoConnections, create_tables
 from quarry.adapters.dynamodb_tables import TABLES, create_table_params
 from quarry.errors import InvalidInput

@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from quarry.adapters.dynamodb import DynamoCatalog, DynamoChatHistory, DynamoConnections, create_tables
 
+from quarry.adapters.dynamodb import DynamoCatalog, DynamoChatHistory, DynamoConnections, create_tables
 from tests.contracts import CatalogContract, ChatHistoryContract, ConnectionsContract
 
 from .conftest import ACCESS_KEY, REGION, SECRET_KEY, TABLE_PREFIX

@@ -22,6 +22,7 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 from opensearchpy import Connection, OpenSearch
+
 from quarry import errors
 from quarry.adapters import opensearch_bodies as bodies
 from quarry.adapters.opensearch import OpenSearchIndex

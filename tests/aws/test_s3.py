@@ -12,6 +12,7 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
+
 from quarry.adapters.s3 import S3BlobStore, parse_object_created
 from quarry.errors import InvalidInput, NotFound, QuarryError
 from quarry.ports import BlobStore

@@ -17,6 +17,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from hypothesis import given
 from hypothesis import strategies as st
+
 from quarry import errors
 from quarry.adapters.aws_errors import RetryPolicy, client_config
 from quarry.adapters.sagemaker import (

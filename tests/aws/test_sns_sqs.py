@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from quarry.adapters.sns_sqs import SnsBus, parse_bus_record
 from quarry.errors import InvalidInput, PayloadTooLarge
 from quarry.models import DocumentStatus

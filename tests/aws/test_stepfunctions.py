@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from quarry.adapters.stepfunctions import StepFunctionsWorkflow, execution_name
 from quarry.errors import InvalidInput, PayloadTooLarge, QuarryError
 from quarry.ports import Workflow, WorkflowName

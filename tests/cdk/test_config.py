@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from quarry.errors import InvalidInput
 
+from quarry.errors import InvalidInput
 from stacks.config import DeployConfig, load_config
 
 pytestmark = pytest.mark.cdk

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from quarry.errors import InvalidInput
 
+from quarry.errors import InvalidInput
 from stacks.config import DeployConfig, load_config
 from stacks.cost import HOURS_PER_MONTH, PRICES, Estimate, LineItem, Workload, estimate, main
 

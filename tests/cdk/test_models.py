@@ -4,8 +4,8 @@ Bedrock access is granted by model id (foundation models and inference profiles)
 from __future__ import annotations
 
 import pytest
-from quarry.errors import InvalidInput
 
+from quarry.errors import InvalidInput
 from stacks.models import llm_environment
 from tests.cdk.cdk_synth import Synth, actions, flatten, logical_id, policy_statements
 

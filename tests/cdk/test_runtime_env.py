@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from quarry.settings import Settings
 
+from quarry.settings import Settings
 from stacks.config import DeployConfig, load_config
 from stacks.runtime_env import PROPOSED_FIELDS, RuntimeResources, quarry_environment, workflow_environment
 

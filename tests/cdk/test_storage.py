@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from quarry.adapters.dynamodb_tables import TABLES
 
+from quarry.adapters.dynamodb_tables import TABLES
 from tests.cdk.cdk_synth import Synth, flatten
 
 pytestmark = pytest.mark.cdk

@@ -9,13 +9,13 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
+
 from quarry.models import Document, DocumentSource, DocumentStatus, SearchRequest
 from quarry.services.documents import UploadKey, document_id_for
 from quarry.services.models_registry import ModelRegistry
 from quarry.services.workspaces import WorkspaceSpec
 from quarry.settings import Settings
 from quarry.wiring import Services, build_services
-
 from tests.sample_files import make_docx, make_pdf
 
 pytestmark = pytest.mark.integration

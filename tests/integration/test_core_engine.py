@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from quarry.errors import InvalidInput, NotFound
 from quarry.models import DocumentStatus, SearchMode, SearchRequest
 from quarry.services.chat import ChatRequest
@@ -32,7 +33,9 @@ VOLCANO_HTML = """<html><head><title>Mount Orrin</title></head><body>
 <h1>Mount Orrin</h1><p>Mount Orrin is a dormant volcano. Its last eruption was in 1721.</p>
 <p>The summit is 3,402 metres high and is covered by a glacier.</p></body></html>"""
 
-TEA_CSV = "plant,region,harvest\nassam tea,Brahmaputra valley,March to November\ndarjeeling tea,Himalayan slopes,spring\n"
+TEA_CSV = (
+    "plant,region,harvest\nassam tea,Brahmaputra valley,March to November\ndarjeeling tea,Himalayan slopes,spring\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +87,7 @@ def test_keyword_mode_is_bm25_on_stems(services: Services, workspace) -> None:  
 
 
 def test_metadata_filters_are_applied_in_the_database(services: Services, workspace) -> None:  # type: ignore[no-untyped-def]
-    hits = search(services, workspace.id, "valley", SearchMode.HYBRID, top_k=10,
-                  filters={"document_name": "tea.csv"})
+    hits = search(services, workspace.id, "valley", SearchMode.HYBRID, top_k=10, filters={"document_name": "tea.csv"})
     assert hits and {h.chunk.metadata["document_name"] for h in hits} == {"tea.csv"}
     none = search(services, workspace.id, "valley", SearchMode.DENSE, filters={"document_name": "absent.txt"})
     assert none == []
@@ -93,7 +95,7 @@ def test_metadata_filters_are_applied_in_the_database(services: Services, worksp
 
 def test_reingesting_the_same_file_adds_nothing(services: Services, workspace) -> None:  # type: ignore[no-untyped-def]
     before = services.adapters.vector_index.count(workspace.id)
-    document, created = services.documents.add_file(USER, workspace.id, "kelp.txt", KELP.encode())
+    _, created = services.documents.add_file(USER, workspace.id, "kelp.txt", KELP.encode())
     assert not created
     assert services.adapters.vector_index.count(workspace.id) == before
 
@@ -170,13 +172,19 @@ def test_follow_up_is_condensed_with_the_history(services: Services, workspace) 
         ChatRequest(user=USER, text="What is the capital of Zorbania?", workspace_id=workspace.id, max_tokens=32)
     )
     follow = services.chat.answer(
-        ChatRequest(user=USER, text="and what about its population?", session_id=first.session.id,
-                    workspace_id=workspace.id, max_tokens=48)
+        ChatRequest(
+            user=USER,
+            text="and what about its population?",
+            session_id=first.session.id,
+            workspace_id=workspace.id,
+            max_tokens=48,
+        )
     )
     assert "zorbania" in follow.answer.standalone_question.lower()
     assert follow.answer.grounded
-    assert any(services.documents.get(USER, workspace.id, c.document_id).name == "zorbania.md"
-               for c in follow.answer.citations)
+    assert any(
+        services.documents.get(USER, workspace.id, c.document_id).name == "zorbania.md" for c in follow.answer.citations
+    )
     history = services.sessions.messages(USER, first.session.id).items
     assert [m.role.value for m in history] == ["user", "assistant", "user", "assistant"]
 

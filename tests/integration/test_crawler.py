@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from quarry.errors import InvalidInput
 from quarry.text.crawler import (
     AddressGuard,

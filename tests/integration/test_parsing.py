@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from quarry.errors import PayloadTooLarge, UnreadableDocument, UnsupportedDocument
 from quarry.models import ChunkingConfig
 from quarry.ports import DocumentParser, ParsedDocument
 from quarry.text.chunking import RecursiveChunker
 from quarry.text.parsing import DocumentKind, UnstructuredParser, decode_text, detect_kind
 from quarry.text.tokens import HFTokenizer
-
 from tests.sample_files import (
     handwritten_pdf,
     make_docx,

@@ -29,6 +29,7 @@ import boto3
 import numpy as np
 import pytest
 from botocore.awsrequest import AWSResponse
+
 from quarry import errors
 from quarry.adapters.aws_errors import client_config
 from quarry.adapters.sagemaker import SageMakerEmbedder, SageMakerReranker

@@ -37,8 +37,9 @@ async def _collect(ws: Any, until: str, *, timeout: float = 300) -> list[dict[st
 
 
 def upload(live: LivePlatform, ws_id: str, name: str, data: bytes, content_type: str = "text/plain") -> httpx.Response:
-    target = api(live, "POST", f"/workspaces/{ws_id}/documents/upload-url",
-                 json={"filename": name, "content_type": content_type}).json()
+    target = api(
+        live, "POST", f"/workspaces/{ws_id}/documents/upload-url", json={"filename": name, "content_type": content_type}
+    ).json()
     return httpx.post(target["url"], data=target["fields"], files={"file": (name, data, content_type)}, timeout=30)
 
 
@@ -69,8 +70,12 @@ def test_upload_is_processed_and_pushed_over_the_websocket(live: LivePlatform, w
 
 
 def test_search_returns_spans_of_the_uploaded_document(live: LivePlatform, workspace: dict[str, Any]) -> None:
-    body = api(live, "POST", f"/workspaces/{workspace['id']}/search",
-               json={"query": "how much is a ferry ticket", "top_k": 3, "mode": "hybrid"}).json()
+    body = api(
+        live,
+        "POST",
+        f"/workspaces/{workspace['id']}/search",
+        json={"query": "how much is a ferry ticket", "top_k": 3, "mode": "hybrid"},
+    ).json()
     top = body["hits"][0]
     assert "4 zorbs" in top["text"]
     assert GUIDE[top["start"] : top["end"]] == top["text"]
@@ -80,12 +85,29 @@ def test_search_returns_spans_of_the_uploaded_document(live: LivePlatform, works
 def test_chat_streams_tokens_then_a_cited_final(live: LivePlatform, workspace: dict[str, Any]) -> None:
     async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         async with websockets.connect(f"{live.ws_url}?token={live.token}") as ws:
-            await ws.send(json.dumps({"action": "chat", "text": "How much does a single ferry ticket cost?",
-                                      "workspace_id": workspace["id"], "model_kwargs": {"max_tokens": 48}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "action": "chat",
+                        "text": "How much does a single ferry ticket cost?",
+                        "workspace_id": workspace["id"],
+                        "model_kwargs": {"max_tokens": 48},
+                    }
+                )
+            )
             first = await _collect(ws, "final")
             session_id = first[-1]["session_id"]
-            await ws.send(json.dumps({"action": "chat", "text": "and when does it not run?", "session_id": session_id,
-                                      "workspace_id": workspace["id"], "model_kwargs": {"max_tokens": 48}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "action": "chat",
+                        "text": "and when does it not run?",
+                        "session_id": session_id,
+                        "workspace_id": workspace["id"],
+                        "model_kwargs": {"max_tokens": 48},
+                    }
+                )
+            )
             return first, await _collect(ws, "final")
 
     first, second = asyncio.run(scenario())
@@ -102,27 +124,44 @@ def test_chat_streams_tokens_then_a_cited_final(live: LivePlatform, workspace: d
     session = api(live, "GET", f"/sessions/{final['session_id']}").json()
     assert [m["role"] for m in session["messages"]] == ["user", "assistant", "user", "assistant"]
     assert session["messages"][1]["citations"] == final["citations"]
-    feedback = api(live, "POST", "/feedback", json={"session_id": final["session_id"],
-                                                    "message_id": final["message_id"], "rating": 1})
+    feedback = api(
+        live,
+        "POST",
+        "/feedback",
+        json={"session_id": final["session_id"], "message_id": final["message_id"], "rating": 1},
+    )
     assert feedback.status_code == 204
     assert api(live, "DELETE", f"/sessions/{final['session_id']}").status_code == 204
     assert api(live, "GET", f"/sessions/{final['session_id']}").status_code == 404
 
 
 def test_text_and_qna_documents_become_searchable(live: LivePlatform, workspace: dict[str, Any]) -> None:
-    text = api(live, "POST", f"/workspaces/{workspace['id']}/documents",
-               json={"type": "text", "title": "Lighthouse", "text": "The Orrin lighthouse was built in 1870."})
-    qna = api(live, "POST", f"/workspaces/{workspace['id']}/documents",
-              json={"type": "qna", "question": "Who keeps the Orrin lighthouse?", "answer": "Marta Vell keeps it."})
+    text = api(
+        live,
+        "POST",
+        f"/workspaces/{workspace['id']}/documents",
+        json={"type": "text", "title": "Lighthouse", "text": "The Orrin lighthouse was built in 1870."},
+    )
+    qna = api(
+        live,
+        "POST",
+        f"/workspaces/{workspace['id']}/documents",
+        json={"type": "qna", "question": "Who keeps the Orrin lighthouse?", "answer": "Marta Vell keeps it."},
+    )
     assert text.status_code == 201 and qna.status_code == 201
     deadline = time.time() + 120
     while time.time() < deadline:
-        docs = {d["id"]: d["status"] for d in api(live, "GET", f"/workspaces/{workspace['id']}/documents").json()["items"]}
+        listing = api(live, "GET", f"/workspaces/{workspace['id']}/documents").json()["items"]
+        docs = {d["id"]: d["status"] for d in listing}
         if docs[text.json()["id"]] == "processed" and docs[qna.json()["id"]] == "processed":
             break
         time.sleep(0.5)
-    hits = api(live, "POST", f"/workspaces/{workspace['id']}/search",
-               json={"query": "who keeps the lighthouse", "mode": "keyword"}).json()["hits"]
+    hits = api(
+        live,
+        "POST",
+        f"/workspaces/{workspace['id']}/search",
+        json={"query": "who keeps the lighthouse", "mode": "keyword"},
+    ).json()["hits"]
     assert hits and "Marta Vell" in hits[0]["text"]
 
 
@@ -140,8 +179,12 @@ def test_bad_requests_get_clear_json_errors(live: LivePlatform, workspace: dict[
     assert empty_query.status_code == 422
     top_k = api(live, "POST", f"/workspaces/{ws_id}/search", json={"query": "ferry", "top_k": 1000})
     assert top_k.status_code == 422
-    unsupported = api(live, "POST", f"/workspaces/{ws_id}/documents/upload-url",
-                      json={"filename": "virus.exe", "content_type": "application/octet-stream"})
+    unsupported = api(
+        live,
+        "POST",
+        f"/workspaces/{ws_id}/documents/upload-url",
+        json={"filename": "virus.exe", "content_type": "application/octet-stream"},
+    )
     assert unsupported.status_code == 415
     assert api(live, "GET", "/no/such/route").status_code == 404
 
@@ -150,8 +193,12 @@ def test_uploads_honour_the_signed_policy(live: LivePlatform, workspace: dict[st
     ws_id = workspace["id"]
     too_big = upload(live, ws_id, "big.txt", b"x" * 300_000)  # the fixture allows 200 kB
     assert too_big.status_code == 413
-    target = api(live, "POST", f"/workspaces/{ws_id}/documents/upload-url",
-                 json={"filename": "notes.txt", "content_type": "text/plain"}).json()
+    target = api(
+        live,
+        "POST",
+        f"/workspaces/{ws_id}/documents/upload-url",
+        json={"filename": "notes.txt", "content_type": "text/plain"},
+    ).json()
     wrong_type = dict(target["fields"], **{"Content-Type": "application/pdf"})
     assert httpx.post(target["url"], data=wrong_type, files={"file": ("notes.txt", b"hi")}).status_code == 415
     tampered = dict(target["fields"], key=target["fields"]["key"].replace("notes", "other"))
@@ -168,8 +215,16 @@ def test_another_users_workspace_is_invisible(live: LivePlatform, workspace: dic
     assert api(live, "GET", f"/workspaces/{ws_id}", user=mallory).status_code == 404
     assert api(live, "GET", "/workspaces", user=mallory).json()["items"] == []
     assert api(live, "POST", f"/workspaces/{ws_id}/search", user=mallory, json={"query": "ferry"}).status_code == 404
-    assert api(live, "POST", f"/workspaces/{ws_id}/documents/upload-url", user=mallory,
-               json={"filename": "a.txt", "content_type": "text/plain"}).status_code == 404
+    assert (
+        api(
+            live,
+            "POST",
+            f"/workspaces/{ws_id}/documents/upload-url",
+            user=mallory,
+            json={"filename": "a.txt", "content_type": "text/plain"},
+        ).status_code
+        == 404
+    )
     assert api(live, "DELETE", f"/workspaces/{ws_id}", user=mallory).status_code == 404
 
     async def chat_as_mallory() -> dict[str, Any]:
@@ -185,16 +240,25 @@ def test_websocket_rejects_bad_messages_and_stays_open(live: LivePlatform) -> No
     async def scenario() -> list[dict[str, Any]]:
         async with websockets.connect(f"{live.ws_url}?token={live.token}") as ws:
             replies = []
-            for raw in ["{not json", json.dumps({"action": "dance"}), json.dumps({"action": "chat"}),
-                        json.dumps({"action": "chat", "text": "x" * 40_000}), json.dumps({"action": "ping"})]:
+            for raw in [
+                "{not json",
+                json.dumps({"action": "dance"}),
+                json.dumps({"action": "chat"}),
+                json.dumps({"action": "chat", "text": "x" * 40_000}),
+                json.dumps({"action": "ping"}),
+            ]:
                 await ws.send(raw)
                 replies.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
             return replies
 
     replies = asyncio.run(scenario())
     assert [r["type"] for r in replies] == ["error", "error", "error", "error", "pong"]
-    assert [r.get("code") for r in replies[:4]] == ["malformed_json", "invalid_message", "invalid_message",
-                                                    "payload_too_large"]
+    assert [r.get("code") for r in replies[:4]] == [
+        "malformed_json",
+        "invalid_message",
+        "invalid_message",
+        "payload_too_large",
+    ]
 
 
 def test_websocket_refuses_a_missing_or_bad_token(live: LivePlatform) -> None:
@@ -211,8 +275,17 @@ def test_openapi_document_is_served(live: LivePlatform) -> None:
     document = httpx.get(f"{live.base_url}/api/openapi.json").json()
     assert document["openapi"].startswith("3.")
     paths = set(document["paths"])
-    assert {"/workspaces", "/workspaces/{workspace_id}/search", "/chat", "/feedback", "/rerank",
-            "/embeddings", "/sessions", "/models", "/health"} <= paths
+    assert {
+        "/workspaces",
+        "/workspaces/{workspace_id}/search",
+        "/chat",
+        "/feedback",
+        "/rerank",
+        "/embeddings",
+        "/sessions",
+        "/models",
+        "/health",
+    } <= paths
 
 
 def test_delete_document_then_workspace(live: LivePlatform) -> None:
@@ -247,7 +320,7 @@ def website() -> Any:
     import threading
 
     class Pages(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:
             body = SITE.get(self.path)
             self.send_response(200 if body else 404)
             kind = "text/plain" if self.path.endswith(".txt") else "text/html"

@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 from pydantic import BaseModel
+
 from quarry import protocol
 from quarry.models import DocumentStatus, SearchMode
 from quarry.schema_export import SCHEMA_PATH, export_schema, main, render_schema

@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import pytest
+
 from quarry.errors import InvalidInput
 from quarry.settings import Settings
 from quarry.wiring import Adapters
@@ -45,8 +46,9 @@ def test_aws_configuration_builds_every_service_without_heavy_imports() -> None:
         from quarry.wiring import build_services
         services = build_services()
         a = services.adapters
-        kinds = {port: type(getattr(a, port)).__name__ for port in
-                 ["catalog", "chat_history", "connections", "blob_store", "vector_index", "bus", "workflow", "notifier"]}
+        ports = ["catalog", "chat_history", "connections", "blob_store", "vector_index", "bus", "workflow",
+                 "notifier"]
+        kinds = {port: type(getattr(a, port)).__name__ for port in ports}
         kinds["embedder"] = type(services.models.embedders.get()).__name__
         kinds["chat_model"] = type(services.models.chat_models.get()).__name__
         heavy = sorted(m for m in ("torch", "llama_cpp", "unstructured", "sentence_transformers", "transformers")
@@ -54,8 +56,14 @@ def test_aws_configuration_builds_every_service_without_heavy_imports() -> None:
         print(json.dumps({"kinds": kinds, "heavy": heavy}))
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], env={**AWS_ENV, "PATH": "/usr/bin:/bin"},
-                         capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**AWS_ENV, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["heavy"] == []
     assert result["kinds"] == {

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 
 import pytest
+
 from quarry.errors import InvalidInput
 from quarry.evaluation.answers import (
     REFUSAL_PHRASES,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from quarry.errors import InvalidInput, NotFound
 from quarry.evaluation.beir import build_slice, iter_corpus, load_beir, read_qrels
 

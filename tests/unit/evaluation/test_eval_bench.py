@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+
 from quarry.errors import InvalidInput
 from quarry.evaluation.bench import (
     RssSampler,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+
 from quarry.errors import InvalidInput
 from quarry.evaluation.feedback_export import ExportResult, export_feedback, parse_since, to_jsonl, write_jsonl
 from quarry.evaluation.qa_dataset import load_qa

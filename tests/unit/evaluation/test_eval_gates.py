@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from quarry.errors import InvalidInput
 from quarry.evaluation.gates import check, load_gates, lookup, main, parse_gates
 

@@ -7,6 +7,7 @@ import math
 import random
 
 import pytest
+
 from quarry.errors import InvalidInput
 from quarry.evaluation.metrics import evaluate, mrr_at_k, ndcg_at_k, precision_at_k, rank, recall_at_k
 

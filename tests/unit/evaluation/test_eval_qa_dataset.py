@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from quarry.errors import InvalidInput, NotFound
 from quarry.evaluation.qa_dataset import load_passages, load_qa, repair_mojibake
 

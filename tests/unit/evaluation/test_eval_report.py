@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from quarry.errors import InvalidInput
 from quarry.evaluation.answers import AnswerRecord, evaluate_answers
 from quarry.evaluation.bench import ScalingPoint, run_concurrent

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from quarry.adapters.localfs import LocalBlobStore
 from quarry.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge, UnsupportedDocument
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from quarry.models import Chunk
 from quarry.ports import ScoredChunk
 from quarry.services.fusion import reciprocal_rank_fusion

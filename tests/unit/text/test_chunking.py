@@ -9,6 +9,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from quarry.models import Chunk, ChunkingConfig
 from quarry.ports import ParsedDocument, ParsedSection
 from quarry.text.chunking import RecursiveChunker

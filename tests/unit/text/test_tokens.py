@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from quarry.errors import ModelUnavailable
 from quarry.ports import Tokenizer
 from quarry.text.tokens import HFTokenizer, default_tokenizer_path
