@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from quarry.errors import ModelUnavailable
 
-__all__ = ["CrossEncoderReranker", "SentenceTransformerEmbedder", "packaged_minilm_path"]
+__all__ = ["CrossEncoderReranker", "MicroBatcher", "SentenceTransformerEmbedder", "packaged_minilm_path"]
 
 
 def packaged_minilm_path() -> Path:
@@ -47,6 +48,49 @@ class _LazyModel:
         return self._model
 
 
+class MicroBatcher:
+    """Coalesces concurrent single-text calls into one batched call.
+
+    The first caller to find nothing in flight leads: it encodes every text queued so far
+    (up to ``max_batch``) in one forward pass, hands each caller its vector, and repeats
+    while texts keep arriving. One client pays nothing extra; eight concurrent searches
+    share forward passes instead of fighting for the same two cores.
+    """
+
+    def __init__(self, encode: Callable[[list[str]], list[list[float]]], *, max_batch: int = 32) -> None:
+        self._encode = encode
+        self._max_batch = max_batch
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, Future[list[float]]]] = []
+        self._busy = False
+
+    def __call__(self, text: str) -> list[float]:
+        future: Future[list[float]] = Future()
+        with self._lock:
+            self._pending.append((text, future))
+            lead = not self._busy
+            self._busy = True
+        if lead:
+            self._drain()
+        return future.result()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+                if not batch:
+                    self._busy = False
+                    return
+            try:
+                vectors = self._encode([text for text, _ in batch])
+            except BaseException as exc:  # every waiting caller gets the failure, none hangs
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            for (_, future), vector in zip(batch, vectors, strict=True):
+                future.set_result(vector)
+
+
 class SentenceTransformerEmbedder(_LazyModel):
     def __init__(
         self,
@@ -64,6 +108,7 @@ class SentenceTransformerEmbedder(_LazyModel):
         self._batch_size = batch_size
         self._precision = precision
         self._bf16 = False
+        self._queries = MicroBatcher(self.embed_documents)
 
     def _load(self) -> Any:
         from sentence_transformers import SentenceTransformer
@@ -93,7 +138,7 @@ class SentenceTransformerEmbedder(_LazyModel):
         return [v.astype("float32").tolist() for v in vectors]
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
+        return self._queries(text)
 
 
 def _use_bf16(precision: str) -> bool:
