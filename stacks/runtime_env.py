@@ -59,6 +59,7 @@ def _adapters(config: DeployConfig) -> dict[str, str]:
         "catalog": "dynamodb",
         "chat_history": "dynamodb",
         "connections": "dynamodb",
+        "cancellations": "dynamodb",
         "blob_store": "s3",
         "bus": "sns",
         "workflow": "stepfunctions",

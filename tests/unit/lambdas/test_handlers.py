@@ -315,3 +315,44 @@ def test_ws_authorizer_verifies_signature_expiry_issuer_and_audience(services: S
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     assert effect(cognito_token(other_key))[0] == "Deny"
     assert effect(None)[0] == "Deny"
+
+
+class SlowChat:
+    name, context_tokens = "slow", 2048
+
+    def stream(
+        self, turns: Sequence[ChatTurn], *, max_tokens: int = 512, temperature: float = 0.1
+    ) -> Iterator[ChatDelta]:
+        for i in range(100):
+            time.sleep(0.02)
+            yield ChatDelta(f"t{i} ")
+        yield ChatDelta("", usage=Usage(completion_tokens=100))
+
+
+def test_cancel_from_the_websocket_stops_a_running_answer(services: Services, recorder: Recorder) -> None:
+    import threading
+
+    services.models.chat_models.register(ModelInfo("slow", "slow", "test"), SlowChat, default=True)
+    job = {
+        "direction": "in",
+        "connection_id": "conn-9",
+        "user": ALICE,
+        "session_id": "s9",
+        "message_id": "m9",
+        "request": {"action": "chat", "text": "talk for a while"},
+        "received_at": "2026-11-22T05:00:05Z",
+    }
+    sqs = event("sqs_sns_chat_job.json")
+    envelope = json.loads(sqs["Records"][0]["body"])
+    envelope["Message"] = json.dumps(job)
+    sqs["Records"][0]["body"] = json.dumps(envelope)
+    worker = threading.Thread(target=invoke, args=("chat_worker", sqs))
+    worker.start()
+    time.sleep(0.5)
+    invoke("ws_message", event("ws_message.json") | {"body": json.dumps({"action": "cancel", "session_id": "s9"})})
+    worker.join(10)
+    final = [p for c, p in recorder.sent if c == "conn-9"][-1]
+    assert final["type"] == "final"
+    assert 0 < len(final["answer"].split()) < 100
+    stored = services.sessions.messages(ALICE, "s9").items[-1]
+    assert stored.metadata["cancelled"] is True and stored.content == final["answer"]

@@ -29,6 +29,7 @@ __all__ = [
     "BlobInfo",
     "BlobStore",
     "Bus",
+    "Cancellations",
     "Catalog",
     "ChatDelta",
     "ChatHistory",
@@ -309,6 +310,18 @@ class Workflow(Protocol):
     def start(self, name: WorkflowName, payload: Mapping[str, Any], *, run_id: str | None = None) -> str:
         """Start a run; ``run_id`` makes the start idempotent. Returns the execution id."""
         ...
+
+
+@runtime_checkable
+class Cancellations(Protocol):
+    """'Stop this answer' flags, shared between the process that receives ``cancel`` and the one streaming."""
+
+    def cancel(self, session_id: str) -> None: ...
+    def take(self, session_id: str) -> bool:
+        """True once if the session's answer was cancelled (the flag is consumed)."""
+        ...
+
+    def clear(self, session_id: str) -> None: ...
 
 
 @runtime_checkable

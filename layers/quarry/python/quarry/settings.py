@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     bus: str = "local"  # local | sns
     workflow: str = "local"  # local | stepfunctions
     notifier: str = "local"  # local | apigw
+    cancellations: str = "memory"  # memory (one process) | dynamodb (ws_message and chat_worker Lambdas)
     embedder: str = "minilm"  # minilm | sagemaker | bedrock
     chat_model: str = "llamacpp"  # llamacpp | bedrock | sagemaker
     reranker: str = "none"  # none | cross-encoder | sagemaker | bedrock

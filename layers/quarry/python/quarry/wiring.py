@@ -21,6 +21,7 @@ from quarry.models import ChunkingConfig
 from quarry.ports import (
     BlobStore,
     Bus,
+    Cancellations,
     Catalog,
     ChatHistory,
     Connections,
@@ -31,7 +32,7 @@ from quarry.ports import (
 )
 from quarry.services.access import WorkspaceAccess
 from quarry.services.chat import ChatService
-from quarry.services.chat_stream import Cancellations, ChatStreamService
+from quarry.services.chat_stream import ChatStreamService
 from quarry.services.documents import DocumentService
 from quarry.services.feedback import FeedbackService
 from quarry.services.ingestion import Chunker, IngestionService, PageSource
@@ -134,6 +135,10 @@ class Adapters:
     @cached_property
     def workflow(self) -> Workflow:
         return self._pick("workflow", WORKFLOWS)
+
+    @cached_property
+    def cancellations(self) -> Cancellations:
+        return self._pick("cancellations", CANCELLATIONS)
 
     @cached_property
     def notifier(self) -> Notifier:
@@ -261,6 +266,18 @@ def _stepfunctions(a: Adapters) -> Any:
     from quarry.adapters.stepfunctions import StepFunctionsWorkflow
 
     return StepFunctionsWorkflow.from_settings(a.settings)
+
+
+def _memory_cancellations(a: Adapters) -> Any:
+    from quarry.local.cancellations import InMemoryCancellations
+
+    return InMemoryCancellations()
+
+
+def _dynamo_cancellations(a: Adapters) -> Any:
+    from quarry.adapters.dynamodb import DynamoCancellations
+
+    return DynamoCancellations(a.settings.table_prefix, region=a.settings.aws_region)
 
 
 def _local_notifier(a: Adapters) -> Any:
@@ -396,6 +413,10 @@ BLOB_STORES: dict[str, Callable[[Adapters], Any]] = {"localfs": _localfs, "s3": 
 VECTOR_INDEXES: dict[str, Callable[[Adapters], Any]] = {"pgvector": _pgvector, "opensearch": _opensearch}
 BUSES: dict[str, Callable[[Adapters], Any]] = {"local": _local_bus, "sns": _sns}
 WORKFLOWS: dict[str, Callable[[Adapters], Any]] = {"local": _local_workflow, "stepfunctions": _stepfunctions}
+CANCELLATIONS: dict[str, Callable[[Adapters], Any]] = {
+    "memory": _memory_cancellations,
+    "dynamodb": _dynamo_cancellations,
+}
 NOTIFIERS: dict[str, Callable[[Adapters], Any]] = {"local": _local_notifier, "apigw": _apigw_notifier}
 PARSERS: dict[str, Callable[[Adapters], Any]] = {"unstructured": _unstructured}
 EMBEDDERS: dict[str, Callable[[Adapters, ModelRegistry], None]] = {
@@ -491,7 +512,7 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
     chat = ChatService(
         history=a.chat_history, search=search, models=a.models, access=access, min_relevance=s.min_relevance
     )
-    chat_stream = ChatStreamService(chat=chat, bus=a.bus, notifier=a.notifier, cancellations=Cancellations())
+    chat_stream = ChatStreamService(chat=chat, bus=a.bus, notifier=a.notifier, cancellations=a.cancellations)
     services = Services(
         adapters=a,
         chat_stream=chat_stream,

@@ -47,7 +47,7 @@ from quarry.models import (
 )
 from quarry.ports import Page
 
-__all__ = ["TABLES", "DynamoCatalog", "DynamoChatHistory", "DynamoConnections", "create_tables"]
+__all__ = ["TABLES", "DynamoCancellations", "DynamoCatalog", "DynamoChatHistory", "DynamoConnections", "create_tables"]
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _MAX_PAGE = 1000
@@ -911,3 +911,50 @@ class DynamoConnections(_Table):
     def _expired(self, item: Mapping[str, Any]) -> bool:
         expires_ms = int(item.get("expires_at_ms", int(item.get("expires_at", 0)) * 1000))
         return expires_ms <= self._clock() * 1000
+
+
+class DynamoCancellations(_Table):
+    """Cancel flags as short-lived items in the connections table (``connection_id = cancel#<session>``).
+
+    The item has no ``user_id``, so the by-user index never sees it; the TTL removes forgotten ones.
+    ``take`` is one conditional delete: exactly one streamer consumes a flag.
+    """
+
+    _spec = "connections"
+    TTL_SECONDS = 600
+
+    def __init__(
+        self,
+        table_prefix: str = "quarry",
+        *,
+        client: Any = None,
+        session: boto3.Session | None = None,
+        region: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(table_prefix, client=client, session=session, region=region)
+        self._clock = clock
+
+    @staticmethod
+    def _key(session_id: str) -> dict[str, str]:
+        if not session_id:
+            raise InvalidInput("session id must not be empty")
+        return {"connection_id": f"cancel#{session_id}"}
+
+    def cancel(self, session_id: str) -> None:
+        expires = self._clock() + self.TTL_SECONDS
+        item = {**self._key(session_id), "expires_at": math.ceil(expires), "expires_at_ms": int(expires * 1000)}
+        with _errors("cancel"):
+            self._client().put_item(TableName=self.table, Item=_to_item(item))
+
+    def take(self, session_id: str) -> bool:
+        with _errors("take cancel flag"):
+            response = self._client().delete_item(
+                TableName=self.table, Key=_to_item(self._key(session_id)), ReturnValues="ALL_OLD"
+            )
+        old = response.get("Attributes")
+        return bool(old) and int(_from_item(old).get("expires_at_ms", 0)) > int(self._clock() * 1000)
+
+    def clear(self, session_id: str) -> None:
+        with _errors("clear cancel flag"):
+            self._client().delete_item(TableName=self.table, Key=_to_item(self._key(session_id)))

@@ -10,7 +10,9 @@ What is scored:
 * the passages the model was given, source ``[n]`` at index n - 1: the search the chat service ran is
   repeated with its standalone question (search is deterministic) and the service's relevance floor,
   and every returned citation is checked against them (``source_mismatches`` counts disagreements);
-* latency: wall time of the whole answer, and time to the first token.
+* latency: wall time of the whole answer, and time to the first token;
+* ``reference_in_answer``: the share of answers holding the reference word for word (after SQuAD
+  normalisation), next to EM and token F1 which punish the long answers small models write.
 
 A passage file can be large (rag-mini-wikipedia has 3,200 passages and no link from questions to
 passages); ``pool_passages`` keeps, TREC-pooling style, the top passages of each question by BM25 plus
@@ -30,7 +32,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from quarry.errors import InvalidInput, NotFound
-from quarry.evaluation.answers import AnswerRecord, AnswerReport, Judge, evaluate_answers
+from quarry.evaluation.answers import (
+    AnswerRecord,
+    AnswerReport,
+    Judge,
+    evaluate_answers,
+    normalize_answer,
+    strip_citations,
+)
 from quarry.evaluation.bench import latency_stats
 from quarry.evaluation.qa_dataset import Passage, QAItem
 from quarry.evaluation.retrieval_run import IngestFigures, throwaway_workspace
@@ -53,6 +62,7 @@ __all__ = [
     "judge_for",
     "model_text",
     "pool_passages",
+    "reference_in_answer",
 ]
 
 CLI_USER = "local"  # owner of the workspaces `quarry ingest` creates
@@ -269,6 +279,17 @@ def ask_all(
 # --------------------------------------------------------------------------- results
 
 
+def reference_in_answer(answer: str, reference: str) -> bool:
+    """The normalised reference occurs, word for word, in the normalised answer. Recall-minded where token
+    F1 is not: a long answer that contains the right date or name still counts."""
+    expected = normalize_answer(reference)
+    return bool(expected) and f" {expected} " in f" {normalize_answer(strip_citations(answer))} "
+
+
+def _scored(item: AskedItem) -> bool:
+    return bool(item.record.reference) and item.record.answerable is not False
+
+
 def _per_item(report: AnswerReport, asked: Sequence[AskedItem]) -> list[dict[str, Any]]:
     rows = []
     for result, a in zip(report.per_item, asked, strict=True):
@@ -278,6 +299,7 @@ def _per_item(report: AnswerReport, asked: Sequence[AskedItem]) -> list[dict[str
                 "question": a.item.question,
                 "reference": a.item.reference,
                 "answer": a.record.answer,
+                "reference_in_answer": reference_in_answer(a.record.answer, a.item.reference) if _scored(a) else None,
                 "sources": len(a.record.passages),
                 "latency_ms": a.record.latency_ms,
                 "first_token_ms": a.first_token_ms,
@@ -294,8 +316,10 @@ def answer_results(
         raise InvalidInput("no answers to evaluate")
     report = evaluate_answers([a.record for a in asked], judge=judge)
     first = [a.first_token_ms for a in asked if a.first_token_ms is not None]
+    scored = [reference_in_answer(a.record.answer, a.item.reference) for a in asked if _scored(a)]
     out: dict[str, Any] = {
         **report.to_dict(include_per_item=False),
+        "reference_in_answer": sum(scored) / len(scored) if scored else None,
         "first_token": latency_stats(first).to_dict() if first else None,
         "grounded_answers": sum(a.grounded for a in asked),
         "source_mismatches": sum(a.source_mismatches for a in asked),

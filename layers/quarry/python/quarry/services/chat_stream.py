@@ -8,42 +8,20 @@ A connection that has gone away stops the stream quietly; both turns are kept.
 
 from __future__ import annotations
 
-import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from quarry.errors import QuarryError
 from quarry.models import Answer, new_id, utcnow
-from quarry.ports import Bus, Notifier
+from quarry.ports import Bus, Cancellations, Notifier
 from quarry.protocol import ChatAction, ChatJob, ErrorEvent, FinalEvent, TokenEvent
 from quarry.services.chat import ChatRequest, ChatService
 
-__all__ = ["CHAT_TOPIC", "Cancellations", "ChatStreamService"]
+__all__ = ["CHAT_TOPIC", "ChatStreamService"]
 
 CHAT_TOPIC = "chat.in"
-
-
-class Cancellations:
-    """Sessions whose running answer the user asked to stop (process-local)."""
-
-    def __init__(self) -> None:
-        self._cancelled: set[str] = set()
-        self._lock = threading.Lock()
-
-    def cancel(self, session_id: str) -> None:
-        with self._lock:
-            self._cancelled.add(session_id)
-
-    def take(self, session_id: str) -> bool:
-        with self._lock:
-            if session_id in self._cancelled:
-                self._cancelled.discard(session_id)
-                return True
-            return False
-
-    def clear(self, session_id: str) -> None:
-        with self._lock:
-            self._cancelled.discard(session_id)
+CANCEL_POLL_SECONDS = 0.25
 
 
 class ChatStreamService:
@@ -87,12 +65,22 @@ class ChatStreamService:
             state["connected"] = self._notifier.send(job.connection_id, event.model_dump(mode="json"))
 
         request = ChatRequest.of(job.user, job.request, session_id=job.session_id)
+        last_check = [0.0]
+
+        def cancel_check() -> bool:
+            """The flag may live in another process's store: look at most every CANCEL_POLL_SECONDS."""
+            now = time.monotonic()
+            if now - last_check[0] < CANCEL_POLL_SECONDS:
+                return False
+            last_check[0] = now
+            return self._cancellations.take(job.session_id)
+
         try:
             outcome = self._chat.answer(
                 request,
                 message_id=job.message_id,
                 on_token=on_token,
-                cancelled=lambda: not state["connected"] or self._cancellations.take(job.session_id),
+                cancelled=lambda: not state["connected"] or cancel_check(),
             )
         except QuarryError as exc:
             error = ErrorEvent(code=exc.code, message=exc.message, session_id=job.session_id)
