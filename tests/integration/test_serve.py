@@ -364,3 +364,18 @@ def test_a_crawl_of_a_private_address_fails_with_its_reason(live: LivePlatform) 
         doc = api(live, "GET", f"/workspaces/{ws['id']}/documents/{crawl.json()['id']}").json()
         time.sleep(0.2)
     assert doc["status"] == "error" and "link-local" in doc["status_reason"]
+
+
+def test_a_user_over_the_rate_limit_gets_429_with_retry_after(live: LivePlatform) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = live.headers("greedy")
+    with (
+        httpx.Client(base_url=f"{live.base_url}/api", headers=headers, timeout=30) as client,
+        ThreadPoolExecutor(8) as pool,
+    ):
+        responses = list(pool.map(lambda _: client.get("/workspaces"), range(300)))
+    throttled = [r for r in responses if r.status_code == 429]
+    assert throttled and all(r.status_code in (200, 429) for r in responses)
+    assert throttled[0].json()["error"]["code"] == "throttled" and int(throttled[0].headers["retry-after"]) >= 1
+    assert api(live, "GET", "/workspaces").status_code == 200  # other users are not affected

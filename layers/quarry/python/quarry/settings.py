@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # --- local runtime ------------------------------------------------------------
     local_upload_url: str = "http://127.0.0.1:8000/uploads"  # set by `quarry serve` to its own address
     local_workflow_background: bool = True  # False: workflow runs inline (CLI ingest)
+    local_rate_limit_per_second: float = 50.0  # per user, like API Gateway's throttling in AWS
+    local_rate_limit_burst: int = 100
 
     # --- AWS resource names (set by the CDK stacks as Lambda environment) ----------
     upload_bucket: str = ""

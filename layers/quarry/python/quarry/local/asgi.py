@@ -30,6 +30,7 @@ from quarry.errors import QuarryError, Unauthorized
 from quarry.local.events import rest_event, s3_object_created, ws_authorizer_event, ws_event
 from quarry.local.handlers import LocalContext, load_handler
 from quarry.local.notifier import LocalNotifier
+from quarry.local.throttle import TokenBuckets
 from quarry.wiring import Services
 
 __all__ = ["INGEST_QUEUE", "LOCAL_BUCKET", "create_app"]
@@ -47,6 +48,8 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 class LocalGateway:
     def __init__(self, services: Services, verifier: TokenVerifier, dev_token: str | None) -> None:
         self.services = services
+        settings = services.settings
+        self.throttle = TokenBuckets(settings.local_rate_limit_per_second, settings.local_rate_limit_burst)
         self.verifier = verifier
         self.dev_token = dev_token
         self.rest = load_handler("rest_api")
@@ -68,6 +71,11 @@ class LocalGateway:
             except Unauthorized as exc:
                 return _error(401, exc.code, exc.message)
             claims = {"sub": identity.user, "cognito:groups": ",".join(identity.groups)}
+            wait = self.throttle.take(identity.user)
+            if wait > 0:
+                response = _error(429, "throttled", f"too many requests; retry in {wait:.2f} s")
+                response.headers["Retry-After"] = str(max(1, round(wait)))
+                return response
         event = rest_event(
             method=request.method,
             path=path,
