@@ -37,6 +37,24 @@ def event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())  # type: ignore[no-any-return]
 
 
+def chat_job_event(connection_id: str, session_id: str, message_id: str, text: str) -> dict[str, Any]:
+    """An SQS event carrying one ChatJob in an SNS envelope, as the chat queue delivers it."""
+    job = {
+        "direction": "in",
+        "connection_id": connection_id,
+        "user": ALICE,
+        "session_id": session_id,
+        "message_id": message_id,
+        "request": {"action": "chat", "text": text},
+        "received_at": "2026-11-22T05:00:05Z",
+    }
+    sqs = event("sqs_sns_chat_job.json")
+    envelope = json.loads(sqs["Records"][0]["body"])
+    envelope["Message"] = json.dumps(job)
+    sqs["Records"][0]["body"] = json.dumps(envelope)
+    return sqs
+
+
 class HashEmbedder:
     """Bag of hashed words: deterministic, enough for the handlers' plumbing."""
 
@@ -193,19 +211,7 @@ def test_ws_connect_message_disconnect(services: Services, recorder: Recorder) -
 
 
 def test_chat_worker_streams_tokens_then_final_and_persists(services: Services, recorder: Recorder) -> None:
-    job = {
-        "direction": "in",
-        "connection_id": "conn-1",
-        "user": ALICE,
-        "session_id": "s1",
-        "message_id": "m1",
-        "request": {"action": "chat", "text": "How long is leave?"},
-        "received_at": "2026-11-22T05:00:05Z",
-    }
-    sqs = event("sqs_sns_chat_job.json")
-    envelope = json.loads(sqs["Records"][0]["body"])
-    envelope["Message"] = json.dumps(job)
-    sqs["Records"][0]["body"] = json.dumps(envelope)
+    sqs = chat_job_event("conn-1", "s1", "m1", "How long is leave?")
     assert invoke("chat_worker", sqs) == {"batchItemFailures": []}
     events = [p for c, p in recorder.sent if c == "conn-1"]
     assert [e["type"] for e in events] == ["token"] * 4 + ["final"]
@@ -333,19 +339,7 @@ def test_cancel_from_the_websocket_stops_a_running_answer(services: Services, re
     import threading
 
     services.models.chat_models.register(ModelInfo("slow", "slow", "test"), SlowChat, default=True)
-    job = {
-        "direction": "in",
-        "connection_id": "conn-9",
-        "user": ALICE,
-        "session_id": "s9",
-        "message_id": "m9",
-        "request": {"action": "chat", "text": "talk for a while"},
-        "received_at": "2026-11-22T05:00:05Z",
-    }
-    sqs = event("sqs_sns_chat_job.json")
-    envelope = json.loads(sqs["Records"][0]["body"])
-    envelope["Message"] = json.dumps(job)
-    sqs["Records"][0]["body"] = json.dumps(envelope)
+    sqs = chat_job_event("conn-9", "s9", "m9", "talk for a while")
     worker = threading.Thread(target=invoke, args=("chat_worker", sqs))
     worker.start()
     time.sleep(0.5)

@@ -848,14 +848,8 @@ class DynamoChatHistory(_Table):
 # =========================================================================== connections
 
 
-class DynamoConnections(_Table):
-    """Connection id -> user, with a TTL so abandoned connections age out.
-
-    DynamoDB deletes expired items lazily (within days), so reads also skip
-    items whose ``expires_at`` has passed.
-    """
-
-    _spec = "connections"
+class _ClockedTable(_Table):
+    """A table whose items expire: reads compare against ``clock`` (DynamoDB's TTL deletes late)."""
 
     def __init__(
         self,
@@ -868,6 +862,16 @@ class DynamoConnections(_Table):
     ) -> None:
         super().__init__(table_prefix, client=client, session=session, region=region)
         self._clock = clock
+
+
+class DynamoConnections(_ClockedTable):
+    """Connection id -> user, with a TTL so abandoned connections age out.
+
+    DynamoDB deletes expired items lazily (within days), so reads also skip
+    items whose ``expires_at`` has passed.
+    """
+
+    _spec = "connections"
 
     def add(self, connection_id: str, user: str, *, ttl_seconds: int = 7200) -> None:
         if not connection_id or not user:
@@ -913,7 +917,7 @@ class DynamoConnections(_Table):
         return expires_ms <= self._clock() * 1000
 
 
-class DynamoCancellations(_Table):
+class DynamoCancellations(_ClockedTable):
     """Cancel flags as short-lived items in the connections table (``connection_id = cancel#<session>``).
 
     The item has no ``user_id``, so the by-user index never sees it; the TTL removes forgotten ones.
@@ -922,18 +926,6 @@ class DynamoCancellations(_Table):
 
     _spec = "connections"
     TTL_SECONDS = 600
-
-    def __init__(
-        self,
-        table_prefix: str = "quarry",
-        *,
-        client: Any = None,
-        session: boto3.Session | None = None,
-        region: str | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(table_prefix, client=client, session=session, region=region)
-        self._clock = clock
 
     @staticmethod
     def _key(session_id: str) -> dict[str, str]:
