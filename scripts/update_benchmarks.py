@@ -252,6 +252,7 @@ def answers_section(record: dict[str, Any]) -> str:
         ["questions", str(r["items"])],
         ["exact match", fmt(r.get("exact_match"))],
         ["token F1", fmt(r.get("token_f1"))],
+        ["reference in answer", fmt(r.get("reference_in_answer"))],
         ["judge correctness", fmt(r.get("judge_correctness"))],
         ["faithfulness", fmt(r.get("faithfulness"))],
         [f"citation validity (target ≥ 0.95: {verdict})", fmt(validity)],

@@ -93,6 +93,7 @@ def test_a_tiny_dataset_is_answered_judged_and_reported(tmp_path: Path, pg_datab
     assert out["source_mismatches"] == 0
     assert out["cited_answers"] + out["uncited_answers"] == 3
     assert out["citation_validity"] is None or 0.0 <= out["citation_validity"] <= 1.0
+    assert 0.0 <= out["reference_in_answer"] <= 1.0 and by_id["q3"]["reference_in_answer"] is None
     judge = out["judge"]
     assert judge["model"] == "qwen2.5-coder-0.5b-instruct"
     answered = [by_id[q] for q in ("q1", "q2") if not by_id[q]["refusal"]]

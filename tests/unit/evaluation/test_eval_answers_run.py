@@ -6,7 +6,7 @@ import pytest
 
 from quarry.errors import InvalidInput
 from quarry.evaluation.answers import check_citations
-from quarry.evaluation.answers_run import AskOptions, model_text, pool_passages
+from quarry.evaluation.answers_run import AskOptions, model_text, pool_passages, reference_in_answer
 from quarry.evaluation.qa_dataset import Passage
 
 
@@ -87,3 +87,20 @@ def test_ask_options_are_checked(kwargs: dict[str, float]) -> None:
 
 def test_ask_options_default_to_a_repeatable_run() -> None:
     assert AskOptions().temperature == 0.0
+
+
+@pytest.mark.parametrize(
+    ("answer", "reference", "expected"),
+    [
+        ("Lincoln began his political career in 1832, at age 23 [1].", "1832", True),
+        ("It was suggested by 11-year-old Grace Bedell.", "11-year-old Grace Bedell", True),
+        ("The Legal Tender Act established The United States Note [2].", "the United States Note", True),
+        ("Founded in 18321.", "1832", False),  # whole words only
+        ("I don't know.", "yes", False),
+        ("Anything.", "", False),
+    ],
+)
+def test_reference_in_answer_counts_long_answers_that_hold_the_reference(
+    answer: str, reference: str, expected: bool
+) -> None:
+    assert reference_in_answer(answer, reference) is expected
