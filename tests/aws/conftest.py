@@ -12,6 +12,7 @@ from moto import mock_aws
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from quarry.adapters.aws_errors import RetryPolicy
 from quarry.adapters.dynamodb import create_tables
 
 from .post_policy import PolicyGate
@@ -66,3 +67,21 @@ def server_session(moto_server: str) -> Iterator[boto3.Session]:
     """A fresh moto server state per test; clients need ``endpoint_url=moto_server``."""
     httpx.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
     yield boto3.Session(aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION)
+
+
+class Sleeps(list[float]):
+    """Records the back-off delays a RetryPolicy asked for, instead of sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def retry(sleeps: Sleeps) -> RetryPolicy:
+    """Three attempts, 0.25 s doubling to 2 s, no jitter: the delays are exact."""
+    return RetryPolicy(attempts=3, base_delay=0.25, max_delay=2.0, sleep=sleeps, jitter=lambda: 1.0)

@@ -31,27 +31,13 @@ from quarry.ports import ChatDelta, ChatModel, ChatTurn, Embedder, Reranker
 from quarry.settings import Settings
 
 from .botocore_replay import HttpReplay, event, exception_event
+from .conftest import Sleeps
 
 pytestmark = pytest.mark.aws
 
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
 TITAN = "amazon.titan-embed-text-v2:0"
 RERANK_ARN = "arn:aws:bedrock:us-west-2::foundation-model/amazon.rerank-v1:0"
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def retry(sleeps: Sleeps) -> RetryPolicy:
-    return RetryPolicy(attempts=3, base_delay=0.25, max_delay=2.0, sleep=sleeps, jitter=lambda: 1.0)
 
 
 def runtime_client() -> Any:

@@ -33,26 +33,12 @@ from quarry.ports import ChatDelta, ChatModel, ChatTurn, Embedder, Reranker
 from quarry.settings import Settings
 
 from .botocore_replay import HttpReplay, event, exception_event
+from .conftest import Sleeps
 
 pytestmark = pytest.mark.aws
 
 ENDPOINT = "quarry-models"
 LLM = "quarry-llm"
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def retry(sleeps: Sleeps) -> RetryPolicy:
-    return RetryPolicy(attempts=3, base_delay=0.25, max_delay=2.0, sleep=sleeps, jitter=lambda: 1.0)
 
 
 def runtime_client() -> Any:
