@@ -542,7 +542,12 @@ def _audit_store(s: Settings) -> BlobStore | None:
 
 
 class _Lazy:
-    """Defers building an adapter (e.g. the parser, which imports unstructured) until first call."""
+    """Defers building an adapter until first use.
+
+    The parser's and crawler's modules need packages (filetype, charset-normalizer, httpx) that only the
+    Batch image and the local install carry; Lambdas build IngestionService for its status steps and must
+    import neither.
+    """
 
     def __init__(self, make: Callable[[], Any]) -> None:
         self._make = make
