@@ -9,6 +9,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from quarry.adapters.pgvector import PgVectorIndex
+from quarry.adapters.psycopg_database import PsycopgDatabase
 from quarry.adapters.sql_catalog import SqlCatalog, SqlChatHistory, SqlConnections
 from tests.contracts import CatalogContract, ChatHistoryContract, ConnectionsContract, VectorIndexContract
 
@@ -40,4 +41,4 @@ class TestPgVectorIndex(VectorIndexContract):
 
     @pytest.fixture
     def index(self, pg_pool: Pool) -> PgVectorIndex:
-        return PgVectorIndex(pg_pool)
+        return PgVectorIndex(PsycopgDatabase(pg_pool))

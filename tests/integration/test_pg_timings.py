@@ -19,6 +19,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from quarry.adapters.pgvector import PgVectorIndex
+from quarry.adapters.psycopg_database import PsycopgDatabase
 from quarry.models import Chunk
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -54,7 +55,7 @@ def test_dense_and_keyword_timings_on_5k_chunks(pg_pool: ConnectionPool[psycopg.
     vocabulary = _vocabulary(rng)
     zipf = [1 / rank for rank in range(1, len(vocabulary) + 1)]  # word frequencies as in natural text
     vectors = np.random.default_rng(42).standard_normal((CHUNKS, DIMENSIONS)).astype(np.float32)
-    index = PgVectorIndex(pg_pool)
+    index = PgVectorIndex(PsycopgDatabase(pg_pool))
     workspace = "timings5k"
     index.drop_workspace(workspace)
     index.ensure_workspace(workspace, dimensions=DIMENSIONS)

@@ -10,12 +10,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from pgvector import Vector
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from quarry.adapters import pgvector as pgvector_module
+from quarry.adapters.pg_sql import to_pyformat
 from quarry.adapters.pgvector import BM25Params, PgVectorIndex
+from quarry.adapters.psycopg_database import PsycopgDatabase
 from quarry.errors import InvalidInput
 from quarry.models import new_id
 from tests.contracts.vector_index_contract import FRUIT, bm25, ids, make_chunk
@@ -27,7 +28,7 @@ Pool = ConnectionPool[psycopg.Connection[Any]]
 
 @pytest.fixture
 def index(pg_pool: Pool) -> PgVectorIndex:
-    return PgVectorIndex(pg_pool)
+    return PgVectorIndex(PsycopgDatabase(pg_pool))
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_query_syntax_is_just_text(index: PgVectorIndex, workspace_id: str) -> N
 
 
 def test_custom_bm25_parameters(pg_pool: Pool) -> None:
-    lucene = PgVectorIndex(pg_pool, bm25=BM25Params(k1=1.2, b=0.75))
+    lucene = PgVectorIndex(PsycopgDatabase(pg_pool), bm25=BM25Params(k1=1.2, b=0.75))
     workspace_id = f"pg{new_id()[:16]}"
     lucene.ensure_workspace(workspace_id, dimensions=3)
     try:
@@ -203,10 +204,11 @@ def test_dense_search_uses_the_hnsw_index(index: PgVectorIndex, pg_pool: Pool, w
     index.optimize(workspace_id)
     # At 500 tiny vectors the planner rightly prefers an exact scan; make it show whether the
     # adapter's query *can* use the HNSW index (a wrong operator or ORDER BY expression could not).
-    query = pgvector_module._Tables(f"ws_{workspace_id}").format(pgvector_module._DENSE, where=sql.SQL("TRUE"))
+    query = pgvector_module._Tables(f"ws_{workspace_id}").format(pgvector_module._DENSE, where="TRUE")
     with pg_pool.connection() as conn:
         conn.execute("SET LOCAL enable_seqscan = off")
-        plan = conn.execute(sql.SQL("EXPLAIN ") + query, {"vector": Vector([1.0, 0.0, 0.0]), "k": 10}).fetchall()
+        params = {"vector": "[1,0,0]", "k": 10, "ef_search": "40"}
+        plan = conn.execute("EXPLAIN " + to_pyformat(query), params).fetchall()
     assert "Index Scan using chunks_embedding" in "\n".join(row[0] for row in plan)
     hits = index.dense(workspace_id, [1.0, 0.0, 0.0], k=100, filters={"g": 1})
     assert len(hits) == 100  # of the 160 chunks with g = 1: ef_search follows k, iterative scans pass the filter

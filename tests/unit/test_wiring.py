@@ -38,8 +38,22 @@ AWS_ENV = {
 }
 
 
-def test_aws_configuration_builds_every_service_without_heavy_imports() -> None:
-    """What a Lambda cold start does: build all services from env, import no torch/llama.cpp/unstructured."""
+DATA_API_ENV = {
+    "QUARRY_VECTOR_INDEX": "pgvector",
+    "QUARRY_PG_CLUSTER_ARN": "arn:aws:rds:us-east-1:123456789012:cluster:quarry",
+    "QUARRY_PG_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:quarry-db",
+    "QUARRY_PG_DATABASE": "quarry",
+}
+
+
+@pytest.mark.parametrize(
+    ("extra", "index"), [({}, "OpenSearchIndex"), (DATA_API_ENV, "PgVectorIndex")], ids=["opensearch", "data-api"]
+)
+def test_aws_configuration_builds_every_service_without_heavy_imports(extra: dict[str, str], index: str) -> None:
+    """What a Lambda cold start does: build all services from env, import no torch/llama.cpp/unstructured.
+
+    With pgvector over the RDS Data API not even psycopg is loaded (nor a connection opened: no server here).
+    """
     script = textwrap.dedent(
         """
         import json, sys
@@ -51,14 +65,14 @@ def test_aws_configuration_builds_every_service_without_heavy_imports() -> None:
         kinds = {port: type(getattr(a, port)).__name__ for port in ports}
         kinds["embedder"] = type(services.models.embedders.get()).__name__
         kinds["chat_model"] = type(services.models.chat_models.get()).__name__
-        heavy = sorted(m for m in ("torch", "llama_cpp", "unstructured", "sentence_transformers", "transformers")
-                       if m in sys.modules)
+        heavy = sorted(m for m in ("torch", "llama_cpp", "unstructured", "sentence_transformers", "transformers",
+                                   "psycopg") if m in sys.modules)
         print(json.dumps({"kinds": kinds, "heavy": heavy}))
         """
     )
     out = subprocess.run(
         [sys.executable, "-c", script],
-        env={**AWS_ENV, "PATH": "/usr/bin:/bin"},
+        env={**AWS_ENV, **extra, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=120,
@@ -71,7 +85,7 @@ def test_aws_configuration_builds_every_service_without_heavy_imports() -> None:
         "chat_history": "DynamoChatHistory",
         "connections": "DynamoConnections",
         "blob_store": "S3BlobStore",
-        "vector_index": "OpenSearchIndex",
+        "vector_index": index,
         "bus": "SnsBus",
         "workflow": "StepFunctionsWorkflow",
         "notifier": "ApiGatewayNotifier",

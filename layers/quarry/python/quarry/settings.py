@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     pg_dsn: str = ""
     pg_secret_arn: str = ""  # Aurora: credentials from Secrets Manager
     pg_pool_max: int = 8
+    # Aurora through the RDS Data API (SQL over HTTPS, no VPC needed): the cluster ARN and database name,
+    # with pg_secret_arn. When set, the pgvector index uses it instead of pg_dsn.
+    pg_cluster_arn: str = ""
+    pg_database: str = ""
 
     # --- models -------------------------------------------------------------------
     embedding_model: str = "all-MiniLM-L6-v2"

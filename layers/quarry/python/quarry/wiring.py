@@ -231,7 +231,21 @@ def _s3(a: Adapters) -> Any:
 def _pgvector(a: Adapters) -> Any:
     from quarry.adapters.pgvector import PgVectorIndex
 
-    return PgVectorIndex(a.pg_pool)
+    settings = a.settings
+    if settings.pg_cluster_arn:  # Lambdas outside the VPC: no psycopg, no pool
+        from quarry.adapters.rds_data import DataApiDatabase
+
+        return PgVectorIndex(
+            DataApiDatabase(
+                resource_arn=settings.pg_cluster_arn,
+                secret_arn=settings.pg_secret_arn,
+                database=settings.pg_database,
+                region=settings.aws_region,
+            )
+        )
+    from quarry.adapters.psycopg_database import PsycopgDatabase
+
+    return PgVectorIndex(PsycopgDatabase(a.pg_pool))
 
 
 def _opensearch(a: Adapters) -> Any:

@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
@@ -26,6 +25,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from quarry.adapters.pg_sql import read_script
 from quarry.errors import UpstreamError
 
 if TYPE_CHECKING:
@@ -144,8 +144,7 @@ class SecretCredentials:
 
 def ddl(name: str, **parts: sql.Composable) -> sql.Composed:
     """A DDL script of ``quarry/sql`` (the one place schemas are written) with its placeholders filled."""
-    text = resources.files("quarry").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
-    return sql.SQL(text).format(**parts)  # the file is ours, never user input
+    return sql.SQL(read_script(name)).format(**parts)  # the file is ours, never user input
 
 
 def _connect_kwargs(conninfo: str, credentials: Credentials | None) -> Callable[[], dict[str, Any]]:

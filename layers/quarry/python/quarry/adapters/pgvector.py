@@ -42,13 +42,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import psycopg
-from psycopg import sql
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
 
-from quarry.adapters.pg import ddl
+from quarry.adapters.pg_sql import (
+    Column,
+    Scalar,
+    SqlDatabase,
+    SqlError,
+    SqlSession,
+    quote_ident,
+    script_statements,
+    vector_literal,
+)
 from quarry.errors import Conflict, InvalidInput, NotFound
 from quarry.models import Chunk
 from quarry.ports import ScoredChunk
@@ -59,47 +63,59 @@ WORKSPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$")
 MAX_DIMENSIONS = 2000  # pgvector's HNSW limit for `vector`
 MAX_EF_SEARCH = 1000
 FILTER_SCALARS = (str, int, float, bool)
+MISSING_RELATION = ("42P01", "3F000")  # undefined_table, invalid_schema_name
 
 # --------------------------------------------------------------------------- SQL, one statement per concern
+# Written in the dialect both drivers speak (quarry.adapters.pg_sql): `:name` parameters holding scalars,
+# lists as JSON text, vectors as text cast to `vector`, jsonb selected as text. {stats}, {chunks} and
+# {postings} are the workspace's tables (quoted identifiers).
 
-_WORKSPACE_EXISTS = sql.SQL("SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = 'stats'")
-_LOCK = sql.SQL("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))")
-_DIMENSIONS = sql.SQL("SELECT dimensions FROM {stats}")
+_CREATE_EXTENSION = "CREATE EXTENSION IF NOT EXISTS vector"
+# Workspace DDL is rare: one lock for all of it (CREATE ... IF NOT EXISTS is not safe against a twin).
+_DDL_LOCK = "SELECT count(pg_advisory_xact_lock(hashtextextended('quarry-ddl/pgvector', 0))) AS locked"
+_WORKSPACE_EXISTS = "SELECT 1 AS found FROM pg_tables WHERE schemaname = :schema AND tablename = 'stats'"
+_DIMENSIONS = "SELECT dimensions FROM {stats}"
 # Serialise writers of the same documents (concurrent re-runs of an ingest cannot collide), taking
 # the locks in one order (the caller sorts the ids) so batches cannot deadlock; read the dimensions.
-_LOCK_DOCUMENTS = sql.SQL("""
+_LOCK_DOCUMENTS = """
     SELECT dimensions FROM {stats}
-    WHERE (SELECT count(pg_advisory_xact_lock(hashtextextended(%(schema)s || '/' || d, 0)))
-           FROM unnest(%(document_ids)s::text[]) AS d) >= 0
-""")
-_DOCUMENT_COUNT = sql.SQL("SELECT count(*) FROM {chunks} WHERE document_id = %s")
-_CHUNK_COUNT = sql.SQL("SELECT chunk_count FROM {stats}")
+    WHERE (SELECT count(pg_advisory_xact_lock(hashtextextended(:schema || '/' || d, 0)))
+           FROM jsonb_array_elements_text(:document_ids::jsonb) AS d) >= 0
+"""
+_DOCUMENT_COUNT = "SELECT count(*) AS n FROM {chunks} WHERE document_id = :document_id"
+_CHUNK_COUNT = "SELECT chunk_count AS n FROM {stats}"
 
 # Remove documents' chunks and postings; returns (chunks removed, their total length).
 # Both parts see one snapshot: postings are found through the deleted chunks' ids.
-_DELETE_DOCUMENTS = sql.SQL("""
+_DELETE_DOCUMENTS = """
     WITH gone AS (
-        DELETE FROM {chunks} WHERE document_id = ANY(%(document_ids)s) RETURNING id
+        DELETE FROM {chunks} WHERE document_id IN (SELECT jsonb_array_elements_text(:document_ids::jsonb))
+        RETURNING id
     ), gone_postings AS (
         DELETE FROM {postings} WHERE chunk_id IN (SELECT id FROM gone) RETURNING tf
     )
-    SELECT (SELECT count(*) FROM gone), (SELECT coalesce(sum(tf), 0) FROM gone_postings)
-""")
+    SELECT (SELECT count(*) FROM gone) AS chunks, (SELECT coalesce(sum(tf), 0) FROM gone_postings) AS length
+"""
 # The statistics row is every writer's meeting point: it is updated last, so its lock is held briefly.
-_UPDATE_STATS = sql.SQL("UPDATE {stats} SET chunk_count = chunk_count + %s, total_length = total_length + %s")
+_UPDATE_STATS = "UPDATE {stats} SET chunk_count = chunk_count + :chunks, total_length = total_length + :length"
 
-_COPY_CHUNKS = sql.SQL(
-    "COPY {chunks} (document_id, ordinal, title, text, span_start, span_end, metadata, embedding)"
-    " FROM STDIN WITH (FORMAT BINARY)"
+_CHUNK_COLUMNS = (
+    Column("document_id", "text"),
+    Column("ordinal", "int4"),
+    Column("title", "text"),
+    Column("text", "text"),
+    Column("span_start", "int4"),
+    Column("span_end", "int4"),
+    Column("metadata", "jsonb"),
+    Column("embedding", "vector"),
 )
-_COPY_TYPES = ["text", "int4", "text", "text", "int4", "int4", "jsonb", "vector"]
 
-# Analyse the documents' freshly copied chunks into postings; update the statistics by the net change.
-_INDEX_DOCUMENTS = sql.SQL("""
+# Analyse the documents' freshly loaded chunks into postings; update the statistics by the net change.
+_INDEX_DOCUMENTS = """
     WITH terms AS (
         SELECT c.id, t.lexeme, array_length(t.positions, 1) AS tf
-        FROM {chunks} c, unnest(to_tsvector(%(language)s::regconfig, c.title || ' ' || c.text)) t
-        WHERE c.document_id = ANY(%(document_ids)s)
+        FROM {chunks} c, unnest(to_tsvector(:language::regconfig, c.title || ' ' || c.text)) t
+        WHERE c.document_id IN (SELECT jsonb_array_elements_text(:document_ids::jsonb))
     ), lengths AS (
         SELECT id, sum(tf)::integer AS dl FROM terms GROUP BY id
     ), added AS (
@@ -107,39 +123,43 @@ _INDEX_DOCUMENTS = sql.SQL("""
         SELECT terms.lexeme, terms.id, terms.tf, lengths.dl FROM terms JOIN lengths USING (id)
     )
     UPDATE {stats}
-    SET chunk_count = chunk_count + %(added)s - %(removed)s,
-        total_length = total_length + (SELECT coalesce(sum(dl), 0) FROM lengths) - %(removed_length)s
-""")
+    SET chunk_count = chunk_count + :added - :removed,
+        total_length = total_length + (SELECT coalesce(sum(dl), 0) FROM lengths) - :removed_length
+"""
 
-# For this transaction only: ef_search >= k, and iterative scans (pgvector 0.8) keep walking the graph
-# until k rows pass the filters, instead of filtering ef_search candidates after the fact.
-_SEARCH_SETTINGS = sql.SQL(
-    "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"
-)
-
-_DENSE = sql.SQL("""
-    SELECT document_id, ordinal, title, text, span_start, span_end, metadata,
-           1 - (embedding <=> %(vector)s) AS score
-    FROM {chunks}
-    WHERE {where}
-    ORDER BY embedding <=> %(vector)s
-    LIMIT %(k)s
-""")
+# One statement, so one round trip on either driver. The settings are made transaction-local first (a
+# materialised CTE the scan depends on, so they are set before the HNSW scan reads them): ef_search >= k,
+# and iterative scans (pgvector 0.8) keep walking the graph until k rows pass the filters, instead of
+# filtering ef_search candidates after the fact.
+_DENSE = """
+    WITH settings AS MATERIALIZED (
+        SELECT set_config('hnsw.ef_search', :ef_search, true) AS ef_search,
+               set_config('hnsw.iterative_scan', 'relaxed_order', true) AS iterative_scan
+    )
+    SELECT hit.* FROM settings, LATERAL (
+        SELECT document_id, ordinal, title, text, span_start, span_end, metadata::text AS metadata,
+               1 - (embedding <=> :vector::vector) AS score
+        FROM {chunks}
+        WHERE {where} AND settings.ef_search IS NOT NULL AND settings.iterative_scan IS NOT NULL
+        ORDER BY embedding <=> :vector::vector
+        LIMIT :k
+    ) hit
+"""
 
 # BM25 in two passes over the postings of the query's lexemes: count them (df -> the term's weight),
 # then score. Each pass is one index-only scan per lexeme; OFFSET 0 fences the lateral subquery so
 # the plan stays that way whatever the planner's statistics say (right after a bulk ingest they say
 # nothing useful). k1 * (1 - b + b * dl / avgdl) is spelled norm_base + norm_per_lexeme * dl.
-_BM25 = sql.SQL("""
+_BM25 = """
     WITH corpus AS (
         SELECT chunk_count::float8 AS n,
-               %(k1)s * (1 - %(b)s) AS norm_base,
-               %(k1)s * %(b)s * greatest(chunk_count, 1) / greatest(total_length, 1)::float8 AS norm_per_lexeme
+               :k1 * (1 - :b) AS norm_base,
+               :k1 * :b * greatest(chunk_count, 1) / greatest(total_length, 1)::float8 AS norm_per_lexeme
         FROM {stats}
     ), weights AS (
         SELECT t.lexeme, c.norm_base, c.norm_per_lexeme,
-               array_length(t.positions, 1) * (%(k1)s + 1) * ln(1 + (c.n - d.df + 0.5) / (d.df + 0.5)) AS weight
-        FROM unnest(to_tsvector(%(language)s::regconfig, %(query)s)) t
+               array_length(t.positions, 1) * (:k1 + 1) * ln(1 + (c.n - d.df + 0.5) / (d.df + 0.5)) AS weight
+        FROM unnest(to_tsvector(:language::regconfig, :query::text)) t
         CROSS JOIN corpus c
         CROSS JOIN LATERAL (SELECT count(*) AS df FROM {postings} WHERE lexeme = t.lexeme) d
         WHERE d.df > 0
@@ -150,13 +170,14 @@ _BM25 = sql.SQL("""
         WHERE {where}
         GROUP BY p.chunk_id
         ORDER BY score DESC, p.chunk_id
-        LIMIT %(k)s
+        LIMIT :k
     )
-    SELECT ch.document_id, ch.ordinal, ch.title, ch.text, ch.span_start, ch.span_end, ch.metadata, s.score
+    SELECT ch.document_id, ch.ordinal, ch.title, ch.text, ch.span_start, ch.span_end,
+           ch.metadata::text AS metadata, s.score
     FROM scored s JOIN {chunks} ch ON ch.id = s.chunk_id
-""")
+"""
 
-_BM25_FILTER = sql.SQL("p.chunk_id IN (SELECT id FROM {chunks} WHERE {where})")
+_BM25_FILTER = "p.chunk_id IN (SELECT id FROM {chunks} WHERE {where})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,34 +214,40 @@ def validate_filters(filters: Mapping[str, Any] | None) -> tuple[dict[str, Any],
 class _Tables:
     schema: str
 
-    def format(self, query: sql.SQL, **extra: sql.Composable) -> sql.Composed:
-        return query.format(
-            stats=sql.Identifier(self.schema, "stats"),
-            chunks=sql.Identifier(self.schema, "chunks"),
-            postings=sql.Identifier(self.schema, "postings"),
-            **extra,
-        )
+    def format(self, query: str, **extra: str) -> str:
+        schema = quote_ident(self.schema)
+        return query.format(stats=f"{schema}.stats", chunks=f"{schema}.chunks", postings=f"{schema}.postings", **extra)
 
 
 class PgVectorIndex:
-    """Chunks of every workspace in one PostgreSQL database (embedded or Aurora)."""
+    """Chunks of every workspace in one PostgreSQL database (embedded, or Aurora by psycopg or the Data API)."""
 
     def __init__(
         self,
-        pool: ConnectionPool[psycopg.Connection[Any]],
+        database: SqlDatabase,
         *,
         bm25: BM25Params | None = None,
         language: str = "english",
         schema_prefix: str = "ws_",
         min_ef_search: int = 40,
     ) -> None:
-        self.pool = pool
+        self.database = database
         self.bm25 = bm25 or BM25Params()
         self.language = language
         self.schema_prefix = schema_prefix
         self.min_ef_search = min_ef_search
 
     # ------------------------------------------------------------------ workspaces
+
+    def prepare(self) -> None:
+        """Deploy-time setup (the ``workspace_setup`` custom resource): the ``vector`` extension exists.
+
+        Also proves the database answers with these credentials, so a broken deployment fails at
+        ``cdk deploy`` rather than at the first upload. ``ensure_workspace`` does the same on demand.
+        """
+        with self.database.transaction() as session:
+            session.query(_DDL_LOCK)
+            session.query(_CREATE_EXTENSION)
 
     def _tables(self, workspace_id: str) -> _Tables:
         if not isinstance(workspace_id, str) or not WORKSPACE_ID.match(workspace_id):
@@ -231,19 +258,23 @@ class PgVectorIndex:
         tables = self._tables(workspace_id)
         if isinstance(dimensions, bool) or not isinstance(dimensions, int) or not 1 <= dimensions <= MAX_DIMENSIONS:
             raise InvalidInput(f"embedding dimensions must be between 1 and {MAX_DIMENSIONS}")
-        with self.pool.connection() as conn:
-            conn.execute(_LOCK, (tables.schema,))
-            if conn.execute(_WORKSPACE_EXISTS, (tables.schema,)).fetchone():
-                row = conn.execute(tables.format(_DIMENSIONS)).fetchone()
-                if row is not None and row[0] != dimensions:
-                    raise Conflict(f"workspace {workspace_id!r} is indexed with {row[0]} dimensions, not {dimensions}")
+        with self.database.transaction() as session:
+            session.query(_DDL_LOCK)
+            if session.query(_WORKSPACE_EXISTS, {"schema": tables.schema}):
+                indexed = _scalar(session.query(tables.format(_DIMENSIONS)))
+                if indexed != dimensions:
+                    raise Conflict(f"workspace {workspace_id!r} is indexed with {indexed} dimensions, not {dimensions}")
                 return
-            conn.execute(ddl("pg_workspace", schema=sql.Identifier(tables.schema), dimensions=sql.Literal(dimensions)))
+            session.query(_CREATE_EXTENSION)
+            for statement in script_statements(
+                "pg_workspace", schema=quote_ident(tables.schema), dimensions=str(dimensions)
+            ):
+                session.query(statement)
 
     def drop_workspace(self, workspace_id: str) -> None:
         tables = self._tables(workspace_id)
-        with self.pool.connection() as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(tables.schema)))
+        with self.database.session() as session:
+            session.query(f"DROP SCHEMA IF EXISTS {quote_ident(tables.schema)} CASCADE")
 
     # ------------------------------------------------------------------ writes
 
@@ -257,23 +288,20 @@ class PgVectorIndex:
         """
         tables = self._tables(workspace_id)
         document_ids = _document_ids(documents)
-        with self._errors(workspace_id), self.pool.connection() as conn:
-            dimensions = self._lock(conn, tables, document_ids)
+        with self._errors(workspace_id), self.database.transaction() as session:
+            dimensions = self._lock(session, tables, document_ids)
             rows = [
                 row
                 for document_id in document_ids
-                for row in _copy_rows(workspace_id, document_id, documents[document_id], dimensions)
+                for row in _chunk_rows(workspace_id, document_id, documents[document_id], dimensions)
             ]
-            removed, removed_length = self._delete(conn, tables, document_ids)
-            with conn.cursor().copy(tables.format(_COPY_CHUNKS)) as copy:
-                copy.set_types(_COPY_TYPES)
-                for row in rows:
-                    copy.write_row(row)
-            conn.execute(
+            removed, removed_length = self._delete(session, tables, document_ids)
+            session.load(tables.format("{chunks}"), _CHUNK_COLUMNS, rows)
+            session.query(
                 tables.format(_INDEX_DOCUMENTS),
                 {
                     "language": self.language,
-                    "document_ids": document_ids,
+                    "document_ids": json.dumps(document_ids),
                     "added": len(rows),
                     "removed": removed,
                     "removed_length": removed_length,
@@ -284,33 +312,32 @@ class PgVectorIndex:
         tables = self._tables(workspace_id)
         document_ids = _document_ids({document_id: ()})
         try:
-            with self._errors(workspace_id), self.pool.connection() as conn:
-                self._lock(conn, tables, document_ids)
-                removed, removed_length = self._delete(conn, tables, document_ids)
-                conn.execute(tables.format(_UPDATE_STATS), (-removed, -removed_length))
+            with self._errors(workspace_id), self.database.transaction() as session:
+                self._lock(session, tables, document_ids)
+                removed, removed_length = self._delete(session, tables, document_ids)
+                session.query(tables.format(_UPDATE_STATS), {"chunks": -removed, "length": -removed_length})
                 return removed
         except NotFound:
             return 0  # nothing indexed, nothing to delete
 
     @staticmethod
-    def _lock(conn: psycopg.Connection[Any], tables: _Tables, document_ids: list[str]) -> int:
-        params = {"schema": tables.schema, "document_ids": document_ids}
-        return _scalar(conn.execute(tables.format(_LOCK_DOCUMENTS), params))
+    def _lock(session: SqlSession, tables: _Tables, document_ids: list[str]) -> int:
+        params = {"schema": tables.schema, "document_ids": json.dumps(document_ids)}
+        return _scalar(session.query(tables.format(_LOCK_DOCUMENTS), params))
 
     @staticmethod
-    def _delete(conn: psycopg.Connection[Any], tables: _Tables, document_ids: list[str]) -> tuple[int, int]:
-        row = conn.execute(tables.format(_DELETE_DOCUMENTS), {"document_ids": document_ids}).fetchone()
-        assert row is not None  # aggregates always return a row
-        return int(row[0]), int(row[1])
+    def _delete(session: SqlSession, tables: _Tables, document_ids: list[str]) -> tuple[int, int]:
+        row = session.query(tables.format(_DELETE_DOCUMENTS), {"document_ids": json.dumps(document_ids)})[0]
+        return int(row["chunks"]), int(row["length"])  # aggregates always return a row
 
     # ------------------------------------------------------------------ reads
 
     def count(self, workspace_id: str, *, document_id: str | None = None) -> int:
         tables = self._tables(workspace_id)
-        with self._errors(workspace_id), self.pool.connection() as conn:
+        with self._errors(workspace_id), self.database.session() as session:
             if document_id is None:
-                return _scalar(conn.execute(tables.format(_CHUNK_COUNT)))
-            return _scalar(conn.execute(tables.format(_DOCUMENT_COUNT), (document_id,)))
+                return _scalar(session.query(tables.format(_CHUNK_COUNT)))
+            return _scalar(session.query(tables.format(_DOCUMENT_COUNT), {"document_id": document_id}))
 
     def dense(
         self, workspace_id: str, vector: Sequence[float], *, k: int, filters: Mapping[str, Any] | None = None
@@ -318,11 +345,12 @@ class PgVectorIndex:
         tables = self._tables(workspace_id)
         _check_k(k)
         where, params = _where(filters)
-        query = _as_vector(vector, "query vector")
-        with self._errors(workspace_id), self.pool.connection() as conn:
-            conn.execute(_SEARCH_SETTINGS, (str(min(max(self.min_ef_search, k), MAX_EF_SEARCH)),))
-            cursor = conn.cursor(row_factory=dict_row)
-            rows = cursor.execute(tables.format(_DENSE, where=where), {**params, "vector": query, "k": k}).fetchall()
+        query = vector_literal(_as_vector(vector, "query vector"))
+        ef_search = str(min(max(self.min_ef_search, k), MAX_EF_SEARCH))
+        with self._errors(workspace_id), self.database.session() as session:
+            rows = session.query(
+                tables.format(_DENSE, where=where), {**params, "vector": query, "k": k, "ef_search": ef_search}
+            )
         return _ranked(workspace_id, rows)
 
     def keyword(
@@ -335,10 +363,15 @@ class PgVectorIndex:
         where, params = _where(filters)
         if params:
             where = tables.format(_BM25_FILTER, where=where)
-        bm25 = {"k1": self.bm25.k1, "b": self.bm25.b, "language": self.language, "query": query, "k": k}
-        with self._errors(workspace_id), self.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            rows = cursor.execute(tables.format(_BM25, where=where), {**params, **bm25}).fetchall()
+        bm25: dict[str, Scalar] = {
+            "k1": self.bm25.k1,
+            "b": self.bm25.b,
+            "language": self.language,
+            "query": query,
+            "k": k,
+        }
+        with self._errors(workspace_id), self.database.session() as session:
+            rows = session.query(tables.format(_BM25, where=where), {**params, **bm25})
         return _ranked(workspace_id, rows)
 
     # ------------------------------------------------------------------ maintenance (not part of the port)
@@ -346,23 +379,21 @@ class PgVectorIndex:
     def optimize(self, workspace_id: str) -> None:
         """``VACUUM ANALYZE`` the workspace's tables after a bulk ingest (index-only scans, fresh statistics)."""
         tables = self._tables(workspace_id)
-        with self._errors(workspace_id), self.pool.connection() as conn:
-            conn.autocommit = True
-            try:
-                for table in ("chunks", "postings", "stats"):
-                    conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(tables.schema, table)))
-            finally:
-                conn.autocommit = False
+        with self._errors(workspace_id), self.database.session() as session:
+            for table in ("chunks", "postings", "stats"):
+                session.query(f"VACUUM (ANALYZE) {quote_ident(tables.schema)}.{table}")
 
     @staticmethod
     @contextlib.contextmanager
     def _errors(workspace_id: str) -> Iterator[None]:
         try:
             yield
-        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName) as exc:
-            raise NotFound(f"workspace {workspace_id!r} has no index") from exc
-        except psycopg.DataError as exc:
-            raise InvalidInput(f"the index rejected the data: {exc}") from exc
+        except SqlError as exc:
+            if exc.sqlstate in MISSING_RELATION:
+                raise NotFound(f"workspace {workspace_id!r} has no index") from exc
+            if exc.sqlstate is not None and exc.sqlstate.startswith("22"):  # data exception
+                raise InvalidInput(f"the index rejected the data: {exc}") from exc
+            raise
 
 
 # --------------------------------------------------------------------------- helpers
@@ -373,17 +404,17 @@ def _check_k(k: int) -> None:
         raise InvalidInput(f"k must be between 1 and {MAX_EF_SEARCH}")
 
 
-def _where(filters: Mapping[str, Any] | None) -> tuple[sql.Composable, dict[str, Any]]:
+def _where(filters: Mapping[str, Any] | None) -> tuple[str, dict[str, str]]:
     metadata, document_id = validate_filters(filters)
-    conditions: list[sql.Composable] = []
-    params: dict[str, Any] = {}
+    conditions: list[str] = []
+    params: dict[str, str] = {}
     if metadata:
-        conditions.append(sql.SQL("metadata @> %(metadata)s"))
-        params["metadata"] = Jsonb(metadata)
+        conditions.append("metadata @> :metadata::jsonb")
+        params["metadata"] = json.dumps(metadata)
     if document_id is not None:
-        conditions.append(sql.SQL("document_id = %(document_id)s"))
+        conditions.append("document_id = :document_id")
         params["document_id"] = document_id
-    return (sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("TRUE")), params
+    return (" AND ".join(conditions) if conditions else "TRUE"), params
 
 
 def _as_vector(values: Sequence[float], what: str, dimensions: int | None = None) -> np.ndarray[Any, Any]:
@@ -407,8 +438,8 @@ def _document_ids(documents: Mapping[str, Sequence[Chunk]]) -> list[str]:
     return sorted(documents)
 
 
-def _copy_rows(workspace_id: str, document_id: str, chunks: Sequence[Chunk], dimensions: int) -> list[tuple[Any, ...]]:
-    """Validate the chunks of one document and shape them as COPY rows."""
+def _chunk_rows(workspace_id: str, document_id: str, chunks: Sequence[Chunk], dimensions: int) -> list[tuple[Any, ...]]:
+    """Validate the chunks of one document and shape them as rows of ``_CHUNK_COLUMNS``."""
     rows: list[tuple[Any, ...]] = []
     ordinals: set[int] = set()
     for chunk in chunks:
@@ -420,7 +451,7 @@ def _copy_rows(workspace_id: str, document_id: str, chunks: Sequence[Chunk], dim
         if chunk.embedding is None:
             raise InvalidInput(f"chunk {chunk.id} has no embedding")
         try:
-            json.dumps(chunk.metadata)
+            json.dumps(chunk.metadata, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"chunk {chunk.id} metadata is not JSON: {exc}") from exc
         embedding = _as_vector(chunk.embedding, f"embedding of chunk {chunk.id}", dimensions)
@@ -432,18 +463,17 @@ def _copy_rows(workspace_id: str, document_id: str, chunks: Sequence[Chunk], dim
                 chunk.text,
                 chunk.start,
                 chunk.end,
-                Jsonb(chunk.metadata),
+                chunk.metadata,
                 embedding,
             )
         )
     return rows
 
 
-def _scalar(cursor: psycopg.Cursor[Any]) -> int:
-    row = cursor.fetchone()
-    if row is None:
+def _scalar(rows: list[dict[str, Any]]) -> int:
+    if not rows:
         raise NotFound("workspace index has no statistics row")
-    return int(row[0])
+    return int(next(iter(rows[0].values())))
 
 
 def _ranked(workspace_id: str, rows: list[dict[str, Any]]) -> list[ScoredChunk]:
@@ -458,7 +488,7 @@ def _ranked(workspace_id: str, rows: list[dict[str, Any]]) -> list[ScoredChunk]:
                 start=row["span_start"],
                 end=row["span_end"],
                 title=row["title"],
-                metadata=row["metadata"],
+                metadata=json.loads(row["metadata"]),
             ),
             score=float(row["score"]),
         )
