@@ -7,18 +7,20 @@ off by default; ``stacks/cost.py`` prices whatever is switched on.
 
 Postgres access (``aurora.access``):
 
-* ``"vpc"`` (default): the pgvector adapter speaks the Postgres wire protocol (psycopg, credentials from
-  Secrets Manager), so the Lambdas that touch the vector index (``rest_api``, ``chat_worker``,
-  ``ingest_status``, ``workspace_setup``) are attached to the VPC. They also push to WebSocket
-  connections through the API Gateway management API, which no VPC endpoint serves for a public API,
-  so this mode needs a NAT: a ``t4g.nano`` NAT *instance* by default (about $3.70 a month) rather
-  than a NAT gateway (about $33 plus an Elastic IP).
-* ``"data_api"``: the RDS Data API (SQL over HTTPS) is enabled on the cluster and no Lambda is in the
-  VPC, so there is no NAT and no endpoint at all. It needs the pgvector adapter to support the Data API
-  (``QUARRY_PG_CLUSTER_ARN`` set); the Batch worker keeps psycopg either way.
+* ``"data_api"`` (default): the RDS Data API (SQL over HTTPS) is enabled on the cluster and the Lambdas
+  that touch the vector index (``rest_api``, ``chat_worker``, ``ingest_status``, ``workspace_setup``)
+  reach Aurora through it (``QUARRY_PG_CLUSTER_ARN``; ``quarry.adapters.rds_data``). No Lambda is in the
+  VPC, so nothing private needs the internet: no NAT and no interface endpoint. The Data API bills
+  $0.35 per million calls; a search is one call per retrieval mode.
+* ``"vpc"``: the Lambdas speak the Postgres wire protocol (psycopg, credentials from Secrets Manager)
+  from private subnets. They also push to WebSocket connections through the API Gateway management
+  API, which no VPC endpoint serves for a public API, so this mode needs a NAT: a ``t4g.nano`` NAT
+  *instance* by default (about $7 a month with its public IPv4 and disk) rather than a NAT gateway
+  (about $36). Choose it for the lowest search latency (a pooled connection instead of an HTTPS call).
 
-The Batch worker runs on Fargate in the *public* subnets with a public IP and a security group with no
-ingress: it reaches ECR, S3, Bedrock and (when enabled) the web for the crawler without a NAT gateway.
+The Batch worker keeps psycopg in both modes (binary ``COPY`` for bulk writes). It runs on Fargate in the
+*public* subnets with a public IP and a security group with no ingress: it reaches ECR, S3, Bedrock and
+(when enabled) the web for the crawler without a NAT.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class NetworkConfig(_Section):
 
 class AuroraConfig(_Section):
     enabled: bool = True
-    access: Literal["vpc", "data_api"] = "vpc"
+    access: Literal["vpc", "data_api"] = "data_api"
     engine_version: str = "17.7"  # min capacity 0 needs 16.3+ (or 15.7+, 14.12+)
     min_capacity: float = Field(default=0, ge=0, le=256)
     max_capacity: float = Field(default=4, ge=1, le=256)

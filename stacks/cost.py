@@ -33,6 +33,7 @@ PRICES: dict[str, Any] = {
     "aurora_acu_hour": 0.12,
     "aurora_storage_gb_month": 0.10,
     "aurora_io_per_million": 0.20,
+    "rds_data_api_per_million": 0.35,
     "secret_month": 0.40,
     "kms_key_month": 1.00,
     "nat_gateway_hour": 0.045,
@@ -101,6 +102,7 @@ class Workload:
     query_tokens: int = 60
     tokens_per_ws_message: int = 3  # streamed token events are small batches
     chat_worker_seconds: float = 8.0
+    data_api_calls_per_chat: int = 3  # dense + keyword search, and a follow-up's condensed search now and then
     chats_per_session: int = 20  # Aurora wakes once per session, then pauses after auto_pause_minutes
     chat_log_kb: float = 6.0
     document_mb: float = 1.0
@@ -291,6 +293,10 @@ def _per_chats(config: DeployConfig, w: Workload, n: int = 1000) -> list[LineIte
                 "aurora", f"awake at {acu:g} ACU", wake_hours * acu * PRICES["aurora_acu_hour"], "incl. pause delay"
             )
         )
+        if config.aurora.access == "data_api":
+            calls = n * w.data_api_calls_per_chat
+            usd = calls / 1e6 * PRICES["rds_data_api_per_million"]
+            items.append(LineItem("aurora", "RDS Data API calls", usd, f"{w.data_api_calls_per_chat} per chat"))
     items.append(LineItem("monitoring", "logs", n * w.chat_log_kb / 1e6 * PRICES["cw_logs_gb"]))
     return items
 

@@ -1,7 +1,6 @@
 """The one place that turns deployed resources into the ``QUARRY_*`` environment of Lambdas and Batch jobs.
 
-Every key is a field of :class:`quarry.settings.Settings` (checked by ``tests/cdk``), except the names in
-:data:`PROPOSED_FIELDS`, which the Data API mode needs and ``Settings`` does not have yet.
+Every key is a field of :class:`quarry.settings.Settings` (checked by ``tests/cdk``).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from stacks.config import DeployConfig
 
 __all__ = [
     "PG_PORT",
-    "PROPOSED_FIELDS",
     "RuntimeResources",
     "powertools_environment",
     "quarry_environment",
@@ -22,9 +20,6 @@ __all__ = [
 
 PG_PORT = 5432
 METRICS_NAMESPACE = "Quarry"
-
-# Not (yet) fields of quarry.settings.Settings: only set when aurora.access == "data_api".
-PROPOSED_FIELDS = frozenset({"pg_cluster_arn", "pg_database"})
 
 PostgresMode = Literal["psycopg", "data_api", "none"]
 

@@ -180,7 +180,9 @@ class VectorStores(Construct):
         self.aurora = AuroraStore(self, "Aurora", config=config, network=network) if config.aurora.enabled else None
         self.opensearch = OpenSearchStore(self, "OpenSearch", config=config) if config.opensearch.enabled else None
         if self.aurora is not None:
-            self.aurora.allow_connections_from(network.app_sg, network.batch_sg)
+            # The VPC Lambdas only in "vpc" access mode; with the Data API they never open a connection.
+            peers = [network.app_sg, network.batch_sg] if config.lambdas_in_vpc else [network.batch_sg]
+            self.aurora.allow_connections_from(*peers)
 
     def statements(self, role: iam.IRole, *, write: bool) -> list[iam.PolicyStatement]:
         out: list[iam.PolicyStatement] = []

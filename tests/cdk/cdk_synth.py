@@ -28,6 +28,8 @@ from stacks.quarry_stack import QuarryStack  # noqa: E402
 
 FULL_OVERRIDES: dict[str, Any] = {
     "removal": "destroy",
+    # The full configuration also covers the other Postgres access mode: VPC Lambdas behind a NAT gateway.
+    "aurora": {"access": "vpc"},
     "network": {"nat": "gateway", "interface_endpoints": True},
     "opensearch": {"enabled": True},
     "sagemaker": {

@@ -38,8 +38,9 @@ def full_synth(code_dirs: dict[str, str], tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture(scope="session")
-def data_api_synth(code_dirs: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
-    yield synthesize({"aurora": {"access": "data_api"}}, code_dirs, tmp_path_factory.mktemp("cdk-data-api"))
+def vpc_synth(code_dirs: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+    """The default but with ``aurora.access = "vpc"``: psycopg Lambdas in the VPC, a NAT instance."""
+    yield synthesize({"aurora": {"access": "vpc"}}, code_dirs, tmp_path_factory.mktemp("cdk-vpc"))
 
 
 @pytest.fixture(scope="session", params=["default", "full"])

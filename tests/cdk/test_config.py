@@ -19,15 +19,16 @@ def test_defaults_are_cheap_at_idle() -> None:
     assert not config.opensearch.enabled
     assert not (config.sagemaker.embedding_endpoint or config.sagemaker.llm_endpoint)
     assert config.bedrock.enabled
-    assert config.nat_kind == "instance"  # psycopg Lambdas in the VPC push to WebSockets
+    assert config.aurora.access == "data_api" and not config.lambdas_in_vpc
+    assert config.nat_kind == "none"  # nothing private needs the internet
     assert not config.network.interface_endpoints
     assert (config.vector_index, config.embedder, config.chat_model) == ("pgvector", "bedrock", "bedrock")
 
 
-def test_data_api_mode_needs_no_nat() -> None:
-    config = load_config({"aurora": {"access": "data_api"}})
-    assert not config.lambdas_in_vpc
-    assert config.nat_kind == "none"
+def test_vpc_mode_needs_a_nat() -> None:
+    config = load_config({"aurora": {"access": "vpc"}})
+    assert config.lambdas_in_vpc
+    assert config.nat_kind == "instance"  # psycopg Lambdas in the VPC push to WebSockets
 
 
 def test_context_and_file_merge(tmp_path: Path) -> None:
@@ -51,7 +52,7 @@ def test_json_file(tmp_path: Path) -> None:
         ({"aurora": {"enabled": False}}, "at least one vector store"),
         ({"aurora": {"min_capacity": 8, "max_capacity": 4}}, "min_capacity"),
         ({"default_vector_index": "opensearch"}, "opensearch is disabled"),
-        ({"network": {"nat": "none"}}, "needs a NAT"),
+        ({"aurora": {"access": "vpc"}, "network": {"nat": "none"}}, "needs a NAT"),
         ({"bedrock": {"enabled": False}}, "SageMaker endpoints"),
         ({"prefix": "Bad Prefix"}, "prefix"),
         ({"no_such_key": 1}, "no_such_key"),

@@ -26,14 +26,19 @@ def test_default_idle_is_small_and_has_no_always_on_compute() -> None:
     components = {i.component for i in est.idle if i.usd > 0}
     assert not components & {"opensearch", "sagemaker"}
     assert _item(est.idle, "compute while paused").usd == 0
+    assert not [i for i in est.idle if "NAT" in i.item or "endpoint" in i.item]
+    calls = _item(est.per_1000_chats, "RDS Data API calls")
+    assert calls.usd == pytest.approx(
+        1000 * Workload().data_api_calls_per_chat / 1e6 * PRICES["rds_data_api_per_million"]
+    )
+
+
+def test_vpc_mode_adds_a_nat_instance_and_drops_the_data_api_calls() -> None:
+    est = estimate(load_config({"aurora": {"access": "vpc"}}))
     nat = _item(est.idle, "NAT instance")
-    assert nat.usd < 10
-
-
-def test_data_api_mode_has_no_nat() -> None:
-    est = estimate(load_config({"aurora": {"access": "data_api"}}))
-    assert not [i for i in est.idle if "NAT" in i.item]
-    assert Estimate.total(est.idle) < Estimate.total(estimate(DeployConfig()).idle)
+    assert 0 < nat.usd < 10
+    assert Estimate.total(est.idle) == pytest.approx(Estimate.total(estimate(DeployConfig()).idle) + nat.usd, abs=0.01)
+    assert not [i for i in est.per_1000_chats if "Data API" in i.item]
 
 
 def test_opensearch_and_sagemaker_add_their_hourly_items() -> None:

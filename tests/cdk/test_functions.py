@@ -10,7 +10,7 @@ from tests.cdk.cdk_synth import ROOT, Synth, function
 
 pytestmark = pytest.mark.cdk
 
-IN_VPC = {"rest_api", "chat_worker", "ingest_status", "workspace_setup"}
+POSTGRES_USERS = {"rest_api", "chat_worker", "ingest_status", "workspace_setup"}
 
 
 def test_every_handler_is_deployed_the_same_way(any_synth: Synth) -> None:
@@ -36,12 +36,13 @@ def test_log_groups_have_retention(any_synth: Synth) -> None:
     assert all("RetentionInDays" in g["Properties"] for g in groups.values())
 
 
-def test_only_postgres_users_are_in_the_vpc(default_synth: Synth) -> None:
-    for name in FUNCTIONS:
-        in_vpc = "VpcConfig" in function(default_synth, name)["Properties"]
-        assert in_vpc == (name in IN_VPC), name
-        env = function(default_synth, name)["Properties"]["Environment"]["Variables"]
-        assert ("QUARRY_PG_SECRET_ARN" in env) == (name in IN_VPC), name
+def test_only_postgres_users_are_in_the_vpc_and_only_in_vpc_mode(default_synth: Synth, full_synth: Synth) -> None:
+    for synth, in_vpc_mode in ((default_synth, False), (full_synth, True)):
+        for name in FUNCTIONS:
+            in_vpc = "VpcConfig" in function(synth, name)["Properties"]
+            assert in_vpc == (in_vpc_mode and name in POSTGRES_USERS), name
+            env = function(synth, name)["Properties"]["Environment"]["Variables"]
+            assert ("QUARRY_PG_SECRET_ARN" in env) == (name in POSTGRES_USERS), name
 
 
 def test_workflow_arns_reach_the_starters(default_synth: Synth) -> None:

@@ -1,5 +1,5 @@
-"""Network: no NAT gateway by default (a NAT instance only because VPC Lambdas push to WebSockets),
-free gateway endpoints, interface endpoints only when asked, none at all in Data API mode."""
+"""Network: no NAT and no private egress by default (Lambdas reach Aurora through the Data API), free
+gateway endpoints; in VPC mode a NAT instance (or gateway) and interface endpoints only when asked."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ def _endpoint_services(synth: Synth, kind: str) -> list[str]:
     return out
 
 
-def test_default_network_has_no_nat_gateway_and_free_gateway_endpoints(default_synth: Synth) -> None:
+def test_default_network_has_no_nat_and_free_gateway_endpoints(default_synth: Synth) -> None:
     t = default_synth.template
     t.resource_count_is("AWS::EC2::NatGateway", 0)
-    t.has_resource_properties("AWS::EC2::Instance", {"InstanceType": "t4g.nano", "SourceDestCheck": False})
+    t.resource_count_is("AWS::EC2::Instance", 0)
     gateways = " ".join(_endpoint_services(default_synth, "Gateway"))
     assert "s3" in gateways and "dynamodb" in gateways
     assert _endpoint_services(default_synth, "Interface") == []
@@ -52,19 +52,23 @@ def test_full_network_has_interface_endpoints_for_private_callers(full_synth: Sy
     assert [(r["FromPort"], "SourceSecurityGroupId" in r) for r in rules] == [(443, True)]
 
 
-def test_database_accepts_postgres_only_from_quarry_compute(default_synth: Synth) -> None:
+@pytest.mark.parametrize(("mode", "peers"), [("default", 1), ("vpc", 2)])  # Batch tasks (+ the VPC Lambdas)
+def test_database_accepts_postgres_only_from_quarry_compute(
+    mode: str, peers: int, request: pytest.FixtureRequest
+) -> None:
+    synth: Synth = request.getfixturevalue(f"{mode}_synth")
     ingress = [
         r["Properties"]
-        for r in default_synth.resources("AWS::EC2::SecurityGroupIngress").values()
+        for r in synth.resources("AWS::EC2::SecurityGroupIngress").values()
         if r["Properties"].get("FromPort") == 5432
     ]
-    assert len(ingress) == 2  # VPC Lambdas and Batch tasks
+    assert len(ingress) == peers
     assert all("SourceSecurityGroupId" in p and "CidrIp" not in p for p in ingress)
 
 
 def test_data_api_network_has_no_nat_and_no_private_egress() -> None:
     stack = Stack(App(), "Net", env={"region": "us-east-1"})
-    Network(stack, "Network", config=load_config({"aurora": {"access": "data_api"}}))
+    Network(stack, "Network", config=load_config({}))
     t = Template.from_stack(stack)
     t.resource_count_is("AWS::EC2::NatGateway", 0)
     t.resource_count_is("AWS::EC2::Instance", 0)

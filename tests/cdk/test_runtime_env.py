@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from quarry.adapters.pgvector import PgVectorIndex
+from quarry.adapters.rds_data import DataApiDatabase
 from quarry.settings import Settings
+from quarry.wiring import Adapters
 from stacks.config import DeployConfig, load_config
-from stacks.runtime_env import PROPOSED_FIELDS, RuntimeResources, quarry_environment, workflow_environment
+from stacks.runtime_env import RuntimeResources, quarry_environment, workflow_environment
 
 pytestmark = pytest.mark.cdk
 
@@ -38,7 +41,7 @@ def test_every_variable_is_a_settings_field() -> None:
         for mode in ("psycopg", "data_api", "none"):
             env = quarry_environment(config, RESOURCES, postgres=mode)
             unknown = {k.removeprefix("QUARRY_").lower() for k in env} - fields
-            assert unknown <= PROPOSED_FIELDS, unknown
+            assert not unknown, unknown
 
 
 def test_settings_read_the_aws_adapters(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,10 +63,21 @@ def test_consumers_without_postgres_get_no_credentials() -> None:
     assert "QUARRY_PG_DSN" not in env and "QUARRY_PG_SECRET_ARN" not in env
 
 
-def test_data_api_consumers_get_the_cluster_not_a_dsn() -> None:
-    env = quarry_environment(load_config({"aurora": {"access": "data_api"}}), RESOURCES, postgres="data_api")
+def test_data_api_consumers_get_the_cluster_not_a_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = quarry_environment(DeployConfig(), RESOURCES, postgres="data_api")
     assert env["QUARRY_PG_CLUSTER_ARN"] == RESOURCES.pg_cluster_arn
     assert "QUARRY_PG_DSN" not in env
+    # ... and the composition root turns them into a pgvector index over the Data API (no psycopg pool).
+    adapters = Adapters(_settings(env, monkeypatch))
+    try:
+        index = adapters.vector_index
+        assert isinstance(index, PgVectorIndex) and isinstance(index.database, DataApiDatabase)
+        assert index.database.resource_arn == RESOURCES.pg_cluster_arn
+        assert index.database.secret_arn == RESOURCES.pg_secret_arn
+        assert index.database.database == "quarry"
+        assert "pg_pool" not in vars(adapters)  # the cached_property was never built
+    finally:
+        adapters.close()
 
 
 def test_models_follow_the_config(monkeypatch: pytest.MonkeyPatch) -> None:

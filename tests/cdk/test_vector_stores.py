@@ -26,7 +26,7 @@ def test_aurora_scales_to_zero_and_is_private(default_synth: Synth) -> None:
             "DeletionProtection": True,
             "DatabaseName": "quarry",
             "EnableCloudwatchLogsExports": ["postgresql"],
-            "EnableHttpEndpoint": False,
+            "EnableHttpEndpoint": True,  # the RDS Data API: Lambdas outside the VPC
         },
     )
     t.has_resource_properties("AWS::RDS::DBInstance", {"DBInstanceClass": "db.serverless", "PubliclyAccessible": False})
