@@ -39,7 +39,7 @@ _STATEMENT_ERRORS = frozenset({"DatabaseErrorException", "BadRequestException"})
 # The cluster is waking from 0 ACU, or briefly unreachable: worth waiting for.
 _WAKING = frozenset({"DatabaseResumingException", "DatabaseUnavailableException", "ServiceUnavailableError"})
 _SQLSTATE = re.compile(r"SQLState:\s*([0-9A-Z]{5})")
-_RESPONSE_TOO_LARGE = re.compile(r"response size|exceed", re.IGNORECASE)
+_RESPONSE_TOO_LARGE = re.compile(r"response size", re.IGNORECASE)  # "...more than the allowed response size limit"
 
 MAX_LOAD_BYTES = 2 * 1024 * 1024  # per INSERT; the Data API refuses requests over 4 MiB
 
@@ -121,14 +121,17 @@ def _record(columns: Sequence[Column], row: Sequence[Any]) -> str:
 
 
 def _batches(records: list[str], max_bytes: int) -> Iterator[list[str]]:
+    """Records for JSON arrays of at most ``max_bytes`` as sent: the array travels as a JSON string in the
+    request, so a record counts with its quotes and backslashes escaped once more (up to twice its length)."""
     batch: list[str] = []
-    size = 0
+    size = 1  # the closing bracket
     for record in records:
-        if batch and size + len(record) > max_bytes:
+        cost = len(json.dumps(record)) - 1  # escaped, without its quotes, plus the comma or opening bracket
+        if batch and size + cost > max_bytes:
             yield batch
-            batch, size = [], 0
+            batch, size = [], 1
         batch.append(record)
-        size += len(record) + 1
+        size += cost
     if batch:
         yield batch
 
