@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -42,6 +42,7 @@ __all__ = ["SqlCatalog", "SqlChatHistory", "SqlConnections", "decode_cursor", "e
 MAX_PAGE = 1000
 
 Pool = ConnectionPool[psycopg.Connection[Any]]
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- cursors
@@ -115,6 +116,38 @@ class _Tables:
     def _all(self, query: str, params: Sequence[Any] | dict[str, Any]) -> list[dict[str, Any]]:
         with self.pool.connection() as conn:
             return conn.cursor(row_factory=dict_row).execute(self._q(query), params).fetchall()
+
+    def _keyset_page(
+        self,
+        query: str,
+        params: dict[str, Any],
+        *,
+        cursor: str | None,
+        key_kind: type,
+        limit: int,
+        order: tuple[str, str],
+        item: Callable[[dict[str, Any]], T],
+    ) -> Page[T]:
+        """One page of a keyset-paginated query ordered by ``order`` (a time column, a key column), either way.
+
+        ``query`` compares its ordering columns with ``%(cursor_time)s`` and ``%(cursor_key)s`` (NULL on the
+        first page) and ends with ``LIMIT %(limit)s``; the cursor is the last row's time and key.
+        """
+        _check_limit(limit)
+        moment: datetime | None = None
+        key: Any = None
+        if cursor is not None:
+            text, key = decode_cursor(cursor, (str, key_kind))
+            moment = _cursor_time(text)
+        rows = self._all(query, {**params, "cursor_time": moment, "cursor_key": key, "limit": limit + 1})
+        page = rows[:limit]
+        more = len(rows) > limit
+        time_column, key_column = order
+        last = page[-1] if page else None
+        next_cursor = (
+            encode_cursor(last[time_column].astimezone(UTC).isoformat(), last[key_column]) if more and last else None
+        )
+        return Page([item(row) for row in page], next_cursor)
 
     def _run(self, *statements: tuple[str, Sequence[Any] | dict[str, Any]]) -> int:
         """Execute statements in one transaction; returns the last one's row count."""
@@ -298,28 +331,18 @@ class SqlCatalog(_Tables):
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page[Document]:
-        _check_limit(limit)
-        after: tuple[datetime, str] | None = None
-        if cursor is not None:
-            created, document_id = decode_cursor(cursor, (str, str))
-            after = (_cursor_time(created), document_id)
-        rows = self._all(
+        return self._keyset_page(
             "SELECT * FROM {t}.documents WHERE workspace_id = %(workspace_id)s"
             " AND (%(status)s::text IS NULL OR status = %(status)s)"
-            " AND (%(after_time)s::timestamptz IS NULL OR (created_at, id) > (%(after_time)s, %(after_id)s))"
+            " AND (%(cursor_time)s::timestamptz IS NULL OR (created_at, id) > (%(cursor_time)s, %(cursor_key)s))"
             " ORDER BY created_at, id LIMIT %(limit)s",
-            {
-                "workspace_id": workspace_id,
-                "status": DocumentStatus(status).value if status is not None else None,
-                "after_time": after[0] if after else None,
-                "after_id": after[1] if after else None,
-                "limit": limit + 1,
-            },
+            {"workspace_id": workspace_id, "status": DocumentStatus(status).value if status is not None else None},
+            cursor=cursor,
+            key_kind=str,
+            limit=limit,
+            order=("created_at", "id"),
+            item=_document,
         )
-        documents = [_document(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        last = documents[-1] if documents else None
-        return Page(documents, encode_cursor(last.created_at.isoformat(), last.id) if more and last else None)
 
     def set_document_status(
         self,
@@ -436,26 +459,17 @@ class SqlChatHistory(_Tables):
 
     def list_sessions(self, owner: str, *, limit: int = 20, cursor: str | None = None) -> Page[Session]:
         """Most recently updated first."""
-        _check_limit(limit)
-        before: tuple[datetime, str] | None = None
-        if cursor is not None:
-            updated, session_id = decode_cursor(cursor, (str, str))
-            before = (_cursor_time(updated), session_id)
-        rows = self._all(
+        return self._keyset_page(
             "SELECT * FROM {t}.sessions WHERE owner = %(owner)s"
-            " AND (%(before_time)s::timestamptz IS NULL OR (updated_at, id) < (%(before_time)s, %(before_id)s))"
+            " AND (%(cursor_time)s::timestamptz IS NULL OR (updated_at, id) < (%(cursor_time)s, %(cursor_key)s))"
             " ORDER BY updated_at DESC, id DESC LIMIT %(limit)s",
-            {
-                "owner": owner,
-                "before_time": before[0] if before else None,
-                "before_id": before[1] if before else None,
-                "limit": limit + 1,
-            },
+            {"owner": owner},
+            cursor=cursor,
+            key_kind=str,
+            limit=limit,
+            order=("updated_at", "id"),
+            item=_session,
         )
-        sessions = [_session(row) for row in rows[:limit]]
-        last = sessions[-1] if sessions else None
-        more = len(rows) > limit
-        return Page(sessions, encode_cursor(last.updated_at.isoformat(), last.id) if more and last else None)
 
     def delete_session(self, session_id: str) -> None:
         self._run(
@@ -492,28 +506,17 @@ class SqlChatHistory(_Tables):
         return _message(row) if row else None
 
     def list_messages(self, session_id: str, *, limit: int = 100, cursor: str | None = None) -> Page[Message]:
-        _check_limit(limit)
-        after: tuple[datetime, int] | None = None
-        if cursor is not None:
-            created, seq = decode_cursor(cursor, (str, int))
-            after = (_cursor_time(created), seq)
-        rows = self._all(
+        return self._keyset_page(
             "SELECT * FROM {t}.messages WHERE session_id = %(session_id)s"
-            " AND (%(after_time)s::timestamptz IS NULL OR (created_at, seq) > (%(after_time)s, %(after_seq)s))"
+            " AND (%(cursor_time)s::timestamptz IS NULL OR (created_at, seq) > (%(cursor_time)s, %(cursor_key)s))"
             " ORDER BY created_at, seq LIMIT %(limit)s",
-            {
-                "session_id": session_id,
-                "after_time": after[0] if after else None,
-                "after_seq": after[1] if after else None,
-                "limit": limit + 1,
-            },
+            {"session_id": session_id},
+            cursor=cursor,
+            key_kind=int,
+            limit=limit,
+            order=("created_at", "seq"),
+            item=_message,
         )
-        page = rows[:limit]
-        more = len(rows) > limit
-        next_cursor = (
-            encode_cursor(page[-1]["created_at"].astimezone(UTC).isoformat(), page[-1]["seq"]) if more else None
-        )
-        return Page([_message(row) for row in page], next_cursor)
 
     def recent_messages(self, session_id: str, *, limit: int) -> list[Message]:
         _check_limit(limit)
