@@ -56,6 +56,21 @@ _GATEWAY_ERRORS: dict[str, tuple[apigw.ResponseType, str, str]] = {
 }
 
 
+def _access_log_format() -> apigw.AccessLogFormat:
+    """One JSON access-log line per request, the same for the REST and the WebSocket API (no caller ARN)."""
+    return apigw.AccessLogFormat.json_with_standard_fields(
+        caller=False,
+        http_method=True,
+        ip=True,
+        protocol=True,
+        request_time=True,
+        resource_path=True,
+        response_length=True,
+        status=True,
+        user=True,
+    )
+
+
 def _cid(path: str) -> str:
     return "".join(ch for ch in path.title() if ch.isalnum()) or "Root"
 
@@ -82,17 +97,7 @@ class RestApi(Construct):
                 throttling_rate_limit=config.api.throttle_rate,
                 throttling_burst_limit=config.api.throttle_burst,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=False,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
+                access_log_format=_access_log_format(),
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,  # never log request bodies: they hold user documents
                 tracing_enabled=True,
@@ -212,17 +217,7 @@ class WebSocketApi(Construct):
             ),
             access_log_settings=_AccessLogSettings(
                 apigwv2.LogGroupLogDestination(self.access_logs),
-                apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=False,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
+                _access_log_format(),
             ),
         )
         cfn_stage = self.stage.node.default_child
