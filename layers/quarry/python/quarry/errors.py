@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "Conflict",
+    "DatabaseWaking",
     "Forbidden",
     "InvalidInput",
     "ModelUnavailable",
@@ -21,6 +22,8 @@ __all__ = [
 class QuarryError(Exception):
     status: int = 500
     code: str = "internal_error"
+    #: Seconds after which the same request may succeed; edges send it as ``Retry-After``.
+    retry_after: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -80,3 +83,18 @@ class ModelUnavailable(QuarryError):
 class UpstreamError(QuarryError):
     status = 502
     code = "upstream_error"
+
+
+class DatabaseWaking(UpstreamError):
+    """The database is resuming from pause (Aurora Serverless v2 at 0 ACU) and the caller's wait budget ran out.
+
+    Nothing was done: a paused cluster runs no statement. The same request succeeds once the cluster is
+    up, so the edges answer 503 with ``Retry-After: retry_after``.
+    """
+
+    status = 503
+    code = "database_waking"
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(f"the database is waking up; retry in {self.retry_after} s")

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # with pg_secret_arn. When set, the pgvector index uses it instead of pg_dsn.
     pg_cluster_arn: str = ""
     pg_database: str = ""
+    # How long one Data API call waits for a paused cluster to resume before answering 503 "database_waking".
+    # rest_api: well under API Gateway's 29 s integration timeout; background functions can wait longer.
+    pg_resume_wait_seconds: float = 20.0
 
     # --- models -------------------------------------------------------------------
     embedding_model: str = "all-MiniLM-L6-v2"

@@ -241,6 +241,7 @@ def _pgvector(a: Adapters) -> Any:
                 secret_arn=settings.pg_secret_arn,
                 database=settings.pg_database,
                 region=settings.aws_region,
+                resume_wait_seconds=settings.pg_resume_wait_seconds,
             )
         )
     from quarry.adapters.psycopg_database import PsycopgDatabase

@@ -10,7 +10,12 @@ Statements are written once in ``quarry.adapters.pg_sql``'s dialect, which is th
 - **Bulk loads**: one ``INSERT ... SELECT FROM jsonb_to_recordset(:rows::jsonb)`` per batch of rows,
   batches kept well under the 4 MiB request limit.
 - **A paused cluster**: Aurora Serverless v2 at 0 ACU answers ``DatabaseResumingException`` while it
-  wakes (about 15 s); calls that are not inside a transaction are retried with backoff meanwhile.
+  wakes (15-30 s); calls that are not inside a transaction are retried meanwhile, polling every 0.5-4 s,
+  for at most ``resume_wait_seconds`` (the setting ``pg_resume_wait_seconds``). When that budget runs out
+  (or the pause is met inside a transaction) the call raises ``DatabaseWaking`` (503, ``Retry-After``):
+  the REST function's budget must end well before API Gateway's 29 s integration timeout, so the caller
+  hears "retry in N s" instead of a gateway timeout. Other transient failures are retried up to the
+  ``RetryPolicy``'s attempts, never past the same budget.
 - **Errors**: a statement the database rejects arrives as ``DatabaseErrorException`` (or
   ``BadRequestException``) whose message ends ``; SQLState: 42P01``; it becomes ``SqlError`` with that
   code. Everything else (access, secret, endpoint not enabled, timeouts, the 1 MiB response limit)
@@ -21,8 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,9 +37,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from quarry.adapters.aws_clients import LazyClient
 from quarry.adapters.aws_errors import Failure, RetryPolicy, classify, client_config, error_code
 from quarry.adapters.pg_sql import Column, Params, Scalar, SqlError, quote_ident, vector_literal
-from quarry.errors import UpstreamError
+from quarry.errors import DatabaseWaking, UpstreamError
 
-__all__ = ["DataApiDatabase", "decode_field", "encode_parameter"]
+__all__ = ["DEFAULT_RESUME_WAIT_SECONDS", "DataApiDatabase", "decode_field", "encode_parameter"]
 
 # The database rejected the statement: the message carries PostgreSQL's text and SQLSTATE.
 _STATEMENT_ERRORS = frozenset({"DatabaseErrorException", "BadRequestException"})
@@ -42,6 +49,13 @@ _SQLSTATE = re.compile(r"SQLState:\s*([0-9A-Z]{5})")
 _RESPONSE_TOO_LARGE = re.compile(r"response size", re.IGNORECASE)  # "...more than the allowed response size limit"
 
 MAX_LOAD_BYTES = 2 * 1024 * 1024  # per INSERT; the Data API refuses requests over 4 MiB
+
+# How long one call waits for a resuming cluster; well under API Gateway's 29 s integration timeout.
+DEFAULT_RESUME_WAIT_SECONDS = 20.0
+_RESUMING = "DatabaseResumingException"
+_RESUME_POLL = (0.5, 4.0)  # seconds between calls while the cluster resumes: backoff, clamped to this range
+_RESUME_TYPICAL_SECONDS = 30  # Serverless v2 resumes from 0 ACU in 15-30 s; Retry-After is what is left of it
+_MIN_RETRY_AFTER = 2
 
 
 def encode_parameter(name: str, value: Scalar) -> dict[str, Any]:
@@ -149,15 +163,23 @@ class DataApiDatabase:
         region: str | None = None,
         retry: RetryPolicy | None = None,
         max_load_bytes: int = MAX_LOAD_BYTES,
+        resume_wait_seconds: float = DEFAULT_RESUME_WAIT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``resume_wait_seconds`` bounds the waiting of one call (for a resuming cluster and for retries);
+        ``clock`` measures it (seconds, monotonic) and ``retry.sleep`` waits: tests pass both."""
         if not resource_arn or not secret_arn or not database:
             raise UpstreamError("the RDS Data API needs the cluster ARN, the secret ARN and the database name")
+        if not math.isfinite(resume_wait_seconds) or resume_wait_seconds < 0:
+            raise ValueError("resume_wait_seconds must be a finite number of seconds, at least 0")
         self.resource_arn = resource_arn
         self.secret_arn = secret_arn
         self.database = database
         self.max_load_bytes = max_load_bytes
+        self.resume_wait_seconds = resume_wait_seconds
+        self._clock = clock
         self._client = LazyClient("rds-data", client=client, region=region, config=client_config(read_timeout=70))
-        # About 30 s of patience in all: Serverless v2 resumes from 0 ACU in roughly 15 s.
+        # Transient failures (throttling, connections): 8 attempts, never past resume_wait_seconds.
         self._retry = retry or RetryPolicy(attempts=8, base_delay=1.0, max_delay=8.0)
 
     @contextlib.contextmanager
@@ -176,11 +198,19 @@ class DataApiDatabase:
         yield _Session(self, None)
 
     def call(self, operation: str, *, retry: bool, **request: Any) -> dict[str, Any]:
-        """One Data API call with the cluster and secret filled in; errors as ``SqlError``/``UpstreamError``."""
+        """One Data API call with the cluster and secret filled in; errors as ``SqlError``/``UpstreamError``.
+
+        With ``retry``, a resuming cluster is polled until it answers or ``resume_wait_seconds`` have passed
+        (then ``DatabaseWaking``); other transient failures are retried up to the policy's attempts within
+        the same time. Without ``retry`` (inside a transaction) a failure is final at once.
+        """
         if operation == "execute_statement":
             request.setdefault("database", self.database)
-        attempts = self._retry.attempts if retry else 1
-        for attempt in range(1, attempts + 1):
+        started = self._clock()
+        deadline = started + self.resume_wait_seconds
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 method = getattr(self._client(), operation)
                 response: dict[str, Any] = method(resourceArn=self.resource_arn, secretArn=self.secret_arn, **request)
@@ -190,20 +220,37 @@ class DataApiDatabase:
                 message = str(exc.response.get("Error", {}).get("Message") or code)
                 if code in _STATEMENT_ERRORS and (sqlstate := _SQLSTATE.search(message)):
                     raise SqlError(message, sqlstate.group(1)) from exc
-                waking = code in _WAKING or classify(exc).retryable
-                if not waking or attempt == attempts:
+                waking = code in _WAKING
+                if not (waking or classify(exc).retryable):
+                    raise _upstream(code, message, attempt) from exc
+                remaining = deadline - self._clock()
+                if not retry or remaining <= 0 or (not waking and attempt >= self._retry.attempts):
+                    if code == _RESUMING:
+                        raise DatabaseWaking(_retry_after(self._clock() - started)) from exc
                     raise _upstream(code, message, attempt) from exc
             except BotoCoreError as exc:
-                if classify(exc) is not Failure.TRANSIENT or attempt == attempts:
+                waking = False
+                remaining = deadline - self._clock()
+                if (
+                    classify(exc) is not Failure.TRANSIENT
+                    or not retry
+                    or remaining <= 0
+                    or attempt >= self._retry.attempts
+                ):
                     raise UpstreamError(f"the RDS Data API cannot be reached: {exc}") from exc
-            self._retry.sleep(self._retry.delay(attempt - 1))
-        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+            delay = self._retry.delay(attempt - 1)
+            if waking:
+                delay = min(max(delay, _RESUME_POLL[0]), _RESUME_POLL[1])
+            self._retry.sleep(min(delay, remaining))
+
+
+def _retry_after(waited: float) -> int:
+    """Whole seconds until a cluster that has been resuming for ``waited`` seconds is likely up."""
+    return max(_MIN_RETRY_AFTER, math.ceil(_RESUME_TYPICAL_SECONDS - waited))
 
 
 def _upstream(code: str, message: str, attempts: int) -> UpstreamError:
     tried = f" after {attempts} attempts" if attempts > 1 else ""
-    if code == "DatabaseResumingException":
-        return UpstreamError(f"the database is still resuming from pause{tried}; try again in a few seconds")
     if code in _STATEMENT_ERRORS and _RESPONSE_TOO_LARGE.search(message):
         return UpstreamError(
             f"the result exceeds the RDS Data API's 1 MiB response limit; ask for fewer results ({message})"
