@@ -2,7 +2,7 @@
 """Build the shared Lambda layer without Docker: ``<out>/python/`` holds the quarry package and its
 Lambda dependencies as manylinux x86_64 CPython 3.12 wheels (pip ``--platform ... --only-binary=:all:``).
 
-    python scripts/build_layer.py [--out build/layer] [--extras aws] [--dry-run]
+    python scripts/build_layer.py [--out build/layer] [--extras lambda] [--dry-run]
 
 The CDK app reads the folder named by ``DeployConfig.layer_asset_dir`` (default ``build/layer``).
 Lambda's python3.12 runtime is Amazon Linux 2023 (glibc 2.34), so manylinux_2_28 wheels are accepted
@@ -70,7 +70,7 @@ def size(path: Path) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "layer")
-    parser.add_argument("--extras", nargs="*", default=["aws"])
+    parser.add_argument("--extras", nargs="*", default=["lambda"])
     parser.add_argument("--dry-run", action="store_true", help="print the pip command and stop")
     args = parser.parse_args(argv)
     target = args.out / "python"
