@@ -14,7 +14,10 @@ logger = Logger(service="quarry-rest")
 tracer = Tracer(service="quarry-rest")
 metrics = Metrics(namespace="Quarry", service="rest")
 
-app = APIGatewayRestResolver(enable_validation=True, cors=CORSConfig(allow_origin="*", max_age=600))
+# Retry-After is exposed so the UI (another origin in AWS) can read when to retry a 503 "database_waking".
+app = APIGatewayRestResolver(
+    enable_validation=True, cors=CORSConfig(allow_origin="*", max_age=600, expose_headers=["Retry-After"])
+)
 app.configure_openapi(title="Quarry API", version="1.0.0", description="Workspaces, documents, search and chat.")
 for router in (workspaces.router, documents.router, models.router, chat.router):
     app.include_router(router)

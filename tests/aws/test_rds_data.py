@@ -20,7 +20,7 @@ from botocore.stub import ANY, Stubber
 from quarry.adapters.aws_errors import RetryPolicy, client_config
 from quarry.adapters.pg_sql import Column, SqlError
 from quarry.adapters.rds_data import DataApiDatabase, decode_field, encode_parameter
-from quarry.errors import UpstreamError
+from quarry.errors import DatabaseWaking, UpstreamError
 
 from .conftest import REGION, Sleeps
 
@@ -45,15 +45,47 @@ def stub(client: Any) -> Iterator[Stubber]:
         stubber.assert_no_pending_responses()
 
 
+class Clock:
+    """Monotonic seconds that move only when the driver sleeps; records the sleeps."""
+
+    def __init__(self, sleeps: Sleeps) -> None:
+        self.now = 1000.0
+        self.sleeps = sleeps
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps(seconds)
+        self.now += seconds
+
+
 @pytest.fixture
-def database(client: Any, sleeps: Sleeps) -> DataApiDatabase:
+def clock(sleeps: Sleeps) -> Clock:
+    return Clock(sleeps)
+
+
+@pytest.fixture
+def database(client: Any, clock: Clock) -> DataApiDatabase:
     return DataApiDatabase(
         resource_arn=CLUSTER,
         secret_arn=SECRET,
         database=DATABASE,
         client=client,
-        retry=RetryPolicy(attempts=3, base_delay=0, sleep=sleeps),
+        retry=RetryPolicy(attempts=3, base_delay=0, sleep=clock.sleep),
+        resume_wait_seconds=3.0,
+        clock=clock,
     )
+
+
+def resuming(stub: Stubber, operation: str = "execute_statement", times: int = 1) -> None:
+    for _ in range(times):
+        stub.add_client_error(
+            operation,
+            "DatabaseResumingException",
+            "The Aurora DB instance db-ABC is resuming after being auto-paused. Please wait a few seconds and retry.",
+            http_status_code=400,
+        )
 
 
 def execute(sql: Any = ANY, parameters: Any = ANY, *, transaction: str | None = None) -> dict[str, Any]:
@@ -262,44 +294,114 @@ def test_a_rejected_statement_is_an_sql_error_with_its_sqlstate(
     assert sleeps == []
 
 
-def test_a_resuming_cluster_is_retried_then_answers(database: DataApiDatabase, stub: Stubber, sleeps: Sleeps) -> None:
-    for _ in range(2):
-        stub.add_client_error(
-            "execute_statement", "DatabaseResumingException", "The Aurora DB instance is resuming", http_status_code=400
-        )
+def test_a_resuming_cluster_is_polled_until_it_answers(
+    database: DataApiDatabase, stub: Stubber, sleeps: Sleeps
+) -> None:
+    resuming(stub, times=2)
     stub.add_response("execute_statement", rows(["one"], [{"longValue": 1}]), execute("SELECT 1 AS one"))
     with database.session() as session:
         assert session.query("SELECT 1 AS one") == [{"one": 1}]
-    assert sleeps == [0, 0]
+    assert sleeps == [0.5, 0.5]  # the policy's delay (0 here), but never under half a second while it wakes
 
 
-def test_a_cluster_that_keeps_resuming_is_an_upstream_error(
+def test_a_cluster_still_resuming_when_the_budget_runs_out_is_database_waking(
+    database: DataApiDatabase, stub: Stubber, clock: Clock, sleeps: Sleeps
+) -> None:
+    """3 s of budget, polled every 0.5 s: calls at 0, 0.5 ... 3.0 s, then 503 with a Retry-After. The policy's
+    3 attempts bound other failures, not the wait for a resume: the clock does."""
+    resuming(stub, times=7)
+    started = clock.now
+    with pytest.raises(DatabaseWaking) as raised, database.session() as session:
+        session.query("SELECT 1 AS one")
+    assert clock.now - started == 3.0 and sleeps == [0.5] * 6
+    error = raised.value
+    assert (error.status, error.code, error.retry_after) == (503, "database_waking", 27)  # ~30 s to resume
+    assert error.message == "the database is waking up; retry in 27 s"
+    assert isinstance(error, UpstreamError)  # whoever handled upstream failures still does
+
+
+def test_the_wait_never_passes_the_budget(client: Any, stub: Stubber, clock: Clock, sleeps: Sleeps) -> None:
+    """Backoff 1, 2, 4 s (polls are capped at 4 s); the last sleep is cut to end exactly at the budget."""
+    database = DataApiDatabase(
+        resource_arn=CLUSTER,
+        secret_arn=SECRET,
+        database=DATABASE,
+        client=client,
+        retry=RetryPolicy(attempts=2, base_delay=1.0, max_delay=8.0, sleep=clock.sleep, jitter=lambda: 1.0),
+        resume_wait_seconds=10.0,
+        clock=clock,
+    )
+    resuming(stub, times=5)
+    with pytest.raises(DatabaseWaking, match="retry in 20 s"), database.session() as session:
+        session.query("SELECT 1 AS one")
+    assert sleeps == [1.0, 2.0, 4.0, 3.0]
+
+
+def test_a_budget_of_zero_answers_at_once(client: Any, stub: Stubber, clock: Clock, sleeps: Sleeps) -> None:
+    database = DataApiDatabase(
+        resource_arn=CLUSTER,
+        secret_arn=SECRET,
+        database=DATABASE,
+        client=client,
+        resume_wait_seconds=0,
+        clock=clock,
+        retry=RetryPolicy(sleep=clock.sleep),
+    )
+    resuming(stub)
+    with pytest.raises(DatabaseWaking, match="retry in 30 s"), database.session() as session:
+        session.query("SELECT 1 AS one")
+    assert sleeps == []
+
+
+@pytest.mark.parametrize("budget", [-1.0, float("nan"), float("inf")])
+def test_the_budget_must_be_a_finite_number_of_seconds(budget: float) -> None:
+    with pytest.raises(ValueError, match="resume_wait_seconds"):
+        DataApiDatabase(resource_arn=CLUSTER, secret_arn=SECRET, database=DATABASE, resume_wait_seconds=budget)
+
+
+def test_an_unavailable_writer_is_waited_for_within_the_budget_then_an_upstream_error(
+    database: DataApiDatabase, stub: Stubber, sleeps: Sleeps
+) -> None:
+    """Not a pause (a failover, say): waited for like one, but it is a 502 naming AWS's error."""
+    for _ in range(7):
+        stub.add_client_error(
+            "execute_statement", "DatabaseUnavailableException", "The writer is not available", http_status_code=504
+        )
+    with pytest.raises(UpstreamError) as raised, database.session() as session:
+        session.query("SELECT 1 AS one")
+    assert not isinstance(raised.value, DatabaseWaking)
+    assert "DatabaseUnavailableException" in raised.value.message and "after 7 attempts" in raised.value.message
+    assert sum(sleeps) == 3.0
+
+
+def test_throttling_is_retried_up_to_the_policy_attempts(
     database: DataApiDatabase, stub: Stubber, sleeps: Sleeps
 ) -> None:
     for _ in range(3):
-        stub.add_client_error("execute_statement", "DatabaseResumingException", "resuming", http_status_code=400)
-    with pytest.raises(UpstreamError, match="resuming from pause after 3 attempts"), database.session() as session:
+        stub.add_client_error("execute_statement", "ThrottlingException", "Rate exceeded", http_status_code=400)
+    with pytest.raises(UpstreamError, match="after 3 attempts"), database.session() as session:
         session.query("SELECT 1 AS one")
-    assert len(sleeps) == 2
+    assert sleeps == [0, 0]
 
 
 def test_begin_transaction_waits_for_a_resuming_cluster(
     database: DataApiDatabase, stub: Stubber, sleeps: Sleeps
 ) -> None:
-    stub.add_client_error("begin_transaction", "DatabaseResumingException", "resuming", http_status_code=400)
+    resuming(stub, "begin_transaction")
     begin(stub)
     stub.add_response("commit_transaction", {"transactionStatus": "Transaction Committed"})
     with database.transaction():
         pass
-    assert sleeps == [0]
+    assert sleeps == [0.5]
 
 
 def test_no_retry_inside_a_transaction(database: DataApiDatabase, stub: Stubber, sleeps: Sleeps) -> None:
-    """A statement inside a transaction is never repeated: the transaction may have moved on."""
+    """A statement inside a transaction is never repeated: the transaction may have moved on. The pause
+    is still a waking database to the caller (nothing ran; the transaction is rolled back)."""
     begin(stub)
-    stub.add_client_error("execute_statement", "DatabaseResumingException", "resuming", http_status_code=400)
+    resuming(stub)
     stub.add_response("rollback_transaction", {"transactionStatus": "Rollback Complete"})
-    with pytest.raises(UpstreamError, match="resuming"), database.transaction() as session:
+    with pytest.raises(DatabaseWaking), database.transaction() as session:
         session.query("DELETE FROM t")
     assert sleeps == []
 

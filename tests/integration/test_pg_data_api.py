@@ -29,7 +29,7 @@ from quarry.adapters.pg_sql import SqlError
 from quarry.adapters.pgvector import PgVectorIndex
 from quarry.adapters.psycopg_database import PsycopgDatabase
 from quarry.adapters.rds_data import DataApiDatabase
-from quarry.errors import InvalidInput, NotFound, UpstreamError
+from quarry.errors import DatabaseWaking, InvalidInput, NotFound, UpstreamError
 from quarry.models import Chunk, new_id
 from quarry.ports import ScoredChunk
 from tests.aws.rds_data_emulator import MAX_REQUEST_BYTES, Call, DataApiEmulator
@@ -66,23 +66,42 @@ def database_name(pg_database: str) -> str:
     return str(conninfo_to_dict(pg_database)["dbname"])
 
 
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
+RESUME_WAIT = 5.0  # the driver's budget for a resuming cluster in these tests (production: 20 s for REST)
+
+
+class Clock(list[float]):
+    """The driver's clock and sleep: records each sleep and moves time by it, without waiting."""
+
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def append(self, seconds: float) -> None:
+        super().append(seconds)
+        self.now += seconds
 
 
 @pytest.fixture
-def data_api(rds_data_client: Any, database_name: str, sleeps: list[float]) -> DataApiDatabase:
+def sleeps() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def data_api(rds_data_client: Any, database_name: str, sleeps: Clock) -> DataApiDatabase:
     return _data_api(rds_data_client, database_name, sleeps)
 
 
 def _data_api(client: Any, database_name: str, sleeps: list[float], **options: Any) -> DataApiDatabase:
+    clock = sleeps if isinstance(sleeps, Clock) else Clock()
     return DataApiDatabase(
         resource_arn=CLUSTER_ARN,
         secret_arn=SECRET_ARN,
         database=database_name,
         client=client,
-        retry=RetryPolicy(attempts=4, base_delay=0.5, sleep=sleeps.append),
+        retry=RetryPolicy(attempts=4, base_delay=0.5, sleep=clock.append),
+        resume_wait_seconds=RESUME_WAIT,
+        clock=clock,
         **options,
     )
 
@@ -342,14 +361,21 @@ def test_a_paused_cluster_is_waited_out_on_a_search(
     assert len(sleeps) == 2
 
 
-def test_a_cluster_that_stays_paused_is_an_upstream_error(
-    index: PgVectorIndex, workspace: str, calls: DataApiEmulator, sleeps: list[float]
+def test_a_cluster_still_paused_at_the_end_of_the_budget_is_database_waking(
+    index: PgVectorIndex, workspace: str, calls: DataApiEmulator, sleeps: Clock
 ) -> None:
     calls.calls.clear()
     calls.pause(calls=100)
-    with pytest.raises(UpstreamError, match="resuming"):
+    started = sleeps.now
+    with pytest.raises(DatabaseWaking) as raised:
         index.dense(workspace, [1.0, 0.0, 0.0], k=3)
-    assert len(calls.calls) == 4  # RetryPolicy(attempts=4)
+    assert sleeps.now - started == pytest.approx(RESUME_WAIT)  # waited the whole budget, not a moment more
+    assert all(0.5 <= wait <= 4.0 for wait in sleeps[:-1])  # polled, the last wait cut to the budget
+    assert len(calls.calls) == len(sleeps) + 1 > 4  # the budget bounds the wait, not RetryPolicy(attempts=4)
+    assert {call.error for call in calls.calls} == {"DatabaseResumingException"}
+    assert (raised.value.status, raised.value.code) == (503, "database_waking")
+    assert raised.value.retry_after == 25  # a typical resume takes 30 s; 5 have passed
+    assert raised.value.message == "the database is waking up; retry in 25 s"
     calls.pause(0)  # the cluster is awake again (for the workspace's teardown)
 
 
@@ -371,7 +397,7 @@ def test_a_pause_inside_a_transaction_is_not_retried(
     calls.calls.clear()
     calls.pause(calls=1, after=1)  # BeginTransaction passes, the first statement in it meets the pause
 
-    with pytest.raises(UpstreamError, match="resuming"):
+    with pytest.raises(DatabaseWaking):
         index.replace_document(workspace, "d", [make_chunk(workspace, "d", 0, "cherry")])
 
     assert calls.operations() == ["BeginTransaction", "ExecuteStatement", "RollbackTransaction"]

@@ -1,4 +1,8 @@
-"""Every error is JSON ``{"error": {"code", "message"}}`` with its status; never a stack trace."""
+"""Every error is JSON ``{"error": {"code", "message"}}`` with its status; never a stack trace.
+
+A ``QuarryError`` that knows when to retry (``retry_after``: a waking database's 503) also sends
+``Retry-After`` in seconds, as the local runtime's 429 does.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,11 @@ from quarry.errors import QuarryError
 logger = Logger(service="quarry-rest", child=True)
 
 
-def error_response(status: int, code: str, message: str) -> Response[Any]:
+def error_response(status: int, code: str, message: str, *, retry_after: int | None = None) -> Response[Any]:
+    """The error body; ``retry_after`` (seconds) becomes a ``Retry-After`` header (429, 503)."""
     body = json.dumps({"error": {"code": code, "message": message}})
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
 def _describe(errors: Any) -> str:
@@ -30,7 +36,7 @@ def _describe(errors: Any) -> str:
 def install(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(QuarryError)
     def _domain(exc: QuarryError) -> Response[Any]:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, retry_after=exc.retry_after)
 
     @app.exception_handler(RequestValidationError)
     def _validation(exc: RequestValidationError) -> Response[Any]:
