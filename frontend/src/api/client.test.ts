@@ -2,8 +2,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { json, startServer, type TestServer } from "../test/server";
 import { workspace } from "../test/fixtures";
-import { ApiClient } from "./client";
-import { ApiError, errorFromResponse } from "./errors";
+import { ApiClient, type WakingState } from "./client";
+import { ApiError, errorFromResponse, parseRetryAfter } from "./errors";
 
 let server: TestServer | null = null;
 afterEach(async () => {
@@ -122,6 +122,84 @@ describe("ApiClient against a real HTTP server", () => {
     const all = await api.listWorkspaces();
     expect(all.map((w) => w.id)).toEqual(["a", "b"]);
     expect(server?.requests).toHaveLength(2);
+  });
+});
+
+const waking = (retryAfter: string) => ({
+  ...json(503, { error: { code: "database_waking", message: `the database is waking up; retry in ${retryAfter} s` } }),
+  headers: { "Content-Type": "application/json", "Retry-After": retryAfter },
+});
+
+describe("a database that is waking up (503 database_waking)", () => {
+  it("is retried after Retry-After, and the waiting is reported until the call succeeds", async () => {
+    const replies = [waking("1"), waking("1"), json(200, { llms: [], embeddings: [], rerankers: [] })];
+    let i = 0;
+    const api = await clientFor(() => replies[i++] ?? json(500, {}));
+    const states: (WakingState | null)[] = [];
+    api.onWaking((s) => states.push(s));
+    const started = Date.now();
+
+    await expect(api.models()).resolves.toEqual({ llms: [], embeddings: [], rerankers: [] });
+
+    expect(server?.requests).toHaveLength(3);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900); // waited Retry-After (1 s) before each retry
+    expect(states.map((s) => s && { attempt: s.attempt, maxAttempts: s.maxAttempts })).toEqual([
+      { attempt: 1, maxAttempts: 3 },
+      { attempt: 2, maxAttempts: 3 },
+      null,
+    ]);
+    expect(api.waking).toBeNull();
+  });
+
+  it("gives up after the bounded retries with the server's error and its Retry-After", async () => {
+    const api = await clientFor(() => waking("1"), { wakeRetries: 1 });
+    const e = await failure(api.models());
+    expect([e.status, e.code, e.retryAfterSeconds]).toEqual([503, "database_waking", 1]);
+    expect(e.message).toBe("the database is waking up; retry in 1 s");
+    expect(server?.requests).toHaveLength(2);
+    expect(api.waking).toBeNull();
+  });
+
+  it("other 503s are not retried", async () => {
+    const api = await clientFor(() => ({
+      ...json(503, { error: { code: "model_unavailable", message: "not ready" } }),
+      headers: { "Content-Type": "application/json", "Retry-After": "1" },
+    }));
+    const e = await failure(api.models());
+    expect(e.code).toBe("model_unavailable");
+    expect(server?.requests).toHaveLength(1);
+  });
+
+  it("a cancelled call stops waiting at once", async () => {
+    const api = await clientFor(() => waking("20"));
+    const controller = new AbortController();
+    const pending = failure(api.search("w1", { query: "q" } as Parameters<ApiClient["search"]>[1], controller.signal));
+    await new Promise<void>((resolve) => {
+      const off = api.onWaking((s) => {
+        if (s) {
+          off();
+          resolve();
+        }
+      });
+    });
+    controller.abort();
+    const e = await pending;
+    expect(e.code).toBe("aborted");
+    expect(server?.requests).toHaveLength(1);
+    expect(api.waking).toBeNull();
+  });
+});
+
+describe("parseRetryAfter", () => {
+  it("reads seconds and HTTP dates, and nothing else", () => {
+    expect(parseRetryAfter("10")).toBe(10);
+    expect(parseRetryAfter(" 0 ")).toBe(0);
+    const now = Date.parse("Wed, 22 Nov 2026 05:00:00 GMT");
+    expect(parseRetryAfter("Wed, 22 Nov 2026 05:00:07 GMT", now)).toBe(7);
+    expect(parseRetryAfter("Wed, 22 Nov 2026 04:00:00 GMT", now)).toBe(0);
+    expect(parseRetryAfter("soon")).toBeNull();
+    expect(parseRetryAfter(null)).toBeNull();
+    expect(parseRetryAfter("-3")).toBeNull();
   });
 });
 

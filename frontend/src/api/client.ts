@@ -1,4 +1,4 @@
-import { ApiError, errorFromResponse, networkError, timeoutError } from "./errors";
+import { ApiError, DATABASE_WAKING, errorFromResponse, networkError, timeoutError } from "./errors";
 import type {
   ChatIn,
   ChatOut,
@@ -36,7 +36,19 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Called on any 401, e.g. to sign out. */
   onUnauthorized?: () => void;
+  /** How many times a call is repeated while the server answers 503 `database_waking` (default 3). */
+  wakeRetries?: number;
 }
+
+/** A call is waiting for the database to wake up: when it asks again, and which retry that is. */
+export interface WakingState {
+  retryAt: number;
+  attempt: number;
+  maxAttempts: number;
+}
+
+/** Aurora resumes from pause in 15-30 s; a server's Retry-After is honoured within these bounds (ms). */
+const WAKE_DELAY_MS = { fallback: 5_000, min: 1_000, max: 30_000 };
 
 interface RequestOptions {
   body?: unknown;
@@ -47,6 +59,26 @@ interface RequestOptions {
 const MAX_PAGES = 20;
 
 const enc = encodeURIComponent;
+
+/** Resolves after `ms`, or rejects with an `aborted` ApiError as soon as `signal` aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const aborted = () => new ApiError(0, "aborted", "The request was cancelled.");
+    if (signal?.aborted) {
+      reject(aborted());
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(aborted());
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
 
 function joinUrl(base: string, path: string): string {
   return `${base.replace(/\/+$/, "")}/${path.replace(/^\/+/, "")}`;
@@ -59,6 +91,10 @@ export class ApiClient {
   private readonly fetchFn: FetchFn;
   private readonly timeoutMs: number;
   private readonly onUnauthorized?: () => void;
+  private readonly wakeRetries: number;
+  private readonly wakingCalls = new Map<symbol, WakingState>();
+  private wakingState: WakingState | null = null;
+  private readonly wakingListeners = new Set<(state: WakingState | null) => void>();
 
   constructor(opts: ClientOptions) {
     this.baseUrl = opts.baseUrl;
@@ -66,9 +102,60 @@ export class ApiClient {
     this.fetchFn = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.onUnauthorized = opts.onUnauthorized;
+    this.wakeRetries = Math.max(0, opts.wakeRetries ?? 3);
   }
 
+  /** Non-null while some call waits for the database to wake up (the next retry among them). */
+  get waking(): WakingState | null {
+    return this.wakingState;
+  }
+
+  /** Subscribe to {@link waking}; returns the unsubscribe function. */
+  onWaking(listener: (state: WakingState | null) => void): () => void {
+    this.wakingListeners.add(listener);
+    return () => {
+      this.wakingListeners.delete(listener);
+    };
+  }
+
+  private setWaking(call: symbol, state: WakingState | null): void {
+    if (state) this.wakingCalls.set(call, state);
+    else if (!this.wakingCalls.delete(call)) return;
+    let next: WakingState | null = null;
+    for (const s of this.wakingCalls.values()) if (!next || s.retryAt < next.retryAt) next = s;
+    this.wakingState = next;
+    for (const listener of this.wakingListeners) listener(next);
+  }
+
+  /**
+   * One call. A 503 `database_waking` (the database is resuming from pause; nothing was done) is retried
+   * after the server's Retry-After, at most `wakeRetries` times, while {@link waking} tells the UI.
+   */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const call = Symbol(path);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.requestOnce<T>(method, path, opts);
+        } catch (e) {
+          if (!(e instanceof ApiError && e.status === 503 && e.code === DATABASE_WAKING) || attempt > this.wakeRetries) {
+            throw e;
+          }
+          const seconds = e.retryAfterSeconds;
+          const delay = Math.min(
+            WAKE_DELAY_MS.max,
+            Math.max(WAKE_DELAY_MS.min, seconds === null ? WAKE_DELAY_MS.fallback : seconds * 1000),
+          );
+          this.setWaking(call, { retryAt: Date.now() + delay, attempt, maxAttempts: this.wakeRetries });
+          await pause(delay, opts.signal);
+        }
+      }
+    } finally {
+      this.setWaking(call, null);
+    }
+  }
+
+  private async requestOnce<T>(method: string, path: string, opts: RequestOptions): Promise<T> {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     const controller = new AbortController();
     let timedOut = false;
@@ -112,7 +199,7 @@ export class ApiClient {
     }
     if (!res.ok) {
       if (res.status === 401) this.onUnauthorized?.();
-      throw errorFromResponse(res.status, res.statusText, text);
+      throw errorFromResponse(res.status, res.statusText, text, res.headers.get("Retry-After"));
     }
     if (res.status === 204 || text.trim() === "") return undefined as T;
     try {

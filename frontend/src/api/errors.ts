@@ -2,13 +2,29 @@
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
+  /** Seconds the server asked to wait before retrying (`Retry-After` on 429 / 503), when it said. */
+  readonly retryAfterSeconds: number | null;
 
-  constructor(status: number, code: string, message: string) {
+  constructor(status: number, code: string, message: string, retryAfterSeconds: number | null = null) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
+}
+
+/** The server's code for "the database is resuming from pause; the same request will work shortly". */
+export const DATABASE_WAKING = "database_waking";
+
+/** `Retry-After` as seconds: delta-seconds or an HTTP date; null when absent or unreadable. */
+export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | null {
+  if (value == null || value.trim() === "") return null;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  const at = /GMT$/i.test(text) ? Date.parse(text) : Number.NaN; // an HTTP date: "Wed, 22 Nov 2026 05:00:07 GMT"
+  if (Number.isNaN(at)) return null;
+  return Math.max(0, Math.ceil((at - now) / 1000));
 }
 
 const STATUS_CODES: Record<number, string> = {
@@ -66,11 +82,16 @@ function parseBody(text: string): { code?: string; message?: string } {
 }
 
 /** Turns any non-2xx answer into an ApiError with the most specific code and message available. */
-export function errorFromResponse(status: number, statusText: string, bodyText: string): ApiError {
+export function errorFromResponse(
+  status: number,
+  statusText: string,
+  bodyText: string,
+  retryAfter: string | null = null,
+): ApiError {
   const parsed = parseBody(bodyText);
   const code = parsed.code || STATUS_CODES[status] || `http_${status}`;
   const fallback = statusText ? `${status} ${statusText}` : `The server answered ${status}`;
-  return new ApiError(status, code, parsed.message || fallback);
+  return new ApiError(status, code, parsed.message || fallback, parseRetryAfter(retryAfter));
 }
 
 /** Status 0: the request never got an answer (offline, DNS, CORS, server down). */

@@ -9,6 +9,7 @@ import { WorkspacesScreen } from "../screens/workspaces/WorkspacesScreen";
 import { ReconnectingSocket, socketUrl } from "../ws/socket";
 import { absoluteWsUrl } from "../api/config";
 import { ConnectionBadge } from "./ConnectionBadge";
+import { WakingBanner } from "./WakingBanner";
 import { ServicesProvider, type Services } from "./context";
 import { type Route, hrefFor, useRoute } from "./router";
 
@@ -116,6 +117,7 @@ export function Shell({ config, auth }: { config: AppConfig; auth: AuthSession }
             )}
           </div>
         </header>
+        <WakingBanner />
         <main id="main" className={`main screen-${route.screen}`} tabIndex={-1}>
           <Screen route={route} />
         </main>
