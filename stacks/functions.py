@@ -38,7 +38,8 @@ class FunctionSpec:
     memory_mb: int = 512
     timeout_s: int = 30
     postgres: bool = False  # touches the vector index / schema through Postgres
-    reserved_concurrency: int | None = None
+    # No function reserves concurrency: a new account's quota is 10 and Lambda keeps 10 unreserved, so any
+    # reservation fails the deploy. Overlapping sweeper runs are harmless (see lambdas/sweeper).
 
 
 FUNCTIONS: dict[str, FunctionSpec] = {
@@ -55,7 +56,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         FunctionSpec("ingest_trigger", "S3 events -> register document, start ingestion", timeout_s=60),
         FunctionSpec("ingest_status", "Workflow steps: document status and deletion", timeout_s=300, postgres=True),
         FunctionSpec("workspace_setup", "Vector schema setup (custom resource)", timeout_s=300, postgres=True),
-        FunctionSpec("sweeper", "Documents stuck in processing -> error", timeout_s=120, reserved_concurrency=1),
+        FunctionSpec("sweeper", "Documents stuck in processing -> error", timeout_s=120),
     )
 }
 
@@ -178,7 +179,6 @@ class Functions(Construct):
             role=role,
             log_group=log_group,
             tracing=lambda_.Tracing.ACTIVE,
-            reserved_concurrent_executions=spec.reserved_concurrency,
             vpc=self.network.vpc if in_vpc else None,
             vpc_subnets=self.network.lambda_subnets if in_vpc else None,
             security_groups=[self.network.app_sg] if in_vpc else None,

@@ -30,6 +30,15 @@ def test_every_handler_is_deployed_the_same_way(any_synth: Synth) -> None:
         assert "LoggingConfig" in props  # its own log group
 
 
+def test_no_function_reserves_concurrency(any_synth: Synth) -> None:
+    """A new account's Lambda quota is 10 concurrent executions and 10 must stay unreserved: any reservation
+    fails the deploy (and rolls the stack back)."""
+    functions = any_synth.resources("AWS::Lambda::Function")
+    assert functions
+    for logical, fn in functions.items():
+        assert "ReservedConcurrentExecutions" not in fn["Properties"], logical
+
+
 def test_log_groups_have_retention(any_synth: Synth) -> None:
     groups = any_synth.resources("AWS::Logs::LogGroup")
     assert groups
