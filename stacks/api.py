@@ -264,4 +264,12 @@ class Api(Construct):
     def add_rest(self, auth: Auth, functions: Functions) -> RestApi:
         self.rest = RestApi(self, "Rest", config=self.config, auth=auth, fn=functions.functions["rest_api"])
         self.websocket.add_routes(functions)
+        # Stage logging (execution logs and access logs alike, REST and WebSocket) needs API Gateway's
+        # account-level CloudWatch role in the region, which a fresh account lacks. The REST API sets it
+        # (cloud_watch_role=True: an AWS::ApiGateway::Account) and CDK orders the REST stage after it; the
+        # WebSocket stage must wait for it too, or the first deploy in a region fails.
+        account = self.rest.api.node.try_find_child("Account")
+        if not isinstance(account, apigw.CfnAccount):
+            raise TypeError("the REST API has no CloudWatch account resource (cloud_watch_role) to order after")
+        self.websocket.stage.node.add_dependency(account)
         return self.rest

@@ -3,7 +3,9 @@ WebSocket with a Lambda authorizer on $connect."""
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
@@ -125,3 +127,33 @@ def test_websocket_pushers_may_manage_connections_of_this_stage_only(default_syn
         assert arns and all(a.endswith("/prod/*/@connections/*") for a in arns), name
     role = logical_id(default_synth, default_synth.stack.functions.roles["ws_connect"])
     assert not [s for s in policy_statements(default_synth, role) if "execute-api:ManageConnections" in actions(s)]
+
+
+def _logs(stage: dict[str, Any]) -> bool:
+    props = stage["Properties"]
+    route = props.get("DefaultRouteSettings", {})
+    methods = props.get("MethodSettings", [])
+    return bool(
+        props.get("AccessLogSetting")
+        or props.get("AccessLogSettings")
+        or route.get("LoggingLevel", "OFF") != "OFF"
+        or route.get("DataTraceEnabled")
+        or any(m.get("LoggingLevel", "OFF") != "OFF" for m in methods)
+    )
+
+
+def test_every_logging_stage_waits_for_the_account_cloudwatch_role_set_here(any_synth: Synth) -> None:
+    """A fresh region has no API Gateway CloudWatch role: a stage that logs (execution or access logs, REST or
+    WebSocket) is refused unless this stack has set it (AWS::ApiGateway::Account) before the stage is made."""
+    resources = any_synth.json["Resources"]
+    accounts = any_synth.resources("AWS::ApiGateway::Account")
+    assert len(accounts) == 1
+    ((account_id, account),) = accounts.items()
+    role = resources[account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert "AmazonAPIGatewayPushToCloudWatchLogs" in json.dumps(role["ManagedPolicyArns"])
+    stages = {**any_synth.resources("AWS::ApiGateway::Stage"), **any_synth.resources("AWS::ApiGatewayV2::Stage")}
+    assert len(stages) == 2
+    for logical, stage in stages.items():
+        assert _logs(stage), logical
+        assert account_id in stage.get("DependsOn", []), logical
