@@ -90,7 +90,9 @@ class OpenSearchConfig(_Section):
 
 class BedrockConfig(_Section):
     enabled: bool = True
-    chat_model_ids: tuple[str, ...] = ("anthropic.claude-3-haiku-20240307-v1:0",)
+    # The first is the default; every one is offered in the UI's model picker (QUARRY_BEDROCK_CHAT_MODEL_IDS).
+    # Amazon Nova Lite: on demand, Converse + ConverseStream, no Anthropic use-case form to file first.
+    chat_model_ids: tuple[str, ...] = ("amazon.nova-lite-v1:0",)
     embedding_model_id: str = "amazon.titan-embed-text-v2:0"
     embedding_dimensions: int = 1024
     rerank_model_id: str | None = None  # e.g. "cohere.rerank-v3-5:0"
@@ -126,6 +128,9 @@ class SageMakerConfig(_Section):
     embedding_endpoint: bool = False  # the embedding + cross-encoder endpoint from sagemaker_models/
     llm_endpoint: bool = False
     embedding: EndpointConfig = Field(default_factory=_default_embedding_endpoint)
+    # Vector size of the model the embedding endpoint serves (all-MiniLM-L6-v2: 384); new workspaces'
+    # vector columns / k-NN fields are created with it (QUARRY_SAGEMAKER_EMBEDDING_DIMENSIONS).
+    embedding_dimensions: int = Field(default=384, ge=1, le=16000)
     llm: EndpointConfig = Field(default_factory=_default_llm_endpoint)
     # sagemaker_models.llm_config.LlmEndpointConfig fields: what the LLM container serves and its limits.
     llm_serving: dict[str, Any] = Field(
@@ -146,8 +151,20 @@ class IngestionConfig(_Section):
     spot: bool = False
     job_timeout_minutes: int = Field(default=60, ge=5, le=720)
     job_attempts: int = Field(default=2, ge=1, le=10)
+    # Time a job may spend queued and starting (waiting for vCPUs under max_vcpus, pulling the image),
+    # per document, on top of its run time; see processing_timeout_seconds.
+    start_margin_minutes: int = Field(default=30, ge=0, le=1440)
     sweep_every_minutes: int = Field(default=15, ge=1, le=1440)
     seconds_per_document_estimate: float = 120  # only for `quarry cost`
+
+    @property
+    def processing_timeout_seconds(self) -> int:
+        """How long a document may stay ``processing`` before the sweeper fails it (``timed out``).
+
+        Longer than the job definition allows a job to run (every attempt at its full timeout) plus the
+        margin for queueing and start-up, so the sweeper never fails a document whose job may still finish.
+        """
+        return (self.job_timeout_minutes * self.job_attempts + self.start_margin_minutes) * 60
 
 
 class ApiConfig(_Section):
@@ -213,6 +230,8 @@ class DeployConfig(_Section):
             raise ValueError("default_vector_index is pgvector but aurora is disabled")
         if self.default_vector_index == "opensearch" and not self.opensearch.enabled:
             raise ValueError("default_vector_index is opensearch but opensearch is disabled")
+        if self.bedrock.enabled and not self.bedrock.chat_model_ids:
+            raise ValueError("bedrock.chat_model_ids needs at least one model id (the first is the default)")
         if not self.bedrock.enabled and not (self.sagemaker.embedding_endpoint and self.sagemaker.llm_endpoint):
             raise ValueError("with bedrock disabled both SageMaker endpoints (embedding and llm) are needed")
         if self.network.nat == "none" and self.lambdas_in_vpc:

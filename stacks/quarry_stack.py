@@ -117,6 +117,9 @@ class QuarryStack(Stack):
         return RuntimeResources(
             upload_bucket=self.storage.uploads.bucket_name,
             processing_bucket=self.storage.processing.bucket_name,
+            catalog_table=self.storage.tables["catalog"].table_name,
+            chat_table=self.storage.tables["chat"].table_name,
+            connections_table=self.storage.tables["connections"].table_name,
             chat_topic_arn=self.messaging.topic.topic_arn,
             websocket_endpoint=self.api.websocket.callback_url,
             cognito_user_pool_id=self.auth.user_pool.user_pool_id,

@@ -5,6 +5,7 @@ Every key is a field of :class:`quarry.settings.Settings` (checked by ``tests/cd
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -42,6 +43,10 @@ class RuntimeResources:
     sagemaker_llm_endpoint: str = ""
     ingest_state_machine_arn: str = ""
     delete_state_machine_arn: str = ""
+    # DynamoDB table names (CloudFormation-generated in AWS; empty: ``{table_prefix}-{suffix}``).
+    catalog_table: str = ""
+    chat_table: str = ""
+    connections_table: str = ""
 
     def with_workflows(self, ingest_arn: str, delete_arn: str) -> RuntimeResources:
         return replace(self, ingest_state_machine_arn=ingest_arn, delete_state_machine_arn=delete_arn)
@@ -68,7 +73,10 @@ def _adapters(config: DeployConfig) -> dict[str, str]:
 def _models(config: DeployConfig, res: RuntimeResources) -> dict[str, str]:
     out: dict[str, str] = {}
     if config.bedrock.enabled:
-        out["bedrock_chat_model_id"] = config.bedrock.chat_model_ids[0]
+        default, *more = config.bedrock.chat_model_ids
+        out["bedrock_chat_model_id"] = default
+        if more:  # a JSON array, as pydantic-settings reads list fields from the environment
+            out["bedrock_chat_model_ids"] = json.dumps(more)
         out["bedrock_embedding_model_id"] = config.bedrock.embedding_model_id
         out["bedrock_embedding_dimensions"] = str(config.bedrock.embedding_dimensions)
         if config.bedrock.rerank_model_id:
@@ -77,6 +85,7 @@ def _models(config: DeployConfig, res: RuntimeResources) -> dict[str, str]:
             )
     if res.sagemaker_embedding_endpoint:
         out["sagemaker_embedding_endpoint"] = res.sagemaker_embedding_endpoint
+        out["sagemaker_embedding_dimensions"] = str(config.sagemaker.embedding_dimensions)
     if res.sagemaker_llm_endpoint:
         out["sagemaker_llm_endpoint"] = res.sagemaker_llm_endpoint
     return out
@@ -101,13 +110,19 @@ def quarry_environment(config: DeployConfig, res: RuntimeResources, *, postgres:
         **_adapters(config),
         "aws_region": config.region,
         "data_dir": "/tmp/quarry",  # the only writable place in Lambda
-        "table_prefix": config.prefix,
+        "table_prefix": config.prefix,  # still the OpenSearch index prefix
+        "catalog_table": res.catalog_table,
+        "chat_table": res.chat_table,
+        "connections_table": res.connections_table,
         "upload_bucket": res.upload_bucket,
         "processing_bucket": res.processing_bucket,
         "chat_topic_arn": res.chat_topic_arn,
         "websocket_endpoint": res.websocket_endpoint,
         "cognito_user_pool_id": res.cognito_user_pool_id,
         "cognito_client_id": res.cognito_client_id,
+        # One source for both sides of the ingestion deadline: the Batch job's run time and the sweeper.
+        "processing_timeout_seconds": str(config.ingestion.processing_timeout_seconds),
+        "crawler_enabled": "true" if config.ingestion.crawler else "false",
         **_models(config, res),
         **_postgres(config, res, postgres),
     }

@@ -1,4 +1,11 @@
-"""Scheduled: documents stuck in `processing` past their timeout end in `error` with the reason "timed out"."""
+"""Scheduled: documents stuck in `processing` past their timeout end in `error` with the reason "timed out".
+
+The timeout (``QUARRY_PROCESSING_TIMEOUT_SECONDS``) is derived by the stack from the Batch job's timeout and
+attempts plus a start-up margin (``IngestionConfig.processing_timeout_seconds``), so a job that may still
+finish is never failed. No concurrency is reserved (a new account cannot reserve any); two overlapping runs
+are harmless: each status write is conditional on the document still existing (a deleted one is never
+resurrected) and both write the same terminal state, the second only re-announcing it.
+"""
 
 from __future__ import annotations
 

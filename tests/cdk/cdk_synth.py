@@ -49,6 +49,17 @@ FULL_OVERRIDES: dict[str, Any] = {
     "monitoring": {"alarm_email": "ops@example.com"},
 }
 
+VPC_OVERRIDES: dict[str, Any] = {
+    "aurora": {"access": "vpc"},
+    "bedrock": {
+        "chat_model_ids": [
+            "amazon.nova-lite-v1:0",
+            "amazon.nova-pro-v1:0",
+            "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+        ]
+    },
+}
+
 
 @dataclass
 class Synth:

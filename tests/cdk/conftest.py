@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cdk.cdk_synth import FULL_OVERRIDES, ROOT, Synth, synthesize
+from tests.cdk.cdk_synth import FULL_OVERRIDES, ROOT, VPC_OVERRIDES, Synth, synthesize
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +39,9 @@ def full_synth(code_dirs: dict[str, str], tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture(scope="session")
 def vpc_synth(code_dirs: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
-    """The default but with ``aurora.access = "vpc"``: psycopg Lambdas in the VPC, a NAT instance."""
-    yield synthesize({"aurora": {"access": "vpc"}}, code_dirs, tmp_path_factory.mktemp("cdk-vpc"))
+    """The default but with ``aurora.access = "vpc"``: psycopg Lambdas in the VPC, a NAT instance; and
+    several Bedrock chat models (the UI's model picker)."""
+    yield synthesize(VPC_OVERRIDES, code_dirs, tmp_path_factory.mktemp("cdk-vpc"))
 
 
 @pytest.fixture(scope="session", params=["default", "full"])

@@ -25,6 +25,17 @@ def test_defaults_are_cheap_at_idle() -> None:
     assert (config.vector_index, config.embedder, config.chat_model) == ("pgvector", "bedrock", "bedrock")
 
 
+def test_default_chat_model_needs_no_use_case_form() -> None:
+    # Anthropic models need a one-time use-case form per account; Amazon Nova is on demand without one.
+    assert DeployConfig().bedrock.chat_model_ids == ("amazon.nova-lite-v1:0",)
+
+
+def test_processing_timeout_covers_every_job_attempt_and_the_start_margin() -> None:
+    assert DeployConfig().ingestion.processing_timeout_seconds == (60 * 2 + 30) * 60
+    ing = load_config({"ingestion": {"job_timeout_minutes": 120, "job_attempts": 3, "start_margin_minutes": 45}})
+    assert ing.ingestion.processing_timeout_seconds == (120 * 3 + 45) * 60
+
+
 def test_vpc_mode_needs_a_nat() -> None:
     config = load_config({"aurora": {"access": "vpc"}})
     assert config.lambdas_in_vpc
@@ -54,6 +65,7 @@ def test_json_file(tmp_path: Path) -> None:
         ({"default_vector_index": "opensearch"}, "opensearch is disabled"),
         ({"aurora": {"access": "vpc"}, "network": {"nat": "none"}}, "needs a NAT"),
         ({"bedrock": {"enabled": False}}, "SageMaker endpoints"),
+        ({"bedrock": {"chat_model_ids": []}}, "chat_model_ids needs at least one"),
         ({"prefix": "Bad Prefix"}, "prefix"),
         ({"no_such_key": 1}, "no_such_key"),
     ],

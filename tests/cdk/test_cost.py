@@ -65,8 +65,8 @@ def test_standby_replicas_double_the_ocus() -> None:
 
 def test_per_1000_chats_and_documents() -> None:
     est = estimate(DeployConfig(), Workload(prompt_tokens=2000, completion_tokens=400))
-    llm = _item(est.per_1000_chats, "LLM anthropic.claude-3-haiku")
-    assert llm.usd == pytest.approx(1000 * (2.0 * 0.00025 + 0.4 * 0.00125))
+    llm = _item(est.per_1000_chats, "LLM amazon.nova-lite")  # the default chat model
+    assert llm.usd == pytest.approx(1000 * (2.0 * 0.00006 + 0.4 * 0.00024))
     fargate = _item(est.per_1000_documents, "Fargate 2 vCPU")
     assert fargate.usd == pytest.approx(
         1000 * 120 / 3600 * (2 * PRICES["fargate_vcpu_hour"] + 4 * PRICES["fargate_gb_hour"])

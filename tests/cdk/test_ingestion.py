@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from stacks.ingestion import JOB_ENV_DOCUMENT, JOB_ENV_WORKSPACE, STATUS_ACTIONS, TRANSIENT_BATCH_ERRORS
-from tests.cdk.cdk_synth import ROOT, Synth, state_machine
+from tests.cdk.cdk_synth import ROOT, Synth, function, state_machine
 
 pytestmark = pytest.mark.cdk
 
@@ -109,3 +109,16 @@ def test_status_handler_knows_every_action() -> None:
 def test_batch_worker_reads_the_ids_the_state_machine_passes() -> None:
     source = (ROOT / "batch_ingest" / "main.py").read_text()
     assert JOB_ENV_WORKSPACE in source and JOB_ENV_DOCUMENT in source
+
+
+def test_the_sweeper_waits_longer_than_a_job_can_run(any_synth: Synth) -> None:
+    """The sweeper fails a document only after every attempt of its Batch job could have run to its timeout."""
+    job = next(iter(any_synth.resources("AWS::Batch::JobDefinition").values()))["Properties"]
+    longest_run = job["Timeout"]["AttemptDurationSeconds"] * job["RetryStrategy"]["Attempts"]
+    sweeper = function(any_synth, "sweeper")["Properties"]["Environment"]["Variables"]
+    timeout = int(sweeper["QUARRY_PROCESSING_TIMEOUT_SECONDS"])
+    assert timeout > longest_run
+    assert timeout - longest_run >= 15 * 60  # room to queue for vCPUs and start a Fargate task
+    # the same value everywhere it is read (the worker's Settings too)
+    job_env = {e["Name"]: e["Value"] for e in job["ContainerProperties"]["Environment"]}
+    assert int(job_env["QUARRY_PROCESSING_TIMEOUT_SECONDS"]) == timeout

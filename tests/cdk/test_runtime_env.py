@@ -10,6 +10,7 @@ from quarry.settings import Settings
 from quarry.wiring import Adapters
 from stacks.config import DeployConfig, load_config
 from stacks.runtime_env import RuntimeResources, quarry_environment, workflow_environment
+from tests.cdk.cdk_synth import Synth, function, logical_id
 
 pytestmark = pytest.mark.cdk
 
@@ -98,3 +99,67 @@ def test_models_follow_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_workflow_environment_skips_missing_machines() -> None:
     assert workflow_environment("arn:ingest", "") == {"QUARRY_INGEST_STATE_MACHINE_ARN": "arn:ingest"}
+
+
+def _plain_env(synth: Synth, name: str) -> dict[str, str]:
+    """A synthesized function's variables that are literal strings (names and ARNs are CloudFormation tokens)."""
+    env = function(synth, name)["Properties"]["Environment"]["Variables"]
+    return {k: v for k, v in env.items() if isinstance(v, str)}
+
+
+def test_every_configured_chat_model_is_offered(vpc_synth: Synth, monkeypatch: pytest.MonkeyPatch) -> None:
+    """All of bedrock.chat_model_ids (granted in IAM) reach the runtime's model registry, the first the default."""
+    configured = list(vpc_synth.config.bedrock.chat_model_ids)
+    assert len(configured) == 3
+    for name in ("rest_api", "chat_worker"):  # GET /models and the chat itself
+        adapters = Adapters(_settings(_plain_env(vpc_synth, name), monkeypatch))
+        llms = adapters.models.describe()["llms"]
+        assert [m["id"] for m in llms] == configured, name
+        assert [m["default"] for m in llms] == [True, False, False]
+        assert adapters.models.chat_models.get(configured[2]).name == configured[2]
+
+
+def test_one_chat_model_sets_no_list(default_synth: Synth) -> None:
+    env = _plain_env(default_synth, "chat_worker")
+    assert env["QUARRY_BEDROCK_CHAT_MODEL_ID"] == "amazon.nova-lite-v1:0"
+    assert "QUARRY_BEDROCK_CHAT_MODEL_IDS" not in env
+
+
+def test_sagemaker_embedding_dimensions_come_from_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config({"sagemaker": {"embedding_endpoint": True, "embedding_dimensions": 768}})
+    res = RuntimeResources(**{**RESOURCES.__dict__, "sagemaker_embedding_endpoint": "quarry-embedding"})
+    env = quarry_environment(config, res, postgres="none")
+    assert env["QUARRY_SAGEMAKER_EMBEDDING_DIMENSIONS"] == "768"
+    models = Adapters(_settings(env, monkeypatch)).models
+    assert [m["dimensions"] for m in models.describe()["embeddings"]] == [768]  # new workspaces' vector size
+    assert models.embedders.get().dimensions == 768  # known without asking the endpoint
+
+
+def test_full_deployment_passes_the_endpoint_dimensions(full_synth: Synth) -> None:
+    env = _plain_env(full_synth, "rest_api")
+    assert env["QUARRY_SAGEMAKER_EMBEDDING_DIMENSIONS"] == str(full_synth.config.sagemaker.embedding_dimensions)
+
+
+def test_the_crawler_switch_reaches_the_runtime(default_synth: Synth, full_synth: Synth) -> None:
+    for synth, enabled in ((default_synth, "false"), (full_synth, "true")):
+        assert synth.config.ingestion.crawler is (enabled == "true")
+        for name in ("rest_api", "ingest_status"):
+            assert _plain_env(synth, name)["QUARRY_CRAWLER_ENABLED"] == enabled
+        job = next(iter(synth.resources("AWS::Batch::JobDefinition").values()))["Properties"]
+        assert {"Name": "QUARRY_CRAWLER_ENABLED", "Value": enabled} in job["ContainerProperties"]["Environment"]
+
+
+def test_the_runtime_uses_the_tables_cloudformation_named(
+    default_synth: Synth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = function(default_synth, "rest_api")["Properties"]["Environment"]["Variables"]
+    for key, table in default_synth.stack.storage.tables.items():
+        assert env[f"QUARRY_{key.upper()}_TABLE"] == {"Ref": logical_id(default_synth, table)}
+    # ... and the composition root points every DynamoDB adapter at them
+    names = {"QUARRY_CATALOG_TABLE": "Quarry-Catalog-1A", "QUARRY_CHAT_TABLE": "Quarry-Chat-2B"}
+    names["QUARRY_CONNECTIONS_TABLE"] = "Quarry-Connections-3C"
+    adapters = Adapters(_settings(quarry_environment(DeployConfig(), RESOURCES, postgres="none") | names, monkeypatch))
+    assert adapters.catalog.table == "Quarry-Catalog-1A"  # type: ignore[attr-defined]
+    assert adapters.chat_history.table == "Quarry-Chat-2B"  # type: ignore[attr-defined]
+    assert adapters.connections.table == "Quarry-Connections-3C"  # type: ignore[attr-defined]
+    assert adapters.cancellations.table == "Quarry-Connections-3C"  # type: ignore[attr-defined]

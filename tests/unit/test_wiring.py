@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -106,3 +107,39 @@ def test_models_registry_describes_the_local_defaults(tmp_path) -> None:  # type
     assert described["embeddings"][0]["dimensions"] == 384
     assert [m["provider"] for m in described["llms"]] == ["llama.cpp"]
     assert described["rerankers"] == []
+
+
+def test_dynamodb_tables_default_to_the_prefix_and_follow_deployed_names(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    aws: dict[str, Any] = {port: "dynamodb" for port in ("catalog", "chat_history", "connections", "cancellations")}
+    local = Adapters(Settings(data_dir=tmp_path, table_prefix="demo", **aws))  # create_tables' names
+    assert [local.catalog.table, local.chat_history.table, local.connections.table, local.cancellations.table] == [  # type: ignore[attr-defined]
+        "demo-catalog",
+        "demo-chat",
+        "demo-connections",
+        "demo-connections",
+    ]
+    deployed = Adapters(
+        Settings(
+            data_dir=tmp_path, catalog_table="Q-Catalog-X", chat_table="Q-Chat-Y", connections_table="Q-Conn-Z", **aws
+        )
+    )
+    assert [deployed.catalog.table, deployed.chat_history.table, deployed.connections.table] == [  # type: ignore[attr-defined]
+        "Q-Catalog-X",
+        "Q-Chat-Y",
+        "Q-Conn-Z",
+    ]
+    assert deployed.cancellations.table == "Q-Conn-Z"  # type: ignore[attr-defined]
+
+
+def test_sagemaker_embedder_dimensions_are_a_setting(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for dimensions in (384, 1024):
+        settings = Settings(
+            data_dir=tmp_path,
+            embedder="sagemaker",
+            sagemaker_embedding_endpoint="e",
+            sagemaker_embedding_dimensions=dimensions,
+        )
+        models = Adapters(settings).models
+        assert models.describe()["embeddings"][0]["dimensions"] == dimensions
+        assert models.embedders.get().dimensions == dimensions  # no `info` request to the endpoint needed
+    assert Settings(data_dir=tmp_path).sagemaker_embedding_dimensions == 384

@@ -65,12 +65,13 @@ class Settings(BaseSettings):
     llm_context_tokens: int = 4096
     llm_threads: int = 0  # 0: all cores
     llm_max_tokens: int = 384
-    bedrock_chat_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
-    bedrock_chat_model_ids: list[str] = Field(default_factory=list)  # more Bedrock chat models to offer
+    bedrock_chat_model_id: str = "amazon.nova-lite-v1:0"  # the default; on demand, no use-case form
+    bedrock_chat_model_ids: list[str] = Field(default_factory=list)  # more to offer; env: a JSON array
     bedrock_embedding_model_id: str = "amazon.titan-embed-text-v2:0"
     bedrock_embedding_dimensions: int = 1024
     bedrock_rerank_model_arn: str = ""
     sagemaker_embedding_endpoint: str = ""
+    sagemaker_embedding_dimensions: int = 384  # what the endpoint's embedding model returns
     sagemaker_llm_endpoint: str = ""
     aws_region: str = "us-east-1"
 
@@ -85,7 +86,9 @@ class Settings(BaseSettings):
     # --- ingestion ----------------------------------------------------------------
     max_upload_bytes: int = 50 * 1024 * 1024
     upload_url_ttl_seconds: int = 900
+    # AWS: the Batch job's timeout x attempts + a start-up margin (stacks/config.py IngestionConfig).
     processing_timeout_seconds: int = 1800
+    crawler_enabled: bool = True  # website sources; AWS: the deployment's `ingestion.crawler`
     crawler_allowed_hosts: list[str] = Field(default_factory=list)  # exempt from the private-address refusal
 
     # --- local runtime ------------------------------------------------------------
@@ -98,6 +101,10 @@ class Settings(BaseSettings):
     upload_bucket: str = ""
     processing_bucket: str = ""
     table_prefix: str = "quarry"
+    # DynamoDB table names as deployed (CloudFormation names them); empty: ``{table_prefix}-{suffix}``.
+    catalog_table: str = ""
+    chat_table: str = ""
+    connections_table: str = ""
     chat_topic_arn: str = ""
     ingest_state_machine_arn: str = ""
     delete_state_machine_arn: str = ""

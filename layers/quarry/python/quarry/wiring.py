@@ -16,8 +16,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from quarry.errors import InvalidInput
-from quarry.models import ChunkingConfig
+from quarry.errors import Forbidden, InvalidInput
+from quarry.models import ChunkingConfig, Document
 from quarry.ports import (
     BlobStore,
     Bus,
@@ -175,6 +175,8 @@ class Adapters:
     def crawler(self) -> PageSource | None:
         if "crawler" in self._overrides:
             return self._overrides["crawler"]
+        if not self.settings.crawler_enabled:
+            return None
         from quarry.text.website_source import CrawlerPageSource
 
         return CrawlerPageSource(allowed_hosts=self.settings.crawler_allowed_hosts)
@@ -206,14 +208,22 @@ def _dynamo(kind: str) -> Callable[[Adapters], Any]:
     def build(a: Adapters) -> Any:
         from quarry.adapters import dynamodb
 
-        cls = {
-            "catalog": dynamodb.DynamoCatalog,
-            "history": dynamodb.DynamoChatHistory,
-            "connections": dynamodb.DynamoConnections,
+        s = a.settings
+        cls, table = {
+            "catalog": (dynamodb.DynamoCatalog, s.catalog_table),
+            "history": (dynamodb.DynamoChatHistory, s.chat_table),
+            "connections": (dynamodb.DynamoConnections, s.connections_table),
         }[kind]
-        return cls(a.settings.table_prefix, region=a.settings.aws_region)
+        return _named(cls(s.table_prefix, region=s.aws_region), table)
 
     return build
+
+
+def _named(adapter: Any, table: str) -> Any:
+    """Point a DynamoDB adapter at the deployed table (CloudFormation's name) instead of ``{prefix}-{suffix}``."""
+    if table:
+        adapter.table = table
+    return adapter
 
 
 def _localfs(a: Adapters) -> Any:
@@ -292,7 +302,9 @@ def _memory_cancellations(a: Adapters) -> Any:
 def _dynamo_cancellations(a: Adapters) -> Any:
     from quarry.adapters.dynamodb import DynamoCancellations
 
-    return DynamoCancellations(a.settings.table_prefix, region=a.settings.aws_region)
+    return _named(
+        DynamoCancellations(a.settings.table_prefix, region=a.settings.aws_region), a.settings.connections_table
+    )
 
 
 def _local_notifier(a: Adapters) -> Any:
@@ -345,10 +357,17 @@ def _sagemaker_embedder(a: Adapters, registry: ModelRegistry) -> None:
     from quarry.adapters.sagemaker import SageMakerEmbedder
 
     s = a.settings
+    dimensions = s.sagemaker_embedding_dimensions
     info = ModelInfo(
-        id=s.embedding_model, name=f"{s.embedding_model} (SageMaker)", provider="sagemaker", dimensions=384
+        id=s.embedding_model, name=f"{s.embedding_model} (SageMaker)", provider="sagemaker", dimensions=dimensions
     )
-    registry.embedders.register(info, lambda: SageMakerEmbedder.from_settings(s), default=True)
+
+    def make() -> SageMakerEmbedder:
+        embedder = SageMakerEmbedder.from_settings(s)
+        embedder.dimensions = dimensions  # vectors of another size are refused as an upstream error
+        return embedder
+
+    registry.embedders.register(info, make, default=True)
 
 
 def _llamacpp(a: Adapters, registry: ModelRegistry) -> None:
@@ -503,7 +522,7 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
         models=a.models,
         access=access,
     )
-    documents = DocumentService(
+    documents = (DocumentService if s.crawler_enabled else _DocumentsWithoutWebsites)(
         catalog=a.catalog,
         blobs=a.blob_store,
         index=a.vector_index,
@@ -574,14 +593,25 @@ class _Lazy:
         return getattr(self._obj, name)
 
 
+CRAWLING_DISABLED = "website crawling is not enabled in this deployment"
+
+
+class _DocumentsWithoutWebsites(DocumentService):
+    """``Settings.crawler_enabled`` off (in AWS the deployment's ``ingestion.crawler``): a website source is
+    refused with 403 before anything is stored or a workflow started."""
+
+    def add_website(self, user: str, workspace_id: str, options: dict[str, Any]) -> Document:
+        raise Forbidden(CRAWLING_DISABLED)
+
+
 class _LazyCrawler:
     def __init__(self, adapters: Adapters) -> None:
         self._adapters = adapters
 
     def crawl(self, options: dict[str, Any]) -> Any:
         crawler = self._adapters.crawler
-        if crawler is None:
-            raise InvalidInput("website crawling is not enabled")
+        if crawler is None:  # a crawl registered before the switch was turned off
+            raise InvalidInput(CRAWLING_DISABLED)
         return crawler.crawl(options)
 
 
