@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
 from stacks.config import DeployConfig
+from stacks.storage import data_removal
 
 __all__ = ["GROUPS", "Auth"]
 
@@ -40,8 +41,9 @@ class Auth(Construct):
             mfa=mfa,
             mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False) if mfa != cognito.Mfa.OFF else None,
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
-            deletion_protection=not config.is_destroy,
-            removal_policy=RemovalPolicy.DESTROY if config.is_destroy else RemovalPolicy.RETAIN,
+            # Kept on stack deletion, removed when the first create rolls back (no deletion protection,
+            # which would block that); the pool name is not unique in Cognito, so a kept pool blocks nothing.
+            removal_policy=data_removal(config),
         )
         self.client = self.user_pool.add_client(
             "WebClient",

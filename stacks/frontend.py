@@ -19,7 +19,7 @@ from stacks.api import RestApi, WebSocketApi
 from stacks.auth import Auth
 from stacks.config import DeployConfig
 from stacks.functions import retention
-from stacks.storage import Storage
+from stacks.storage import Storage, data_removal
 
 __all__ = ["Frontend", "frontend_config"]
 
@@ -67,7 +67,7 @@ class Frontend(Construct):
         websocket: WebSocketApi,
     ) -> None:
         super().__init__(scope, construct_id)
-        removal = RemovalPolicy.DESTROY if config.is_destroy else RemovalPolicy.RETAIN
+        removal = data_removal(config)
         self.bucket = s3.Bucket(
             self,
             "Site",

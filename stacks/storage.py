@@ -2,11 +2,17 @@
 
 The tables are built from ``quarry.adapters.dynamodb_tables.TABLES``, the same data the adapter and
 the moto tests create tables from, so the keys and indexes cannot drift apart.
+
+Data resources are kept when the stack is deleted or a resource replaced (``removal = "retain"``) but not
+when the stack's first create fails (:func:`data_removal`), and none has a name that a leftover copy
+could hold: CloudFormation names the tables (the runtime gets the names as ``QUARRY_*_TABLE``) and the
+uploads bucket's name carries the stack's unique id. A failed deploy therefore never leaves behind a
+resource that makes the next one fail with "already exists".
 """
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -17,7 +23,7 @@ from quarry.adapters.dynamodb_tables import TABLES, KeyAttr, TableSpec
 from stacks.config import DeployConfig
 from stacks.iam import table_arns
 
-__all__ = ["Storage"]
+__all__ = ["Storage", "data_removal", "stack_suffix"]
 
 _ATTR_TYPES = {
     "S": dynamodb.AttributeType.STRING,
@@ -25,6 +31,21 @@ _ATTR_TYPES = {
     "B": dynamodb.AttributeType.BINARY,
 }
 _PROJECTIONS = {"ALL": dynamodb.ProjectionType.ALL, "KEYS_ONLY": dynamodb.ProjectionType.KEYS_ONLY}
+
+
+def data_removal(config: DeployConfig) -> RemovalPolicy:
+    """What happens to data (buckets, tables, user pool, key) when CloudFormation stops managing it.
+
+    ``retain``: kept on stack deletion and on replacement, but deleted when the stack's *first* create
+    rolls back (``DeletionPolicy: RetainExceptOnCreate``), so a failed first deploy leaves nothing behind.
+    Such resources carry no deletion protection either: it would stop that rollback from deleting them.
+    """
+    return RemovalPolicy.DESTROY if config.is_destroy else RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+
+
+def stack_suffix() -> str:
+    """Eight hex digits of the stack's id (a UUID minted when the stack is created): unique per stack instance."""
+    return Fn.select(0, Fn.split("-", Fn.select(2, Fn.split("/", Aws.STACK_ID))))
 
 
 def _attr(key: KeyAttr | None) -> dynamodb.Attribute | None:
@@ -35,7 +56,7 @@ class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: DeployConfig) -> None:
         super().__init__(scope, construct_id)
         self.config = config
-        removal = RemovalPolicy.DESTROY if config.is_destroy else RemovalPolicy.RETAIN
+        removal = data_removal(config)
 
         self.key = kms.Key(
             self,
@@ -66,8 +87,9 @@ class Storage(Construct):
             auto_delete_objects=config.is_destroy,
         )
         # Named from pseudo parameters (not a Ref) so the UI's CSP can name it without a dependency cycle
-        # (bucket CORS -> distribution -> headers policy -> bucket).
-        self.uploads_name = f"{config.prefix}-uploads-{Aws.ACCOUNT_ID}-{Aws.REGION}"
+        # (bucket CORS -> distribution -> headers policy -> bucket). The stack id's suffix makes the name
+        # new for every stack instance: a bucket kept from a deleted stack never blocks a new one.
+        self.uploads_name = f"{config.prefix}-uploads-{Aws.ACCOUNT_ID}-{stack_suffix()}"
         self.uploads = self._bucket(
             "Uploads",
             removal,
@@ -117,7 +139,6 @@ class Storage(Construct):
         table = dynamodb.Table(
             self,
             f"Table{spec.suffix.title().replace('-', '')}",
-            table_name=spec.name(self.config.prefix),
             partition_key=_attr(spec.partition_key),
             sort_key=_attr(spec.sort_key),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -126,8 +147,7 @@ class Storage(Construct):
                 point_in_time_recovery_enabled=True
             ),
             time_to_live_attribute=spec.ttl_attribute,
-            deletion_protection=not self.config.is_destroy,
-            removal_policy=removal,
+            removal_policy=removal,  # no fixed name and no deletion protection: see data_removal
         )
         for index in spec.global_indexes:
             table.add_global_secondary_index(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from quarry.adapters.dynamodb_tables import TABLES
-from tests.cdk.cdk_synth import Synth, flatten
+from tests.cdk.cdk_synth import Synth, flatten, logical_id
 
 pytestmark = pytest.mark.cdk
 
@@ -61,11 +62,11 @@ def test_uploads_bucket_versioning_lifecycle_and_cors(default_synth: Synth) -> N
 
 
 def test_tables_match_the_adapter_definitions(any_synth: Synth) -> None:
-    tables = {t["Properties"]["TableName"]: t for t in any_synth.resources("AWS::DynamoDB::Table").values()}
-    prefix = any_synth.config.prefix
-    assert set(tables) == {spec.name(prefix) for spec in TABLES.values()}
-    for spec in TABLES.values():
-        props = tables[spec.name(prefix)]["Properties"]
+    resources = any_synth.resources("AWS::DynamoDB::Table")
+    tables = {key: resources[logical_id(any_synth, table)] for key, table in any_synth.stack.storage.tables.items()}
+    assert set(tables) == set(TABLES) and len(resources) == len(TABLES)
+    for key, spec in TABLES.items():
+        props = tables[key]["Properties"]
         keys = {k["AttributeName"]: k["KeyType"] for k in props["KeySchema"]}
         expected = {spec.partition_key.name: "HASH"} | ({spec.sort_key.name: "RANGE"} if spec.sort_key else {})
         assert keys == expected
@@ -87,8 +88,43 @@ def test_tables_match_the_adapter_definitions(any_synth: Synth) -> None:
 
 
 def test_removal_policy_follows_config(default_synth: Synth, full_synth: Synth) -> None:
-    for synth, expected in ((default_synth, "Retain"), (full_synth, "Delete")):
-        for type_ in ("AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::Cognito::UserPool"):
+    for synth, expected in ((default_synth, "RetainExceptOnCreate"), (full_synth, "Delete")):
+        for type_ in ("AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::Cognito::UserPool", "AWS::KMS::Key"):
             assert {r["DeletionPolicy"] for r in synth.resources(type_).values()} == {expected}, (synth, type_)
     aurora = next(iter(default_synth.resources("AWS::RDS::DBCluster").values()))
     assert aurora["DeletionPolicy"] == "Snapshot"
+
+
+# Properties holding a physical name that must be unique in the account (or globally, for buckets).
+_UNIQUE_NAMES = ("BucketName", "TableName", "KeyAlias", "AliasName", "Name", "FunctionName", "TopicName", "QueueName")
+# Cognito allows any number of user pools with the same name: a kept pool never blocks a new one.
+_NOT_UNIQUE = {("AWS::Cognito::UserPool", "UserPoolName")}
+
+
+def _mentions_stack_id(value: Any) -> bool:
+    return "AWS::StackId" in json.dumps(value)
+
+
+def test_a_failed_first_deploy_leaves_nothing_that_blocks_the_next(default_synth: Synth) -> None:
+    """Resources kept beyond the stack go away when its first create rolls back, and have no fixed name.
+
+    ``RetainExceptOnCreate`` deletes what a failed create made (nothing left to collide with); names that are
+    CloudFormation's own or carry the stack's id (new per stack instance) cannot collide with a copy kept
+    from an earlier stack either; deletion protection would stop the rollback from deleting them.
+    """
+    kept = {k: r for k, r in default_synth.json["Resources"].items() if r.get("DeletionPolicy", "Delete") != "Delete"}
+    assert len(kept) >= 9  # key, 4 buckets, 3 tables, user pool, Aurora
+    for logical, resource in kept.items():
+        type_, props = resource["Type"], resource.get("Properties", {})
+        if type_ == "AWS::RDS::DBCluster":  # a final snapshot on deletion; CloudFormation names the cluster
+            assert resource["DeletionPolicy"] == "Snapshot" and "DBClusterIdentifier" not in props
+            continue
+        assert resource["DeletionPolicy"] == "RetainExceptOnCreate", logical
+        assert resource["UpdateReplacePolicy"] == "Retain", logical
+        for name in _UNIQUE_NAMES:
+            if name in props and (type_, name) not in _NOT_UNIQUE:
+                assert _mentions_stack_id(props[name]), (logical, name, props[name])
+        assert not props.get("DeletionProtectionEnabled"), logical  # DynamoDB
+        assert props.get("DeletionProtection", "INACTIVE") == "INACTIVE", logical  # Cognito
+    uploads = kept[logical_id(default_synth, default_synth.stack.storage.uploads)]["Properties"]["BucketName"]
+    assert _mentions_stack_id(uploads)  # the UI's CSP names it, so CloudFormation cannot pick it
