@@ -74,6 +74,39 @@ def test_a_latency_over_its_maximum_fails(tmp_path: Path) -> None:
     assert "rose above the maximum 80.0000 by 20.0000" in failed["message"]
 
 
+def test_a_ratio_gate_judges_one_figure_against_another_of_the_same_run() -> None:
+    gates = parse_gates(
+        {"gates": {"scaling": {"ratio": ["search/clients_8/p99_ms", "search/clients_1/p99_ms"], "max": 4}}}
+    )
+    assert gates[0].ratio == ("search/clients_8/p99_ms", "search/clients_1/p99_ms")
+    (ok,) = check(GOOD, gates)  # 120 / 41
+    assert ok.passed and ok.actual == pytest.approx(120 / 41)
+    assert ok.message.startswith("ok   scaling (search/clients_8/p99_ms / search/clients_1/p99_ms) = 2.9268")
+    slow = copy.deepcopy(GOOD)
+    slow["search"] = {"clients_1": {"p99_ms": 410.0}, "clients_8": {"p99_ms": 1200.0}}  # 10x slower, same shape
+    assert check(slow, gates)[0].passed
+    slow["search"]["clients_8"]["p99_ms"] = 2000.0
+    (failed,) = check(slow, gates)
+    assert not failed.passed and "rose above the maximum 4.0000" in failed.message
+
+
+@pytest.mark.parametrize(
+    "search", [{"clients_8": {"p99_ms": 120.0}}, {"clients_1": {"p99_ms": 0.0}, "clients_8": {"p99_ms": 120.0}}]
+)
+def test_a_ratio_without_both_figures_or_with_a_zero_denominator_fails(search: dict[str, Any]) -> None:
+    gates = parse_gates(
+        {"gates": {"scaling": {"ratio": ["search/clients_8/p99_ms", "search/clients_1/p99_ms"], "max": 4}}}
+    )
+    (outcome,) = check({"search": search}, gates)
+    assert not outcome.passed and "missing" in outcome.message
+
+
+@pytest.mark.parametrize("ratio", ["a/b", ["a/b"], ["a/b", ""], ["a/b", 3], ["a", "b", "c"]])
+def test_a_ratio_must_name_two_metrics(ratio: Any) -> None:
+    with pytest.raises(InvalidInput, match="ratio"):
+        parse_gates({"gates": {"scaling": {"ratio": ratio, "max": 4}}})
+
+
 def test_a_missing_metric_fails_rather_than_being_skipped() -> None:
     outcomes = check({"retrieval": {}}, parse_gates({"gates": {"retrieval/hybrid/ndcg@10": {"min": 0.5}}}))
     assert not outcomes[0].passed and "missing" in outcomes[0].message

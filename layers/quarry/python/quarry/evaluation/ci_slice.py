@@ -3,6 +3,8 @@
 * Retrieval and search speed: ``build_slice`` of SciFact (50 test queries, their judged documents and
   500 sampled distractors, seed 13) indexed in a throwaway workspace; nDCG@10, Recall@10/100 and MRR@10
   in each mode, then hybrid search latency at 1 and 8 concurrent clients over the slice's queries.
+  ``make test`` runs this on any machine, so its gates judge no absolute speed: search is gated only as
+  the ratio of the two runs' p99 (``eval/gates-ci.json``); the absolute figures are ``quarry bench``'s.
 * Answers: the first N questions of rag-mini-wikipedia. Its questions carry no link to their passages,
   so the corpus is pooled: the 5 best passages of each question by BM25 over all 3,200 passages plus
   100 sampled distractors (seed 13), indexed in a throwaway workspace. Each question is asked through

@@ -13,6 +13,14 @@ Each key is a path into the results JSON, ``/``-separated (keys such as ``ndcg@1
 has ``min`` (the value must be at least this) or ``max`` (at most this), or both. A metric that is missing
 from the results fails its gate: a silently skipped gate would hide a broken run.
 
+A *ratio* gate compares two figures of the same run instead of one figure with a constant, for speed
+properties that must not depend on how busy the machine is (``eval/gates-ci.json``)::
+
+    "search/p99_ms_8_over_1": {"ratio": ["search/clients_8/p99_ms", "search/clients_1/p99_ms"], "max": 20}
+
+Its key is only a name; the value checked is the first path's number divided by the second's (both must
+be present, the second positive).
+
 ``python -m quarry.evaluation.gates RESULTS.json [--gates eval/gates.json] [--json]`` (or ``main(argv)``
 from the CLI) prints one line per gate and exits 0 when all pass, 1 on a regression, 2 on unusable input.
 """
@@ -40,6 +48,7 @@ __all__ = [
     "lookup",
     "main",
     "parse_gates",
+    "value_of",
 ]
 
 DEFAULT_GATES = Path("eval") / "gates.json"
@@ -51,6 +60,10 @@ class Gate:
     min: float | None = None
     max: float | None = None
     note: str = ""
+    ratio: tuple[str, str] | None = None  # (numerator, denominator) paths: the value is their quotient
+
+    def describe(self) -> str:
+        return f"{self.metric} ({self.ratio[0]} / {self.ratio[1]})" if self.ratio else self.metric
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +97,21 @@ def parse_gates(document: Mapping[str, Any]) -> list[Gate]:
         high = _number(f"gate {metric!r} max", spec.get("max"))
         if low is None and high is None:
             raise InvalidInput(f"gate {metric!r} has neither 'min' nor 'max'")
-        gates.append(Gate(metric=str(metric), min=low, max=high, note=str(spec.get("note", ""))))
+        ratio = _ratio(str(metric), spec.get("ratio"))
+        gates.append(Gate(metric=str(metric), min=low, max=high, note=str(spec.get("note", "")), ratio=ratio))
     return gates
+
+
+def _ratio(metric: str, value: Any) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(isinstance(path, str) and path.strip() for path in value)
+    ):
+        raise InvalidInput(f"gate {metric!r} ratio must be two metric paths: [numerator, denominator]")
+    return (value[0], value[1])
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -126,14 +152,14 @@ def _judge(gate: Gate, actual: float) -> GateOutcome:
     if gate.min is not None and actual < gate.min:
         drop = gate.min - actual
         message = (
-            f"FAIL {gate.metric} = {actual:.4f} fell below the minimum {gate.min:.4f} "
+            f"FAIL {gate.describe()} = {actual:.4f} fell below the minimum {gate.min:.4f} "
             f"by {drop:.4f}{_relative(drop, gate.min)}"
         )
         return GateOutcome(gate.metric, False, actual, "min", gate.min, drop, message)
     if gate.max is not None and actual > gate.max:
         excess = actual - gate.max
         message = (
-            f"FAIL {gate.metric} = {actual:.4f} rose above the maximum {gate.max:.4f} "
+            f"FAIL {gate.describe()} = {actual:.4f} rose above the maximum {gate.max:.4f} "
             f"by {excess:.4f}{_relative(excess, gate.max)}"
         )
         return GateOutcome(gate.metric, False, actual, "max", gate.max, excess, message)
@@ -148,18 +174,29 @@ def _judge(gate: Gate, actual: float) -> GateOutcome:
     bound = "min" if gate.min is not None else "max"
     threshold = gate.min if gate.min is not None else gate.max
     return GateOutcome(
-        gate.metric, True, actual, bound, threshold, 0.0, f"ok   {gate.metric} = {actual:.4f} ({bounds})"
+        gate.metric, True, actual, bound, threshold, 0.0, f"ok   {gate.describe()} = {actual:.4f} ({bounds})"
     )
+
+
+def value_of(results: Any, gate: Gate) -> float | None:
+    """The number ``gate`` judges: its metric, or the quotient of its ratio's two metrics."""
+    if gate.ratio is None:
+        return lookup(results, gate.metric)
+    numerator, denominator = (lookup(results, path) for path in gate.ratio)
+    if numerator is None or denominator is None or denominator <= 0:
+        return None
+    return numerator / denominator
 
 
 def check(results: Any, gates: Sequence[Gate]) -> list[GateOutcome]:
     outcomes: list[GateOutcome] = []
     for gate in gates:
-        actual = lookup(results, gate.metric)
+        actual = value_of(results, gate)
         if actual is None:
             bound = "min" if gate.min is not None else "max"
             threshold = gate.min if gate.min is not None else gate.max
-            message = f"FAIL {gate.metric} is missing from the results"
+            what = " (or its denominator is not positive)" if gate.ratio else ""
+            message = f"FAIL {gate.describe()} is missing from the results{what}"
             outcomes.append(GateOutcome(gate.metric, False, None, bound, threshold, None, message))
         else:
             outcomes.append(_judge(gate, actual))
