@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy, Size
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
@@ -107,7 +107,14 @@ class BatchWorker(Construct):
         container = batch.EcsFargateContainerDefinition(
             self,
             "Container",
-            image=ecs.ContainerImage.from_asset(str(image_dir), platform=ecr_assets.Platform.LINUX_AMD64),
+            # Build context: the repository root (the Dockerfile copies pyproject.toml, README.md and the quarry
+            # package), trimmed by the root .dockerignore to what the image copies, so the staged asset is small.
+            image=ecs.ContainerImage.from_asset(
+                str(root),
+                file=(image_dir / "Dockerfile").relative_to(root).as_posix(),  # image_dir must be inside root
+                ignore_mode=IgnoreMode.DOCKER,
+                platform=ecr_assets.Platform.LINUX_AMD64,
+            ),
             cpu=ing.vcpu,
             memory=Size.mebibytes(ing.memory_mib),
             environment={**environment, **powertools_environment(f"{config.prefix}-batch-ingest")},

@@ -19,11 +19,9 @@ def code_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         layer / "python" / "quarry",
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
+    # The real Dockerfile folder: the image's build context is the repository root (stacks/ingestion.py), so
+    # the folder must be inside it; synth only stages the context (trimmed by .dockerignore), `cdk deploy` builds.
     image = ROOT / "batch_ingest"
-    if not (image / "Dockerfile").is_file():  # written by the ingestion work; only `cdk deploy` builds it
-        image = base / "batch_ingest"
-        image.mkdir()
-        (image / "Dockerfile").write_text("FROM public.ecr.aws/docker/library/python:3.12-slim\n")
     return {"layer_asset_dir": str(layer), "image_dir": str(image)}
 
 
