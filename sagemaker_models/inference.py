@@ -21,12 +21,28 @@ answered with ``{"model", "embeddings", "dimensions"}``, ``{"model", "scores"}``
 ``{"models": [...]}``. ``model`` may be left out when one model of that type is served
 (the first listed is used when there are several).
 
+Embeddings are also answered as ``application/x-npy`` (a NumPy ``.npy`` file holding one
+little-endian float32 matrix, texts x dimensions) when the request's ``Accept`` header asks for
+it: a quarter of the JSON size, and no float-to-text formatting on the endpoint. JSON stays the
+default (no ``Accept``, ``*/*`` or ``application/json``). The inference toolkit sets the
+response's content type to the ``Accept`` header as sent, so clients send one type.
+
+SageMaker refuses real-time answers over 6 MB, so the number of texts an embeddings request
+may hold depends on the model's dimensions and the answer's encoding (``max_texts``; at
+768 dimensions 280 texts in JSON, 512 in npy). ``info`` lists these limits per model
+(``"max_inputs": {"application/json": n, "application/x-npy": m}``) and a larger request is
+refused with a message giving them (the toolkit answers 400, SageMaker a ModelError).
+
+On a multi-GPU instance the model server runs one worker per GPU and passes each worker's
+``gpu_id`` to ``model_fn`` through its context; the worker loads its models on ``cuda:<gpu_id>``.
+
 This module, and this folder, are the only places besides the endpoint that import torch /
 sentence-transformers, and only inside ``model_fn``.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -36,13 +52,18 @@ from typing import Any
 __all__ = [
     "CROSS_ENCODER",
     "EMBEDDINGS",
+    "JSON",
+    "NPY",
     "ModelSpec",
     "Registry",
     "Request",
     "RequestError",
+    "choose_device",
     "input_fn",
     "load_specs",
+    "max_texts",
     "model_fn",
+    "negotiate",
     "output_fn",
     "predict_fn",
 ]
@@ -54,8 +75,19 @@ EMBEDDINGS = "embeddings"
 CROSS_ENCODER = "cross-encoder"
 INFO = "info"
 MODEL_TYPES = (EMBEDDINGS, CROSS_ENCODER)
-MAX_INPUTS = 512  # texts (or passages) per request
+MAX_INPUTS = 512  # texts (or passages) per request, whatever the answer's size
 MAX_TEXT_CHARS = 100_000
+
+JSON = "application/json"
+NPY = "application/x-npy"
+# SageMaker real-time endpoints refuse answers over 6 MB; stay 10% under it.
+RESPONSE_LIMIT_BYTES = 6_000_000
+RESPONSE_BUDGET_BYTES = RESPONSE_LIMIT_BYTES * 9 // 10
+RESPONSE_OVERHEAD_BYTES = 4096  # JSON keys and model name, or the .npy header (at most a few hundred bytes)
+# json.dumps writes a float32 (as a Python float) in at most 23 characters, "-1.2345678901234567e-05",
+# plus ", " between values; each row adds "[", "]" and ", ".
+_BYTES_PER_VALUE = {JSON: 25, NPY: 4}
+_BYTES_PER_ROW = {JSON: 4, NPY: 0}
 
 
 class RequestError(ValueError):
@@ -142,6 +174,7 @@ class LoadedModel:
         described: dict[str, Any] = {"name": self.spec.name, "type": self.spec.type}
         if self.dimensions is not None:
             described["dimensions"] = self.dimensions
+            described["max_inputs"] = {media_type: max_texts(self.dimensions, media_type) for media_type in (JSON, NPY)}
         return described
 
 
@@ -168,13 +201,45 @@ class Registry:
         return {"models": [loaded.describe() for loaded in self.models.values()]}
 
 
-def _device() -> str:
+def max_texts(dimensions: int, media_type: str = JSON) -> int:
+    """The most texts one embeddings request may hold so that its answer, encoded as ``media_type``,
+    stays under SageMaker's response limit (with a 10% margin), and never more than ``MAX_INPUTS``."""
+    if dimensions < 1:
+        raise ValueError(f"dimensions must be positive, not {dimensions}")
+    per_text = dimensions * _BYTES_PER_VALUE[media_type] + _BYTES_PER_ROW[media_type]
+    return max(0, min(MAX_INPUTS, (RESPONSE_BUDGET_BYTES - RESPONSE_OVERHEAD_BYTES) // per_text))
+
+
+def choose_device(configured: str | None, gpu_id: Any, cuda_devices: int) -> str:
+    """The torch device of one model-server worker.
+
+    ``configured`` (``QUARRY_SM_DEVICE``) wins; else, with CUDA, the GPU the model server gave this
+    worker (``gpu_id`` from its context: one worker per GPU), else the first GPU; else the CPU.
+    """
+    if configured:
+        return configured
+    if cuda_devices < 1:
+        return "cpu"
+    try:
+        index = int(gpu_id)
+    except (TypeError, ValueError):
+        return "cuda:0"
+    return f"cuda:{index % cuda_devices}" if index >= 0 else "cuda:0"
+
+
+def _gpu_id(context: Any) -> Any:
+    properties = getattr(context, "system_properties", None)
+    return properties.get("gpu_id") if isinstance(properties, dict) else None
+
+
+def _device(context: Any) -> str:
     configured = os.environ.get(DEVICE_ENV)
     if configured:
         return configured
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    cuda_devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return choose_device(None, _gpu_id(context), cuda_devices)
 
 
 def _load(spec: ModelSpec, model_dir: Path, device: str) -> LoadedModel:
@@ -196,9 +261,13 @@ def _load(spec: ModelSpec, model_dir: Path, device: str) -> LoadedModel:
 
 
 def model_fn(model_dir: str, context: Any = None) -> Registry:
-    """Load every configured model once per worker."""
+    """Load every configured model once per worker, on the worker's GPU when there is one.
+
+    The toolkit passes its context because this function takes two parameters, like its own
+    ``load(model_dir, context=None)``; ``context.system_properties["gpu_id"]`` is the worker's GPU.
+    """
     directory = Path(model_dir)
-    device = _device()
+    device = _device(context)
     registry = Registry()
     for spec in load_specs(directory):
         registry.models[spec.name] = _load(spec, directory, device)
@@ -256,12 +325,24 @@ def input_fn(request_body: bytes | str, content_type: str = "application/json") 
     raise RequestError(f"type must be one of {(*MODEL_TYPES, INFO)}, not {kind!r}")
 
 
+def _too_many(count: int, dimensions: int, media_type: str) -> RequestError:
+    limits = ", ".join(f"{max_texts(dimensions, kind)} as {kind}" for kind in (JSON, NPY))
+    return RequestError(
+        f"{count} embeddings of {dimensions} dimensions would make a {media_type} answer past SageMaker's "
+        f"6 MB response limit; send at most {limits} per request"
+    )
+
+
 def predict_fn(request: Request, registry: Registry) -> dict[str, Any]:
+    """Run the request's model. Embeddings come back as a float32 matrix for ``output_fn`` to encode."""
     if request.type == INFO:
         return registry.info()
     loaded = registry.pick(request.type, request.model)
     spec = loaded.spec
     if request.type == EMBEDDINGS:
+        count = len(request.inputs)
+        if loaded.dimensions and count > max(max_texts(loaded.dimensions, kind) for kind in (JSON, NPY)):
+            raise _too_many(count, loaded.dimensions, NPY)  # no encoding can carry it: refuse before computing
         vectors = loaded.model.encode(
             list(request.inputs),
             batch_size=spec.batch_size,
@@ -269,8 +350,7 @@ def predict_fn(request: Request, registry: Registry) -> dict[str, Any]:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        embeddings = [[float(value) for value in row] for row in vectors.tolist()]
-        return {"model": spec.name, "embeddings": embeddings, "dimensions": len(embeddings[0])}
+        return {"model": spec.name, "embeddings": vectors, "dimensions": int(vectors.shape[1])}
     query = request.inputs[0]
     scores = loaded.model.predict(
         [(query, passage) for passage in request.passages],
@@ -283,8 +363,54 @@ def predict_fn(request: Request, registry: Registry) -> dict[str, Any]:
     return {"model": spec.name, "scores": [float(score) for score in scores.reshape(-1).tolist()]}
 
 
-def output_fn(prediction: dict[str, Any], accept: str = "application/json") -> bytes:
-    accepted = accept.split(";")[0].strip().lower() if accept else "*/*"
-    if accepted not in ("application/json", "*/*"):
-        raise RequestError(f"this endpoint answers application/json, not {accept!r}")
-    return json.dumps(prediction).encode("utf-8")
+def negotiate(accept: str | None, offered: tuple[str, ...]) -> str:
+    """The type to answer in: the most preferred of the ``Accept`` header's types that is ``offered``
+    (``offered[0]`` for ``*/*``, ``type/*`` or no header)."""
+    ranges: list[tuple[float, int, str]] = []
+    for position, item in enumerate((accept or "*/*").split(",")):
+        media_type, *params = (part.strip().lower() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media_type and quality > 0:
+            ranges.append((-quality, position, media_type))
+    for _, _, media_type in sorted(ranges):
+        if media_type in offered:
+            return media_type
+        if media_type == "*/*":
+            return offered[0]
+        if media_type.endswith("/*"):
+            family = media_type[:-1]
+            for candidate in offered:
+                if candidate.startswith(family):
+                    return candidate
+    raise RequestError(f"this answer is offered as {' or '.join(offered)}, not {accept!r}")
+
+
+def _npy(matrix: Any) -> bytes:
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(matrix, dtype="<f4"), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def output_fn(prediction: dict[str, Any], accept: str = JSON) -> bytes:
+    """Encode a prediction as the request's ``Accept`` header asks: JSON, or ``.npy`` for embeddings."""
+    embeddings = prediction.get("embeddings")
+    if embeddings is None:
+        negotiate(accept, (JSON,))
+        return json.dumps(prediction).encode("utf-8")
+    media_type = negotiate(accept, (JSON, NPY))
+    count, dimensions = len(embeddings), int(prediction["dimensions"])
+    if count > max_texts(dimensions, media_type):
+        raise _too_many(count, dimensions, media_type)
+    if media_type == NPY:
+        return _npy(embeddings)
+    rows = embeddings.tolist() if hasattr(embeddings, "tolist") else embeddings
+    return json.dumps({**prediction, "embeddings": rows}).encode("utf-8")
