@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import numpy as np
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
@@ -27,6 +28,7 @@ from quarry.adapters.sagemaker import (
     SageMakerReranker,
     chatml_prompt,
     deltas_from_payloads,
+    float32_rows,
 )
 from quarry.models import Role, Usage
 from quarry.ports import ChatDelta, ChatModel, ChatTurn, Embedder, Reranker
@@ -58,13 +60,35 @@ def answer(payload: dict[str, Any]) -> dict[str, Any]:
     return {"Body": StreamingBody(io.BytesIO(data), len(data)), "ContentType": "application/json"}
 
 
-def invoke(payload: dict[str, Any]) -> dict[str, Any]:
+NPY = "application/x-npy"
+
+
+def invoke(payload: dict[str, Any], accept: str = "application/json") -> dict[str, Any]:
     return {
         "EndpointName": ENDPOINT,
         "Body": json.dumps(payload),
         "ContentType": "application/json",
-        "Accept": "application/json",
+        "Accept": accept,
     }
+
+
+def npy(rows: Any, **kwargs: Any) -> bytes:
+    """An .npy file as numpy writes it (what the endpoint's output_fn sends for application/x-npy)."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.asarray(rows), allow_pickle=False, **kwargs)
+    return buffer.getvalue()
+
+
+def npy_answer(rows: list[list[float]]) -> dict[str, Any]:
+    data = npy(np.array(rows, dtype="<f4"))
+    return {"Body": StreamingBody(io.BytesIO(data), len(data)), "ContentType": NPY}
+
+
+def info(dimensions: int = 3, **max_inputs: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": "all-MiniLM-L6-v2", "type": "embeddings", "dimensions": dimensions}
+    if max_inputs:
+        entry["max_inputs"] = {"application/json": max_inputs["json"], NPY: max_inputs["npy"]}
+    return answer({"models": [entry]})
 
 
 def vec(seed: float) -> list[float]:
@@ -78,20 +102,74 @@ def test_embeddings_are_batched(stubbed: tuple[Any, Stubber], retry: RetryPolicy
     client, stubber = stubbed
     embedder = SageMakerEmbedder(ENDPOINT, model="all-MiniLM-L6-v2", batch_size=2, client=client, retry=retry)
     texts = ["alpha", "beta", "gamma"]
+    stubber.add_response("invoke_endpoint", info(json=512, npy=512), invoke({"type": "info"}))
     stubber.add_response(
         "invoke_endpoint",
-        answer({"model": "all-MiniLM-L6-v2", "embeddings": [vec(0.1), vec(0.2)]}),
-        invoke({"type": "embeddings", "input": ["alpha", "beta"], "model": "all-MiniLM-L6-v2"}),
+        npy_answer([vec(0.125), vec(0.25)]),
+        invoke({"type": "embeddings", "input": ["alpha", "beta"], "model": "all-MiniLM-L6-v2"}, NPY),
     )
     stubber.add_response(
         "invoke_endpoint",
-        answer({"model": "all-MiniLM-L6-v2", "embeddings": [vec(0.3)]}),
-        invoke({"type": "embeddings", "input": ["gamma"], "model": "all-MiniLM-L6-v2"}),
+        npy_answer([vec(0.375)]),
+        invoke({"type": "embeddings", "input": ["gamma"], "model": "all-MiniLM-L6-v2"}, NPY),
     )
-    assert embedder.embed_documents(texts) == [vec(0.1), vec(0.2), vec(0.3)]
-    assert embedder.dimensions == 3  # learnt from the answers, no extra call
+    assert embedder.embed_documents(texts) == [vec(0.125), vec(0.25), vec(0.375)]
+    assert embedder.dimensions == 3  # from the info answer, no extra call
     assert embedder.name == "all-MiniLM-L6-v2"
     assert isinstance(embedder, Embedder)
+    stubber.add_response(
+        "invoke_endpoint",
+        npy_answer([vec(0.625)]),
+        invoke({"type": "embeddings", "input": ["delta"], "model": "all-MiniLM-L6-v2"}, NPY),
+    )
+    assert embedder.embed_documents(["delta"]) == [vec(0.625)]  # the limits were asked once
+
+
+def test_batches_stay_under_the_endpoints_limit(stubbed: tuple[Any, Stubber]) -> None:
+    """The endpoint answers at most 2 texts per request as .npy (a wide model): batch_size 32 is lowered."""
+    client, stubber = stubbed
+    embedder = SageMakerEmbedder(ENDPOINT, batch_size=32, client=client)
+    stubber.add_response("invoke_endpoint", info(json=1, npy=2), invoke({"type": "info"}))
+    for batch, seeds in ((["a", "b"], (0.125, 0.25)), (["c", "d"], (0.375, 0.5)), (["e"], (0.625,))):
+        stubber.add_response(
+            "invoke_endpoint",
+            npy_answer([vec(seed) for seed in seeds]),
+            invoke({"type": "embeddings", "input": batch}, NPY),
+        )
+    assert embedder.embed_documents(["a", "b", "c", "d", "e"]) == [vec(s) for s in (0.125, 0.25, 0.375, 0.5, 0.625)]
+    assert embedder.max_batch() == 2
+
+
+def test_endpoint_without_limits_uses_batch_size(stubbed: tuple[Any, Stubber]) -> None:
+    """An endpoint with older inference code lists no max_inputs: only batch_size applies."""
+    client, stubber = stubbed
+    embedder = SageMakerEmbedder(ENDPOINT, batch_size=3, client=client)
+    stubber.add_response("invoke_endpoint", info(), invoke({"type": "info"}))
+    assert embedder.max_batch() == 3
+
+
+def test_json_only_endpoint_is_answered_in_json(stubbed: tuple[Any, Stubber]) -> None:
+    """Mid-deployment the endpoint may still run the JSON-only code: it refuses .npy, the embedder
+    asks again in JSON and keeps to JSON."""
+    client, stubber = stubbed
+    embedder = SageMakerEmbedder(ENDPOINT, client=client)
+    request = {"type": "embeddings", "input": ["q"]}
+    stubber.add_client_error(
+        "invoke_endpoint",
+        "ModelError",
+        "Received client error (400) from primary with message ...",
+        424,
+        modeled_fields={
+            "OriginalStatusCode": 400,
+            "OriginalMessage": "this endpoint answers application/json, not 'application/x-npy'",
+        },
+        expected_params=invoke(request, NPY),
+    )
+    stubber.add_response("invoke_endpoint", answer({"embeddings": [vec(0.7)]}), invoke(request))
+    assert embedder.embed_query("q") == vec(0.7)
+    stubber.add_response("invoke_endpoint", answer({"embeddings": [vec(0.8)]}), invoke(request))
+    assert embedder.embed_query("q") == vec(0.8)
+    assert embedder.accept == "application/json"
 
 
 def test_dimensions_are_asked_of_the_endpoint_once(stubbed: tuple[Any, Stubber]) -> None:
@@ -131,9 +209,9 @@ def test_embeddings_throttled_then_succeeding(stubbed: tuple[Any, Stubber], retr
     stubber.add_client_error("invoke_endpoint", "ThrottlingException", "Rate exceeded", 400)
     stubber.add_client_error("invoke_endpoint", "ModelNotReadyException", "Model is not ready", 429)
     stubber.add_response(
-        "invoke_endpoint", answer({"embeddings": [vec(0.9)]}), invoke({"type": "embeddings", "input": ["q"]})
+        "invoke_endpoint", npy_answer([vec(0.875)]), invoke({"type": "embeddings", "input": ["q"]}, NPY)
     )
-    assert embedder.embed_query("q") == vec(0.9)
+    assert embedder.embed_query("q") == vec(0.875)
     assert sleeps == [0.25, 0.5]
 
 
@@ -183,20 +261,52 @@ def test_container_errors_carry_its_message(stubbed: tuple[Any, Stubber], retry:
 def test_malformed_answers_are_upstream_errors(stubbed: tuple[Any, Stubber]) -> None:
     client, stubber = stubbed
     embedder = SageMakerEmbedder(ENDPOINT, client=client)
-    stubber.add_response("invoke_endpoint", answer({"embeddings": []}), invoke({"type": "embeddings", "input": ["q"]}))
+    request = invoke({"type": "embeddings", "input": ["q"]}, NPY)
+    stubber.add_response("invoke_endpoint", answer({"embeddings": []}), request)
     with pytest.raises(errors.UpstreamError, match="returned 0 embeddings for 1 texts"):
         embedder.embed_query("q")
-    stubber.add_response("invoke_endpoint", answer({"vectors": []}), invoke({"type": "embeddings", "input": ["q"]}))
+    stubber.add_response("invoke_endpoint", answer({"vectors": []}), request)
     with pytest.raises(errors.UpstreamError, match="without 'embeddings'"):
         embedder.embed_query("q")
-    raw = b"<html>502</html>"
-    stubber.add_response(
-        "invoke_endpoint",
-        {"Body": StreamingBody(io.BytesIO(raw), len(raw))},
-        invoke({"type": "embeddings", "input": ["q"]}),
-    )
-    with pytest.raises(errors.UpstreamError, match="invalid JSON"):
-        embedder.embed_query("q")
+    bad_bodies = {
+        b"<html>502</html>": "invalid JSON",
+        npy(np.zeros((1, 3), dtype="<f4"))[:-2]: "unreadable .npy: 10 bytes of data for a 1x3",
+        npy(np.zeros((1, 3), dtype="<f8")): "unreadable .npy: expected a C-ordered float32 matrix",
+        npy(np.zeros(3, dtype="<f4")): "unreadable .npy: expected a matrix",
+        npy(np.zeros((2, 3), dtype="<f4")): "returned 2 embeddings for 1 texts",
+        npy(np.zeros((1, 4), dtype="<f4")): "not of 3 dimensions",
+    }
+    embedder.dimensions = 3
+    for raw, message in bad_bodies.items():
+        stubber.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(raw), len(raw))}, request)
+        with pytest.raises(errors.UpstreamError, match=message):
+            embedder.embed_query("q")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        npy(np.arange(12, dtype="<f4").reshape(3, 4) / 7),
+        npy(np.arange(12, dtype=">f4").reshape(3, 4) / 7),  # big-endian writer
+        npy(np.arange(12, dtype="<f4").reshape(3, 4) / 7, version=(2, 0)),
+        npy(np.arange(12, dtype="<f4").reshape(3, 4) / 7, version=(3, 0)),
+    ],
+)
+def test_npy_is_read_without_numpy(data: bytes) -> None:
+    expected = (np.arange(12, dtype="<f4").reshape(3, 4) / 7).astype("<f4")
+    assert float32_rows(data) == expected.tolist()
+
+
+def test_npy_reader_refuses_what_is_not_a_float32_matrix() -> None:
+    for data, message in [
+        (b"{}", "not a .npy file"),
+        (b"\x93NUMPY\x09\x00" + bytes(8), "unknown .npy version"),
+        (npy(np.asfortranarray(np.arange(6, dtype="<f4").reshape(2, 3))), "C-ordered float32"),
+        (npy(np.zeros((1, 2, 3), dtype="<f4")), "expected a matrix"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            float32_rows(data)
+    assert float32_rows(npy(np.zeros((0, 384), dtype="<f4"))) == []
 
 
 def test_embedder_bad_input() -> None:

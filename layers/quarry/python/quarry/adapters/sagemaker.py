@@ -10,6 +10,14 @@
   and answers ``{"embeddings": [[...], ...]}``, ``{"scores": [...]}``, ``{"models": [...]}``.
   ``model`` may be omitted when the endpoint serves one model of that type.
 
+  ``SageMakerEmbedder`` asks for embeddings as ``application/x-npy`` (one little-endian float32
+  matrix: a quarter of the JSON bytes, no float formatting on the endpoint) and decodes it with
+  the standard library (``float32_rows``), so the Lambda path imports no numpy for it. It batches
+  under the endpoint's per-request limit for that encoding (``max_inputs`` in the ``info``
+  answer: the endpoint's answers must stay under SageMaker's 6 MB), asked once, only when more
+  than one text is embedded. An endpoint still running the older JSON-only code is answered
+  in JSON from then on.
+
 * ``SageMakerChatModel`` streams from an LLM endpoint (Hugging Face TGI or LMI/DJL) with
   ``invoke_endpoint_with_response_stream``. The byte stream is newline-delimited JSON, plain
   or framed as server-sent events (``data: {...}``), and one JSON line may be split across
@@ -21,7 +29,11 @@ Retries and error mapping are those of every AWS model call (``aws_errors``).
 
 from __future__ import annotations
 
+import ast
 import json
+import struct
+import sys
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
@@ -41,7 +53,13 @@ __all__ = [
     "SageMakerReranker",
     "chatml_prompt",
     "deltas_from_payloads",
+    "float32_rows",
 ]
+
+JSON = "application/json"
+NPY = "application/x-npy"
+_NPY_MAGIC = b"\x93NUMPY"
+_JSON_ONLY = "answers application/json"  # what an endpoint with the JSON-only inference code says to NPY
 
 _ENDPOINT_HINT = (
     "Check the endpoint name and region, that it is InService, and that the role may sagemaker:InvokeEndpoint."
@@ -66,17 +84,20 @@ class _Endpoint:
         return self._client
 
     def invoke_json(self, payload: Mapping[str, Any]) -> Any:
+        return self.parse_json(self.invoke(payload, accept=JSON))
+
+    def invoke(self, payload: Mapping[str, Any], *, accept: str) -> bytes:
         body = json.dumps(payload)
-        raw = call_with_retry(partial(self._invoke, body), self.target, self.retry)
+        return call_with_retry(partial(self._invoke, body, accept), self.target, self.retry)
+
+    def parse_json(self, raw: bytes) -> Any:
         try:
             return json.loads(raw)
         except ValueError as exc:
             raise errors.UpstreamError(f"SageMaker endpoint {self.name!r} answered with invalid JSON") from exc
 
-    def _invoke(self, body: str) -> bytes:
-        response = self.client().invoke_endpoint(
-            EndpointName=self.name, Body=body, ContentType="application/json", Accept="application/json"
-        )
+    def _invoke(self, body: str, accept: str) -> bytes:
+        response = self.client().invoke_endpoint(EndpointName=self.name, Body=body, ContentType=JSON, Accept=accept)
         data: bytes = response["Body"].read()
         return data
 
@@ -88,6 +109,39 @@ def _field(payload: Any, key: str, endpoint: str) -> Any:
 
 
 # --------------------------------------------------------------------------- embeddings and rerank
+
+
+def float32_rows(data: bytes) -> list[list[float]]:
+    """The rows of a ``.npy`` file holding one C-ordered float32 matrix, read with the standard library."""
+    if not data.startswith(_NPY_MAGIC) or len(data) < 10:
+        raise ValueError("not a .npy file")
+    major = data[6]
+    if major == 1:
+        (header_len,), start = struct.unpack_from("<H", data, 8), 10
+    elif major in (2, 3):
+        (header_len,), start = struct.unpack_from("<I", data, 8), 12
+    else:
+        raise ValueError(f"unknown .npy version {major}")
+    try:
+        header = ast.literal_eval(data[start : start + header_len].decode("utf-8" if major == 3 else "latin-1"))
+    except (ValueError, SyntaxError, UnicodeDecodeError) as exc:
+        raise ValueError("unreadable .npy header") from exc
+    if not isinstance(header, dict) or header.get("descr") not in ("<f4", ">f4") or header.get("fortran_order"):
+        raise ValueError(f"expected a C-ordered float32 matrix, not {header!r}")
+    shape = header.get("shape")
+    if not (isinstance(shape, tuple) and len(shape) == 2 and all(isinstance(n, int) and n >= 0 for n in shape)):
+        raise ValueError(f"expected a matrix, not shape {shape!r}")
+    rows, dimensions = shape
+    values = array("f")
+    if values.itemsize != 4:  # pragma: no cover - every CPython platform has a 4-byte C float
+        raise ValueError("this platform's C float is not float32")
+    payload = data[start + header_len :]
+    if len(payload) != rows * dimensions * 4:
+        raise ValueError(f"{len(payload)} bytes of data for a {rows}x{dimensions} float32 matrix")
+    values.frombytes(payload)
+    if (header["descr"] == "<f4") != (sys.byteorder == "little"):
+        values.byteswap()
+    return [values[row * dimensions : (row + 1) * dimensions].tolist() for row in range(rows)]
 
 
 def embeddings_request(texts: Sequence[str], *, model: str | None) -> dict[str, Any]:
@@ -108,7 +162,8 @@ class SageMakerEmbedder:
     """``ports.Embedder`` on the shared embeddings + cross-encoder endpoint.
 
     ``dimensions`` is asked of the endpoint (an ``info`` request) the first time it is read,
-    unless given.
+    unless given or already learnt from an answer; the same request gives the most texts per
+    request the endpoint answers (``max_inputs``), asked before the first multi-text batch.
     """
 
     def __init__(
@@ -129,6 +184,8 @@ class SageMakerEmbedder:
         self.name = model or endpoint_name
         self.batch_size = batch_size
         self._dimensions = dimensions
+        self.accept = NPY
+        self._max_inputs: dict[str, int] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, client: Any | None = None) -> SageMakerEmbedder:
@@ -151,34 +208,82 @@ class SageMakerEmbedder:
         self._dimensions = value
 
     def _ask_dimensions(self) -> int:
+        return int(self._describe()["dimensions"])
+
+    def _describe(self) -> dict[str, Any]:
+        """This model's ``info`` entry; records its per-encoding request limits."""
         models = _field(self._endpoint.invoke_json({"type": "info"}), "models", self._endpoint.name)
         for entry in models if isinstance(models, list) else []:
             if entry.get("type") == "embeddings" and (self.model is None or entry.get("name") == self.model):
-                return int(entry["dimensions"])
+                limits = entry.get("max_inputs")
+                # an endpoint with older inference code lists none: then only batch_size applies
+                self._max_inputs = (
+                    {str(kind): int(count) for kind, count in limits.items()} if isinstance(limits, dict) else {}
+                )
+                return dict(entry)
         raise errors.ModelUnavailable(
             f"SageMaker endpoint {self._endpoint.name!r} serves no embeddings model named {self.model!r}"
         )
 
+    def max_batch(self) -> int:
+        """Texts per request: ``batch_size``, lowered to what the endpoint answers in the encoding asked for."""
+        if self._max_inputs is None:
+            entry = self._describe()
+            if self._dimensions is None:
+                self._dimensions = int(entry["dimensions"])
+        assert self._max_inputs is not None
+        limit = self._max_inputs.get(self.accept)
+        if limit is not None and limit < 1:
+            raise errors.ModelUnavailable(
+                f"SageMaker endpoint {self._endpoint.name!r} cannot answer even one embedding as {self.accept}"
+            )
+        return min(self.batch_size, limit) if limit is not None else self.batch_size
+
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if any(not text.strip() for text in texts):
+            raise errors.InvalidInput("cannot embed an empty text")
+        if len(texts) <= 1:
+            return [self._embed_batch(texts)[0]] if texts else []
+        size = self.max_batch()
         vectors: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            vectors.extend(self._embed_batch(texts[start : start + self.batch_size]))
+        for start in range(0, len(texts), size):
+            vectors.extend(self._embed_batch(texts[start : start + size]))
         return vectors
 
     def embed_query(self, text: str) -> list[float]:
         return self._embed_batch([text])[0]
 
+    def _request(self, texts: Sequence[str]) -> bytes:
+        payload = embeddings_request(texts, model=self.model)
+        try:
+            return self._endpoint.invoke(payload, accept=self.accept)
+        except errors.UpstreamError as exc:
+            if self.accept == JSON or _JSON_ONLY not in str(exc):
+                raise
+        self.accept = JSON  # the endpoint runs the older JSON-only inference code (e.g. mid-deployment)
+        return self._endpoint.invoke(payload, accept=JSON)
+
+    def _decode(self, raw: bytes) -> list[list[float]]:
+        if raw.startswith(_NPY_MAGIC):
+            try:
+                return float32_rows(raw)
+            except ValueError as exc:
+                raise errors.UpstreamError(
+                    f"SageMaker endpoint {self._endpoint.name!r} answered with an unreadable .npy: {exc}"
+                ) from exc
+        vectors = _field(self._endpoint.parse_json(raw), "embeddings", self._endpoint.name)
+        if not isinstance(vectors, list):
+            raise errors.UpstreamError(f"SageMaker endpoint {self._endpoint.name!r} answered embeddings not as a list")
+        return [[float(value) for value in vector] for vector in vectors]
+
     def _embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
         if any(not text.strip() for text in texts):
             raise errors.InvalidInput("cannot embed an empty text")
-        answer = self._endpoint.invoke_json(embeddings_request(texts, model=self.model))
-        vectors = _field(answer, "embeddings", self._endpoint.name)
-        if not isinstance(vectors, list) or len(vectors) != len(texts):
-            count = len(vectors) if isinstance(vectors, list) else 0
+        result = self._decode(self._request(texts))
+        if len(result) != len(texts):
             raise errors.UpstreamError(
-                f"SageMaker endpoint {self._endpoint.name!r} returned {count} embeddings for {len(texts)} texts"
+                f"SageMaker endpoint {self._endpoint.name!r} returned {len(result)} embeddings for {len(texts)} texts"
             )
-        result = [[float(value) for value in vector] for vector in vectors]
         if self._dimensions is None and result:
             self._dimensions = len(result[0])
         if any(len(vector) != self._dimensions for vector in result):
