@@ -143,3 +143,20 @@ def test_sagemaker_embedder_dimensions_are_a_setting(tmp_path) -> None:  # type:
         assert models.describe()["embeddings"][0]["dimensions"] == dimensions
         assert models.embedders.get().dimensions == dimensions  # no `info` request to the endpoint needed
     assert Settings(data_dir=tmp_path).sagemaker_embedding_dimensions == 384
+
+
+def test_a_function_without_postgres_settings_never_builds_the_vector_index() -> None:
+    """ws_authorizer, ws_connect, ws_message, ingest_trigger and the sweeper get no Postgres variables: building
+    their services must not reach for a database (it used to try to start an embedded PostgreSQL in Lambda)."""
+    script = textwrap.dedent(
+        """
+        import json
+        from quarry.wiring import build_services
+        services = build_services()
+        services.documents, services.ingestion, services.search, services.workspaces, services.chat_stream
+        print(json.dumps({"built": "vector_index" in services.adapters.__dict__}))
+        """
+    )
+    env = {**AWS_ENV, "QUARRY_VECTOR_INDEX": "pgvector", "QUARRY_DATA_DIR": "/nonexistent/quarry", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"built": False}

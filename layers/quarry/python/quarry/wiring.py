@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from quarry.errors import Forbidden, InvalidInput
 from quarry.models import ChunkingConfig, Document
@@ -505,9 +505,12 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
     s = settings or Settings()
     a = Adapters(s, overrides=overrides)
     access = WorkspaceAccess(a.catalog)
+    # Built on first use: the functions that never touch chunks (the WebSocket authorizer, $connect,
+    # ws_message, ingest_trigger, the sweeper) have no Postgres settings and must not try to reach one.
+    index = cast(VectorIndex, _Lazy(lambda: a.vector_index))
     status = DocumentStatusPublisher(catalog=a.catalog, connections=a.connections, notifier=a.notifier)
     search = SearchService(
-        index=a.vector_index,
+        index=index,
         models=a.models,
         access=access,
         config=RetrievalConfig(
@@ -516,7 +519,7 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
     )
     workspaces = WorkspaceService(
         catalog=a.catalog,
-        index=a.vector_index,
+        index=index,
         blobs=a.blob_store,
         workflow=a.workflow,
         models=a.models,
@@ -525,7 +528,7 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
     documents = (DocumentService if s.crawler_enabled else _DocumentsWithoutWebsites)(
         catalog=a.catalog,
         blobs=a.blob_store,
-        index=a.vector_index,
+        index=index,
         workflow=a.workflow,
         access=access,
         max_upload_bytes=s.max_upload_bytes,
@@ -534,7 +537,7 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
     ingestion = IngestionService(
         catalog=a.catalog,
         blobs=a.blob_store,
-        index=a.vector_index,
+        index=index,
         parser=_Lazy(lambda: a.parser),
         chunker_for=a.chunker_for,
         models=a.models,
