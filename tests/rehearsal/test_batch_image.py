@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 from tests.rehearsal.dockerfile_check import (
     DockerignoreRules,
     ImageRoot,
+    ImageRootError,
+    build_image_root,
     cached_image_root,
     missing_copy_sources,
     parse_dockerfile,
@@ -184,6 +187,16 @@ def test_cdk_stages_a_small_context_that_holds_every_source(staged: Path) -> Non
 # --------------------------------------------------------------------------------------------- (d) the image root
 
 
+def test_a_missing_or_wrong_interpreter_is_a_clear_error(tmp_path: Path) -> None:
+    dockerfile = parse_dockerfile(ROOT / DOCKERFILE)
+    with pytest.raises(ImageRootError, match=r"interpreter /nowhere/python3.12 .* is missing"):
+        build_image_root(dockerfile, ROOT, tmp_path / "root", "/nowhere/python3.12")
+    if sys.version_info[:2] != (3, 12):  # the test runner's own Python is another version
+        with pytest.raises(ImageRootError, match=r"is Python 3\.\d+, the image's base .* is Python 3\.12"):
+            build_image_root(dockerfile, ROOT, tmp_path / "root", sys.executable)
+    assert not (tmp_path / "root").exists()
+
+
 def test_the_entry_point_runs_in_a_clean_python_3_12_environment(image_root: ImageRoot) -> None:
     assert image_root.entrypoint == (str(image_root.python), "-m", "batch_ingest.main")
     assert image_root.workdir == image_root.root / "app"
@@ -211,20 +224,27 @@ def test_the_image_has_no_torch_and_a_regular_quarry_install(image_root: ImageRo
     probe = _in_image(
         image_root,
         """
-        import importlib.util, json, sys
+        import importlib.metadata, importlib.util, json, re, sys
         import quarry
         mods = ["torch", "llama_cpp", "sentence_transformers", "transformers", "pytest", "moto"]
+        unwanted = {"torch", "sentence-transformers", "transformers", "llama-cpp-python"}
         print(json.dumps({
             "version": list(sys.version_info[:2]),
             "quarry": quarry.__file__,
             "present": [m for m in mods if importlib.util.find_spec(m) is not None],
+            "pulled_by": sorted(
+                f"{d.metadata['Name']} -> {r}"
+                for d in importlib.metadata.distributions()
+                for r in d.requires or []
+                if re.split(r"[ ;<>=!~(\\[]", r)[0].lower() in unwanted and "extra ==" not in r
+            ),
         }))
         """,
     )
     assert probe.returncode == 0, probe.stderr
     found = json.loads(probe.stdout)
     assert found["version"] == [3, 12]
-    assert found["present"] == []
+    assert found["present"] == [], f"{found['present']} in the image, required by {found['pulled_by']}"
     assert "site-packages" in found["quarry"]  # non-editable: not the copied source under /app/layers
 
 
