@@ -731,7 +731,7 @@ def cached_image_root(
     python: Path | str,
     *,
     cache: Path | None = None,
-    keep: int = 3,
+    keep: int = 2,
 ) -> ImageRoot:
     """:func:`build_image_root` under ``cache/<context_digest>``, reused when the same context, Dockerfile and
     interpreter were built before (a lock file serialises concurrent builders of one key). After a build, only
