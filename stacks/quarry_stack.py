@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import CfnOutput, Stack, Tags, Token
 from constructs import Construct
 
 from stacks.access import Access
@@ -125,6 +125,7 @@ class QuarryStack(Stack):
             cognito_user_pool_id=self.auth.user_pool.user_pool_id,
             cognito_client_id=self.auth.client.user_pool_client_id,
             pg_host=aurora.cluster.cluster_endpoint.hostname if aurora else "",
+            pg_port=Token.as_string(aurora.cluster.cluster_endpoint.port) if aurora else "",
             pg_secret_arn=aurora.secret.secret_arn if aurora else "",
             pg_cluster_arn=aurora.cluster.cluster_arn if aurora else "",
             opensearch_endpoint=opensearch.endpoint if opensearch else "",

@@ -36,6 +36,7 @@ class RuntimeResources:
     cognito_user_pool_id: str
     cognito_client_id: str
     pg_host: str = ""
+    pg_port: str = str(PG_PORT)  # the cluster endpoint's port token, so the DSN follows the cluster
     pg_secret_arn: str = ""
     pg_cluster_arn: str = ""
     opensearch_endpoint: str = ""
@@ -100,7 +101,7 @@ def _postgres(config: DeployConfig, res: RuntimeResources, mode: PostgresMode) -
             "pg_secret_arn": res.pg_secret_arn,
             "pg_database": config.aurora.database_name,
         }
-    dsn = f"host={res.pg_host} port={PG_PORT} dbname={config.aurora.database_name} sslmode=require connect_timeout=30"
+    dsn = f"host={res.pg_host} port={res.pg_port} dbname={config.aurora.database_name} sslmode=require connect_timeout=30"
     return {"pg_dsn": dsn, "pg_secret_arn": res.pg_secret_arn, "pg_pool_max": "2"}
 
 
