@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from quarry.errors import InvalidInput
-from quarry.settings import Settings
+from quarry.settings import MissingSetting, Settings
 from quarry.wiring import Adapters
 
 AWS_ENV = {
@@ -109,6 +109,33 @@ def test_models_registry_describes_the_local_defaults(tmp_path) -> None:  # type
     assert described["rerankers"] == []
 
 
+@pytest.mark.parametrize(
+    ("bedrock", "offered"),
+    [
+        ({}, ["quarry-llm"]),
+        (
+            {
+                "QUARRY_BEDROCK_CHAT_MODEL_ID": "amazon.nova-lite-v1:0",
+                "QUARRY_BEDROCK_CHAT_MODEL_IDS": '["amazon.nova-pro-v1:0"]',
+            },
+            ["quarry-llm", "amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0"],
+        ),
+    ],
+)
+def test_a_sagemaker_llm_is_the_default_and_bedrock_models_the_deployment_enables_are_offered(
+    bedrock: dict[str, str], offered: list[str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "QUARRY_CHAT_MODEL": "sagemaker",
+        "QUARRY_SAGEMAKER_LLM_ENDPOINT": "quarry-llm",
+        **bedrock,
+    }.items():
+        monkeypatch.setenv(name, value)
+    llms = Adapters(Settings(data_dir=tmp_path)).models.describe()["llms"]
+    assert [m["id"] for m in llms] == offered
+    assert [m["id"] for m in llms if m.get("default")] == ["quarry-llm"]
+
+
 def test_dynamodb_tables_default_to_the_prefix_and_follow_deployed_names(tmp_path) -> None:  # type: ignore[no-untyped-def]
     aws: dict[str, Any] = {port: "dynamodb" for port in ("catalog", "chat_history", "connections", "cancellations")}
     local = Adapters(Settings(data_dir=tmp_path, table_prefix="demo", **aws))  # create_tables' names
@@ -157,6 +184,44 @@ def test_a_function_without_postgres_settings_never_builds_the_vector_index() ->
         print(json.dumps({"built": "vector_index" in services.adapters.__dict__}))
         """
     )
-    env = {**AWS_ENV, "QUARRY_VECTOR_INDEX": "pgvector", "QUARRY_DATA_DIR": "/nonexistent/quarry", "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=True)
+    env = {
+        **AWS_ENV,
+        "QUARRY_VECTOR_INDEX": "pgvector",
+        "QUARRY_DATA_DIR": "/nonexistent/quarry",
+        "PATH": "/usr/bin:/bin",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"built": False}
+
+
+@pytest.mark.parametrize(
+    ("missing", "port"),
+    [
+        ("QUARRY_UPLOAD_BUCKET", "blob_store"),
+        ("QUARRY_CHAT_TOPIC_ARN", "bus"),
+        ("QUARRY_WEBSOCKET_ENDPOINT", "notifier"),
+    ],
+)
+def test_a_deployment_that_forgot_a_setting_says_which(
+    missing: str, port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv(missing)
+    adapters = Adapters(Settings())
+    with pytest.raises(MissingSetting, match=f"{missing} is not set"):
+        getattr(adapters, port)
+
+
+def test_aws_never_starts_an_embedded_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("QUARRY_VECTOR_INDEX", "pgvector")
+    monkeypatch.setenv("QUARRY_DATA_DIR", "/nonexistent/quarry")
+    with pytest.raises(MissingSetting, match="QUARRY_PG_DSN is not set"):
+        Adapters(Settings()).vector_index  # noqa: B018
+    monkeypatch.setenv("QUARRY_PG_CLUSTER_ARN", "arn:aws:rds:us-east-1:123456789012:cluster:db")
+    with pytest.raises(MissingSetting, match="QUARRY_PG_SECRET_ARN is not set"):
+        Adapters(Settings()).vector_index  # noqa: B018

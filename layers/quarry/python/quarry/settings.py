@@ -8,7 +8,11 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["MissingSetting", "Runtime", "Settings"]
+
+
+class MissingSetting(RuntimeError):
+    """A setting the chosen adapter needs is empty: a deployment (environment) error, not a user's."""
 
 
 class Runtime(StrEnum):
@@ -116,6 +120,14 @@ class Settings(BaseSettings):
     cognito_user_pool_id: str = ""
     cognito_client_id: str = ""
     dev_token_secret: str = ""  # local runtime: HMAC key for the dev identity (generated when empty)
+
+    def require(self, name: str, needed_by: str) -> str:
+        """The value of a string setting an adapter cannot work without, or a clear error naming its variable
+        (a deployment that forgot to set it fails on first use with this message, not deep inside a client)."""
+        value = getattr(self, name)
+        if not value:
+            raise MissingSetting(f"QUARRY_{name.upper()} is not set; the {needed_by} needs it")
+        return str(value)
 
     @property
     def pg_data_dir(self) -> Path:

@@ -41,7 +41,7 @@ from quarry.services.search import RetrievalConfig, SearchService
 from quarry.services.sessions import SessionService
 from quarry.services.status import DocumentStatusPublisher
 from quarry.services.workspaces import WorkspaceService
-from quarry.settings import Settings
+from quarry.settings import Runtime, Settings
 
 __all__ = ["Adapters", "Services", "build_services", "get_services", "install_services", "reset_services"]
 
@@ -77,6 +77,8 @@ class Adapters:
     def pg_dsn(self) -> str:
         if self.settings.pg_dsn:
             return self.settings.pg_dsn
+        if self.settings.runtime == Runtime.AWS:  # never start an embedded server inside Lambda or Batch
+            return self.settings.require("pg_dsn", "Postgres connection (or QUARRY_PG_CLUSTER_ARN for the Data API)")
         from quarry.adapters.embedded_pg import EmbeddedPostgres
 
         server = EmbeddedPostgres.from_settings(self.settings)
@@ -235,7 +237,7 @@ def _localfs(a: Adapters) -> Any:
 def _s3(a: Adapters) -> Any:
     from quarry.adapters.s3 import S3BlobStore
 
-    return S3BlobStore(bucket=a.settings.upload_bucket, region=a.settings.aws_region)
+    return S3BlobStore(bucket=a.settings.require("upload_bucket", "s3 blob store"), region=a.settings.aws_region)
 
 
 def _pgvector(a: Adapters) -> Any:
@@ -248,8 +250,8 @@ def _pgvector(a: Adapters) -> Any:
         return PgVectorIndex(
             DataApiDatabase(
                 resource_arn=settings.pg_cluster_arn,
-                secret_arn=settings.pg_secret_arn,
-                database=settings.pg_database,
+                secret_arn=settings.require("pg_secret_arn", "RDS Data API driver"),
+                database=settings.require("pg_database", "RDS Data API driver"),
                 region=settings.aws_region,
                 resume_wait_seconds=settings.pg_resume_wait_seconds,
             )
@@ -276,7 +278,7 @@ def _local_bus(a: Adapters) -> Any:
 def _sns(a: Adapters) -> Any:
     from quarry.adapters.sns_sqs import SnsBus
 
-    return SnsBus(topic_arn=a.settings.chat_topic_arn, region=a.settings.aws_region)
+    return SnsBus(topic_arn=a.settings.require("chat_topic_arn", "sns bus"), region=a.settings.aws_region)
 
 
 def _local_workflow(a: Adapters) -> Any:
@@ -316,7 +318,8 @@ def _local_notifier(a: Adapters) -> Any:
 def _apigw_notifier(a: Adapters) -> Any:
     from quarry.adapters.apigw_ws import ApiGatewayNotifier
 
-    return ApiGatewayNotifier(a.settings.websocket_endpoint, connections=a.connections, region=a.settings.aws_region)
+    endpoint = a.settings.require("websocket_endpoint", "apigw notifier")
+    return ApiGatewayNotifier(endpoint, connections=a.connections, region=a.settings.aws_region)
 
 
 def _unstructured(a: Adapters) -> Any:
@@ -390,15 +393,18 @@ def _llamacpp(a: Adapters, registry: ModelRegistry) -> None:
 
 
 def _bedrock_chat(a: Adapters, registry: ModelRegistry) -> None:
+    _register_bedrock_chat(a.settings, registry, default=True)
+
+
+def _register_bedrock_chat(s: Settings, registry: ModelRegistry, *, default: bool) -> None:
     from quarry.adapters.bedrock import BedrockChatModel
 
-    s = a.settings
     for model_id in dict.fromkeys([s.bedrock_chat_model_id, *s.bedrock_chat_model_ids]):
         info = ModelInfo(id=model_id, name=model_id, provider="bedrock")
         registry.chat_models.register(
             info,
             lambda m=model_id: BedrockChatModel(m, region=s.aws_region),  # type: ignore[misc]
-            default=model_id == s.bedrock_chat_model_id,
+            default=default and model_id == s.bedrock_chat_model_id,
         )
 
 
@@ -408,6 +414,8 @@ def _sagemaker_chat(a: Adapters, registry: ModelRegistry) -> None:
     s = a.settings
     info = ModelInfo(id=s.sagemaker_llm_endpoint, name=f"{s.sagemaker_llm_endpoint} (SageMaker)", provider="sagemaker")
     registry.chat_models.register(info, lambda: SageMakerChatModel.from_settings(s), default=True)
+    if "bedrock_chat_model_id" in s.model_fields_set:  # the deployment enables Bedrock too: offer its models
+        _register_bedrock_chat(s, registry, default=False)
 
 
 def _no_reranker(a: Adapters, registry: ModelRegistry) -> None:

@@ -45,7 +45,7 @@ class LazyClient:
                     # A Session per adapter: boto3's default session is not thread-safe.
                     session = self._session or boto3.Session()
                     self._client = session.client(
-                        self._service,  # type: ignore[call-overload]
+                        self._service,  # type: ignore[call-overload,unused-ignore]  # stubs differ by version
                         region_name=self._region,
                         endpoint_url=self._endpoint_url or None,
                         config=self._config,
