@@ -178,6 +178,15 @@ def build_archive(models: Sequence[SourceModel], output: Path, *, code_dir: Path
     return output
 
 
+def model_types(archive: Path) -> set[str]:
+    """The model types (``embeddings``, ``cross-encoder``) a built archive's ``models.json`` lists."""
+    with tarfile.open(archive, "r:gz") as tar:
+        member = tar.extractfile("models.json")
+        if member is None:
+            raise ValueError(f"{archive} has no models.json")
+        return {entry["type"] for entry in json.loads(member.read())["models"]}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", type=Path, default=HERE.parent / DEFAULT_ARCHIVE)

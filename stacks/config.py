@@ -128,6 +128,9 @@ class SageMakerConfig(_Section):
     embedding_endpoint: bool = False  # the embedding + cross-encoder endpoint from sagemaker_models/
     llm_endpoint: bool = False
     embedding: EndpointConfig = Field(default_factory=_default_embedding_endpoint)
+    # Whether the embedding endpoint's archive also serves a cross-encoder (package.py --model
+    # NAME=cross-encoder=PATH): rerank on it. The default archive has none. bedrock.rerank_model_id wins.
+    cross_encoder: bool = False
     # Vector size of the model the embedding endpoint serves (all-MiniLM-L6-v2: 384); new workspaces'
     # vector columns / k-NN fields are created with it (QUARRY_SAGEMAKER_EMBEDDING_DIMENSIONS).
     embedding_dimensions: int = Field(default=384, ge=1, le=16000)
@@ -256,10 +259,10 @@ class DeployConfig(_Section):
 
     @property
     def reranker(self) -> str:
-        if self.sagemaker.embedding_endpoint:
-            return "sagemaker"
         if self.bedrock.enabled and self.bedrock.rerank_model_id:
-            return "bedrock"
+            return "bedrock"  # named explicitly
+        if self.sagemaker.embedding_endpoint and self.sagemaker.cross_encoder:
+            return "sagemaker"
         return "none"
 
     @property

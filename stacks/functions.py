@@ -38,6 +38,9 @@ class FunctionSpec:
     memory_mb: int = 512
     timeout_s: int = 30
     postgres: bool = False  # touches the vector index / schema through Postgres
+    # How long a Data API call waits for a paused Aurora to resume before giving up with 503 + Retry-After:
+    # inside API Gateway's 29 s for the REST API, longer where nobody waits on an HTTP answer.
+    pg_resume_wait_s: int = 20
     # No function reserves concurrency: a new account's quota is 10 and Lambda keeps 10 unreserved, so any
     # reservation fails the deploy. Overlapping sweeper runs are harmless (see lambdas/sweeper).
 
@@ -51,11 +54,28 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         FunctionSpec("ws_disconnect", "WebSocket $disconnect", memory_mb=256, timeout_s=10),
         FunctionSpec("ws_message", "WebSocket $default: validate and publish chat requests", memory_mb=512),
         FunctionSpec(
-            "chat_worker", "Chat: retrieve, generate, stream tokens", memory_mb=1024, timeout_s=300, postgres=True
+            "chat_worker",
+            "Chat: retrieve, generate, stream tokens",
+            memory_mb=1024,
+            timeout_s=300,
+            postgres=True,
+            pg_resume_wait_s=60,
         ),
         FunctionSpec("ingest_trigger", "S3 events -> register document, start ingestion", timeout_s=60),
-        FunctionSpec("ingest_status", "Workflow steps: document status and deletion", timeout_s=300, postgres=True),
-        FunctionSpec("workspace_setup", "Vector schema setup (custom resource)", timeout_s=300, postgres=True),
+        FunctionSpec(
+            "ingest_status",
+            "Workflow steps: document status and deletion",
+            timeout_s=300,
+            postgres=True,
+            pg_resume_wait_s=120,
+        ),
+        FunctionSpec(
+            "workspace_setup",
+            "Vector schema setup (custom resource)",
+            timeout_s=300,
+            postgres=True,
+            pg_resume_wait_s=120,
+        ),
         FunctionSpec("sweeper", "Documents stuck in processing -> error", timeout_s=120),
     )
 }
@@ -160,7 +180,9 @@ class Functions(Construct):
                 )
             )
         env = {
-            **quarry_environment(self.config, resources, postgres=self.postgres_mode(spec)),
+            **quarry_environment(
+                self.config, resources, postgres=self.postgres_mode(spec), pg_resume_wait_s=spec.pg_resume_wait_s
+            ),
             **powertools_environment(f"{self.config.prefix}-{spec.name}"),
         }
         fn = lambda_.Function(

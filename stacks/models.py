@@ -78,8 +78,11 @@ class SageMakerEndpoint(Construct):
         root: Path,
         key: kms.IKey,
         serving_env: dict[str, str] | None = None,
+        model_types: tuple[str, ...] = (),
     ) -> None:
+        """``model_types``: what a local model archive must serve (checked in its ``models.json``)."""
         super().__init__(scope, construct_id)
+        self.model_types = model_types
         self.role = iam.Role(
             self,
             "Role",
@@ -163,8 +166,18 @@ class SageMakerEndpoint(Construct):
             )
             return spec.model_data
         path = _local_model_data(spec.model_data, root)
+        missing = sorted(set(self.model_types) - package.model_types(path))
+        if missing:
+            raise InvalidInput(
+                f"{path} serves no {' or '.join(missing)} model, which this configuration uses "
+                f"(sagemaker.cross_encoder for one): package it with `python sagemaker_models/package.py "
+                f"--model NAME={missing[0]}=PATH ...`"
+            )
         asset = s3_assets.Asset(self, "ModelData", path=str(path))
-        asset.grant_read(self.role)
+        # Exactly the staged object: ``grant_read`` would open the whole bootstrap bucket (s3:GetObject*, List*).
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[asset.bucket.arn_for_objects(asset.s3_object_key)])
+        )
         return asset.s3_object_url
 
     @property
@@ -210,6 +223,7 @@ class Models(Construct):
                 spec=config.sagemaker.embedding,
                 root=root,
                 key=key,
+                model_types=("embeddings", "cross-encoder") if config.sagemaker.cross_encoder else ("embeddings",),
             )
         if config.sagemaker.llm_endpoint:
             self.llm = SageMakerEndpoint(

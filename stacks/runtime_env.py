@@ -92,7 +92,7 @@ def _models(config: DeployConfig, res: RuntimeResources) -> dict[str, str]:
     return out
 
 
-def _postgres(config: DeployConfig, res: RuntimeResources, mode: PostgresMode) -> dict[str, str]:
+def _postgres(config: DeployConfig, res: RuntimeResources, mode: PostgresMode, resume_wait_s: int) -> dict[str, str]:
     if mode == "none" or not config.aurora.enabled:
         return {}
     if mode == "data_api":
@@ -100,13 +100,20 @@ def _postgres(config: DeployConfig, res: RuntimeResources, mode: PostgresMode) -
             "pg_cluster_arn": res.pg_cluster_arn,
             "pg_secret_arn": res.pg_secret_arn,
             "pg_database": config.aurora.database_name,
+            # How long a call waits for a paused cluster before answering 503 + Retry-After (DatabaseWaking).
+            "pg_resume_wait_seconds": str(resume_wait_s),
         }
-    dsn = f"host={res.pg_host} port={res.pg_port} dbname={config.aurora.database_name} sslmode=require connect_timeout=30"
+    dsn = (
+        f"host={res.pg_host} port={res.pg_port} dbname={config.aurora.database_name} sslmode=require connect_timeout=30"
+    )
     return {"pg_dsn": dsn, "pg_secret_arn": res.pg_secret_arn, "pg_pool_max": "2"}
 
 
-def quarry_environment(config: DeployConfig, res: RuntimeResources, *, postgres: PostgresMode) -> dict[str, str]:
-    """``QUARRY_*`` variables for one consumer; ``postgres`` says how it reaches Aurora, if at all."""
+def quarry_environment(
+    config: DeployConfig, res: RuntimeResources, *, postgres: PostgresMode, pg_resume_wait_s: int = 20
+) -> dict[str, str]:
+    """``QUARRY_*`` variables for one consumer; ``postgres`` says how it reaches Aurora, if at all, and
+    ``pg_resume_wait_s`` how long it may wait for a paused cluster to wake (keep it inside its own deadline)."""
     values: dict[str, str] = {
         **_adapters(config),
         "aws_region": config.region,
@@ -125,7 +132,7 @@ def quarry_environment(config: DeployConfig, res: RuntimeResources, *, postgres:
         "processing_timeout_seconds": str(config.ingestion.processing_timeout_seconds),
         "crawler_enabled": "true" if config.ingestion.crawler else "false",
         **_models(config, res),
-        **_postgres(config, res, postgres),
+        **_postgres(config, res, postgres, pg_resume_wait_s),
     }
     if config.opensearch.enabled:
         values["opensearch_endpoint"] = res.opensearch_endpoint

