@@ -38,6 +38,7 @@ class Step:
     name: str
     args: list[str]
     about: str
+    module: str = "quarry.cli"  # run as `python -m <module> <args> --json`
 
 
 def steps(questions: int) -> list[Step]:
@@ -67,6 +68,12 @@ def steps(questions: int) -> list[Step]:
             ],
             f"first {questions} rag-mini-wikipedia questions, pooled corpus, local judge, 128 tokens",
         ),
+        Step(
+            "lambda",
+            ["--repeat", "5"],
+            "default template's functions, 5 cold starts each, as the rehearsal tier runs them",
+            module="tests.rehearsal.cold_start",
+        ),
     ]
 
 
@@ -84,8 +91,8 @@ def machine() -> dict[str, Any]:
 
 
 def run_step(step: Step, raw_dir: Path, data_dir: str | None) -> dict[str, Any]:
-    command = [sys.executable, "-m", "quarry.cli", *step.args, "--json"]
-    if data_dir:
+    command = [sys.executable, "-m", step.module, *step.args, "--json"]
+    if data_dir and step.module == "quarry.cli":
         command += ["--data-dir", data_dir]
     print(f"running {step.name}: {' '.join(command[2:])}", file=sys.stderr, flush=True)
     started = time.perf_counter()
@@ -96,7 +103,10 @@ def run_step(step: Step, raw_dir: Path, data_dir: str | None) -> dict[str, Any]:
     record = {
         "name": step.name,
         "about": step.about,
-        "command": "quarry " + " ".join(step.args) + " --json",
+        "command": ("quarry" if step.module == "quarry.cli" else f"python -m {step.module}")
+        + " "
+        + " ".join(step.args)
+        + " --json",
         "ran_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "seconds": round(time.perf_counter() - started, 1),
         "machine": machine(),
@@ -281,12 +291,38 @@ def answers_section(record: dict[str, Any]) -> str:
     )
 
 
+def lambda_section(record: dict[str, Any]) -> str:
+    r = record["result"]
+    layer = r["layer"]
+    sizes = table(
+        ["Lambda layer", "value"],
+        [
+            ["unzipped MB (Lambda's limit: 250 with the code)", fmt(layer["unzipped_bytes"] / 1e6, 1)],
+            ["zipped MB", fmt(layer["zipped_bytes"] / 1e6, 1)],
+            ["top-level packages", str(len(layer["packages"]))],
+        ],
+    )
+    starts = table(
+        ["function", "memory MB", "init ms (median)", "init ms (max)", "modules loaded"],
+        [
+            [name, str(f["memory_mb"]), ms(f["init_ms_median"]), ms(f["init_ms_max"]), str(f["modules"])]
+            for name, f in r["functions"].items()
+        ],
+    )
+    note = (
+        "Init is the handler's import (Lambda's INIT phase, less the runtime's own start), on this machine's "
+        "CPU rather than a Lambda's share of one; compare functions with each other and across commits."
+    )
+    return "\n\n".join(["## Lambda package and cold start", sizes, starts, note, provenance(record)])
+
+
 SECTIONS: dict[str, Callable[[dict[str, Any]], str]] = {
     "retrieval": retrieval_section,
     "search": search_section,
     "ingest": ingest_section,
     "chat": chat_section,
     "answers": answers_section,
+    "lambda": lambda_section,
 }
 
 

@@ -1,0 +1,159 @@
+"""Runs a synthesized Step Functions definition step by step, the way the service would for our machines.
+
+Only what Quarry's definitions use: ``Task`` (``lambda:invoke`` and ``batch:submitJob.sync``), ``Choice``
+(``StringEquals``), ``Succeed``, ``Fail``, with ``Parameters`` (``.$`` paths and ``States.Format``),
+``ResultSelector``, ``ResultPath`` (``null`` discards) and ``Catch``. ``Retry`` is read but a failed task is
+not retried: the rehearsal's tasks fail deterministically, so a retry would fail the same way. The task
+runners are given by the caller: the rehearsal invokes the status Lambda and runs the Batch image's entry
+point. An unknown state type or resource fails loudly, so a new kind of step must be rehearsed too.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Execution", "StateMachine", "TaskFailed"]
+
+
+class TaskFailed(Exception):
+    def __init__(self, error: str, cause: str) -> None:
+        super().__init__(f"{error}: {cause}")
+        self.error = error
+        self.cause = cause
+
+
+def _path(data: Any, path: str) -> Any:
+    if path == "$":
+        return data
+    if not path.startswith("$."):
+        raise ValueError(f"unsupported JSONPath {path}")
+    for part in path[2:].split("."):
+        data = data[part]
+    return data
+
+
+def _format(expression: str, data: Any) -> str:
+    match = re.fullmatch(r"States\.Format\('((?:[^'\\]|\\.)*)'((?:,\s*\$[\w.]+)*)\)", expression.strip())
+    if not match:
+        raise ValueError(f"unsupported intrinsic {expression}")
+    template, args = match.group(1), [a.strip() for a in match.group(2).split(",") if a.strip()]
+    for arg in args:
+        template = template.replace("{}", str(_path(data, arg)), 1)
+    return template
+
+
+def _parameters(template: Any, data: Any) -> Any:
+    if isinstance(template, list):
+        return [_parameters(t, data) for t in template]
+    if not isinstance(template, dict):
+        return template
+    out: dict[str, Any] = {}
+    for key, value in template.items():
+        if key.endswith(".$"):
+            out[key[:-2]] = _format(value, data) if value.startswith("States.") else _path(data, value)
+        else:
+            out[key] = _parameters(value, data)
+    return out
+
+
+def _set(data: Any, path: str | None, result: Any) -> Any:
+    if path is None:
+        return data
+    if path == "$":
+        return result
+    data = copy.deepcopy(data)
+    target = data
+    parts = path[2:].split(".")
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+    target[parts[-1]] = result
+    return data
+
+
+def _matches(choice: Mapping[str, Any], data: Any) -> bool:
+    if "StringEquals" in choice:
+        try:
+            return bool(_path(data, choice["Variable"]) == choice["StringEquals"])
+        except (KeyError, TypeError):
+            return False
+    raise ValueError(f"unsupported Choice rule {choice}")
+
+
+TaskRunner = Callable[[Mapping[str, Any]], Any]  # parameters -> result; raises TaskFailed
+
+
+@dataclass
+class Execution:
+    status: str  # SUCCEEDED | FAILED
+    output: Any
+    visited: list[str] = field(default_factory=list)
+    error: str | None = None
+    cause: str | None = None
+
+
+@dataclass
+class StateMachine:
+    definition: Mapping[str, Any]
+    tasks: Mapping[str, TaskRunner]  # resource ARN prefix (e.g. "arn:aws:states:::lambda:invoke") -> runner
+
+    @classmethod
+    def from_json(cls, text: str, tasks: Mapping[str, TaskRunner]) -> StateMachine:
+        return cls(json.loads(text), tasks)
+
+    def run(self, data: Any, *, max_steps: int = 100) -> Execution:
+        states = self.definition["States"]
+        name = self.definition["StartAt"]
+        visited: list[str] = []
+        for _ in range(max_steps):
+            visited.append(name)
+            state = states[name]
+            kind = state["Type"]
+            if kind == "Succeed":
+                return Execution("SUCCEEDED", data, visited)
+            if kind == "Fail":
+                error = _path(data, state["ErrorPath"]) if "ErrorPath" in state else state.get("Error")
+                cause = _path(data, state["CausePath"]) if "CausePath" in state else state.get("Cause")
+                return Execution("FAILED", data, visited, error, cause)
+            if kind == "Choice":
+                name = next((c["Next"] for c in state["Choices"] if _matches(c, data)), state.get("Default", ""))
+                if not name:
+                    return Execution("FAILED", data, visited, "States.NoChoiceMatched", "no Choice rule matched")
+                continue
+            if kind != "Task":
+                raise ValueError(f"state {name}: unsupported type {kind}")
+            try:
+                result = self._task(state, data)
+            except TaskFailed as failure:
+                catcher = next(
+                    (
+                        c
+                        for c in state.get("Catch", [])
+                        if "States.ALL" in c["ErrorEquals"] or failure.error in c["ErrorEquals"]
+                    ),
+                    None,
+                )
+                if catcher is None:
+                    return Execution("FAILED", data, visited, failure.error, failure.cause)
+                data = _set(data, catcher.get("ResultPath", "$"), {"Error": failure.error, "Cause": failure.cause})
+                name = catcher["Next"]
+                continue
+            if "ResultSelector" in state:
+                result = _parameters(state["ResultSelector"], result)
+            data = _set(data, state.get("ResultPath", "$"), result)
+            if state.get("End"):
+                return Execution("SUCCEEDED", data, visited)
+            name = state["Next"]
+        raise RuntimeError("the state machine did not finish")
+
+    def _task(self, state: Mapping[str, Any], data: Any) -> Any:
+        resource = state["Resource"]
+        runner = next((run for prefix, run in self.tasks.items() if resource.startswith(prefix)), None)
+        if runner is None:
+            raise ValueError(f"no rehearsal runner for the task resource {resource}")
+        parameters = _parameters(state.get("Parameters", {}), data) if "Parameters" in state else data
+        return runner(parameters)
