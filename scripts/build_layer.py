@@ -63,6 +63,35 @@ def prune(target: Path) -> None:
         shutil.rmtree(cache, ignore_errors=True)
 
 
+def runtime_python(version: str = PYTHON_VERSION) -> Path | None:
+    """An interpreter of the Lambda runtime's version that runs, to precompile the layer for it."""
+    pyenv = Path.home() / ".pyenv" / "versions"
+    candidates = sorted(pyenv.glob(f"{version}.*/bin/python{version}"), reverse=True) if pyenv.is_dir() else []
+    found = shutil.which(f"python{version}")  # may be a pyenv shim that runs nothing: tried last
+    for python in [*candidates, *([Path(found)] if found else [])]:
+        if subprocess.run([str(python), "-c", "pass"], capture_output=True).returncode == 0:
+            return python
+    return None
+
+
+def precompile(target: Path, python: Path | None) -> bool:
+    """Ship bytecode for the runtime's Python: ``/opt`` is read-only in Lambda, so without it every cold
+    start compiles each module from source again (about half the import time of the handlers). The
+    unchecked-hash mode makes the interpreter use it whatever the timestamps after unzipping."""
+    if python is None:
+        print(
+            f"warning: no python{PYTHON_VERSION} found: the layer ships sources only and cold starts compile them",
+            file=sys.stderr,
+        )
+        return False
+    subprocess.run(
+        [str(python), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(target)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return True
+
+
 def size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -84,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     subprocess.run(cmd, check=True)
     copy_package(target)
     prune(target)
+    precompile(target, runtime_python())
     total = size(args.out)
     print(f"layer at {args.out}: {total / 1e6:.1f} MB unzipped")
     if total > LAMBDA_UNZIPPED_LIMIT:

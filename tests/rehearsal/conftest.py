@@ -67,8 +67,8 @@ def build_layer_dir() -> Path:
         sys.path.insert(0, str(ROOT / "scripts"))
         import build_layer  # the same copy step the script ends with: the quarry package as it is now
 
-        build_layer.copy_package(out / "python")
-        build_layer.prune(out / "python")
+        package = build_layer.copy_package(out / "python")
+        build_layer.precompile(package, build_layer.runtime_python())
     else:
         subprocess.run([sys.executable, str(ROOT / "scripts" / "build_layer.py"), "--out", str(out)], check=True)
         stamp.write_text(want)
