@@ -14,6 +14,13 @@ as ``quarry.adapters.stepfunctions`` starts it)::
 Every step is the ``ingest_status`` Lambda with ``{"action": ..., "workspace_id", "document_id"}`` (SetError
 adds ``"error": {"Error", "Cause"}``); the actions are :data:`STATUS_ACTIONS`. Each step is safe to repeat.
 The Batch job reads its document from :data:`JOB_ENV_WORKSPACE` / :data:`JOB_ENV_DOCUMENT`.
+
+Uploads and website crawls share this one job queue, but every document is its own Fargate job: a slow
+crawl holds one job's vCPUs, never another document's worker (locally, ``LocalWorkflow`` gives crawls a
+pool of their own for the same reason). A crawl ends within its time budget (``CrawlerPageSource``,
+300 s; body reads included), far inside ``job_timeout_minutes``. Uploads wait behind crawls only when
+``max_vcpus / vcpu`` crawls (8 by default) run at once; a deployment expecting that many raises
+``max_vcpus``.
 """
 
 from __future__ import annotations

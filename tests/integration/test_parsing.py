@@ -427,3 +427,43 @@ def test_parse_time_of_typical_files(parser: UnstructuredParser, timings: dict[s
         parser.parse(data, filename=name)
         timings[name] = round(time.perf_counter() - begin, 4)
     assert all(seconds < 5 for seconds in timings.values()), timings
+
+
+# --------------------------------------------------------------------------- zip archives (issue #13)
+
+
+def _office_zip(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", b'<?xml version="1.0"?><Types/>')
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def test_archive_limits_refuse_ratio_and_member_count_but_not_real_office_files() -> None:
+    from quarry.text.parsing import ArchiveLimits, check_archive
+
+    limits = ArchiveLimits(max_expanded_bytes=64 * 1024 * 1024, max_ratio=50, max_members=100)
+    for real in (make_docx(), make_pptx(), make_xlsx()):
+        check_archive("real", real, limits)  # no exception
+    zeros = _office_zip({"word/document.xml": b"\0" * (8 * 1024 * 1024)})
+    with pytest.raises(UnreadableDocument, match=r"^dense\.docx: archive expands \d+ times its size"):
+        check_archive("dense.docx", zeros, limits)
+    many = _office_zip({f"word/part{i}.xml": b"<p/>" for i in range(120)})
+    with pytest.raises(UnreadableDocument, match=r"^many\.docx: archive holds more than 100 files$"):
+        UnstructuredParser(archive_limits=limits).parse(many, filename="many.docx")
+
+
+def test_an_archive_that_under_declares_its_sizes_is_not_inflated_beyond_them() -> None:
+    """The central directory says 1 KB; the deflated stream holds 8 MB. Nothing trusts the stream's length."""
+    from quarry.text.parsing import ArchiveLimits, check_archive
+
+    data = bytearray(_office_zip({"word/document.xml": b"A" * (8 * 1024 * 1024)}))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        info = archive.getinfo("word/document.xml")
+    offset = data.find(info.filename.encode(), data.index(b"PK\x01\x02")) - 46  # that member's directory record
+    assert data[offset : offset + 4] == b"PK\x01\x02"
+    data[offset + 24 : offset + 28] = (1024).to_bytes(4, "little")  # uncompressed size
+    with pytest.raises(UnreadableDocument, match=r"^liar\.docx: corrupt or unreadable archive \(BadZipFile"):
+        check_archive("liar.docx", bytes(data), ArchiveLimits(max_expanded_bytes=4 * 1024 * 1024, max_ratio=10_000))

@@ -4,6 +4,13 @@ It runs the same steps in the same order with the same error handling as the
 definitions in ``stacks/ingestion.py``: ingest = SetProcessing -> run (the
 Batch job's work) -> SetProcessed, any failure -> SetError(reason); the
 deletion machines run their one purge step. Starts are idempotent on run_id.
+
+Runs live in this process only. ``close`` drops the queued ones and gives the running one a short
+while; what it leaves ``created`` or ``processing`` is re-run by the next ``quarry serve`` of the same
+data directory (``DocumentService.resume_interrupted``), as after a crash.
+
+Website crawls run on a pool of their own (``crawl_workers``), beside the one for files, text and
+Q&A (``workers``): a crawl may take its whole time budget, and it never holds an upload back.
 """
 
 from __future__ import annotations
@@ -12,9 +19,11 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from typing import TYPE_CHECKING, Any
 
 from quarry.errors import QuarryError
+from quarry.models import DocumentSource
 from quarry.ports import WorkflowName
 
 if TYPE_CHECKING:
@@ -46,12 +55,16 @@ log = logging.getLogger(__name__)
 
 
 class LocalWorkflow:
-    def __init__(self, *, background: bool = True, workers: int = 1) -> None:
+    def __init__(self, *, background: bool = True, workers: int = 1, crawl_workers: int = 1) -> None:
         self._background = background
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workflow") if background else None
+        self._crawl_pool = (
+            ThreadPoolExecutor(max_workers=crawl_workers, thread_name_prefix="workflow-crawl") if background else None
+        )
         self._services: Services | None = None
         self._runs: dict[str, Future[Any] | None] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def bind(self, services: Services) -> None:
         self._services = services
@@ -63,14 +76,26 @@ class LocalWorkflow:
                 return key
             execution = key or f"{name.value}:{id(payload)}"
             job = dict(payload)
+            if self._closed:
+                # Shutting down: the document stays as it is and the next start resumes it.
+                log.warning("workflow %s not started: shutting down", name.value)
+                return execution
             if self._pool is None or name is not WorkflowName.INGEST:
                 # Deletions are quick and callers expect them done when the request returns.
                 self._runs[execution] = None
             else:
-                self._runs[execution] = self._pool.submit(self._run, name, job)
+                self._runs[execution] = self._pool_for(job).submit(self._run, name, job)
                 return execution
         self._run(name, job)
         return execution
+
+    def _pool_for(self, payload: dict[str, Any]) -> ThreadPoolExecutor:
+        """The crawl pool for a website document, the main pool for everything else."""
+        assert self._pool is not None and self._crawl_pool is not None
+        if self._services is None:
+            return self._pool
+        document = self._services.adapters.catalog.get_document(payload["workspace_id"], payload["document_id"])
+        return self._crawl_pool if document is not None and document.source is DocumentSource.WEBSITE else self._pool
 
     def _run(self, name: WorkflowName, payload: dict[str, Any]) -> None:
         if self._services is None:
@@ -89,6 +114,15 @@ class LocalWorkflow:
         for f in futures:
             f.result(timeout=timeout)
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, timeout: float = 10.0) -> None:
+        """Take no more runs, drop the queued ones, give a running one ``timeout`` seconds to finish."""
+        with self._lock:
+            self._closed = True
+            running = [f for f in self._runs.values() if f is not None]
+        if self._pool is None or self._crawl_pool is None:
+            return
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._crawl_pool.shutdown(wait=False, cancel_futures=True)
+        _, unfinished = wait_futures(running, timeout=timeout)
+        if unfinished:
+            log.warning("%d ingestion run(s) still going at shutdown; the next start resumes them", len(unfinished))

@@ -5,13 +5,23 @@
 * SSRF-safe: before every request (the start URL, each link, each redirect hop: redirects
   are followed by hand so every ``Location`` is checked) the host is resolved and refused if
   any address is private, loopback, link-local, multicast, reserved, unspecified or
-  otherwise not globally routable. Only http and https. Tests serving pages on 127.0.0.1
-  allow-list that ``host:port`` explicitly; nothing else is let through by default.
-
-Residual risk: the address is checked at resolution time and httpx resolves again when it
-connects, so a DNS answer that changes in between (rebinding) is not caught here; run the
-crawler where the network itself blocks internal ranges (a Lambda/Batch subnet without
-routes to them) for defence in depth.
+  otherwise not globally routable (IPv4 inside IPv6, as mapped, NAT64 or 6to4, included).
+  Only http and https. Tests serving pages on 127.0.0.1 allow-list that ``host:port``
+  explicitly; nothing else is let through by default. Link-local addresses (169.254.0.0/16,
+  where the EC2 instance metadata 169.254.169.254 and the ECS task metadata and credentials
+  169.254.170.2 live; fe80::/10) and AWS's fd00:ec2::/64 are refused even for allow-listed
+  hosts and with ``allow_private_networks``.
+* Pinned: the connection goes to the address that was checked. A crawl resolves each
+  host once (every later URL and redirect hop to that host reuses the checked answer);
+  the request is sent to that address, with the ``Host`` header, TLS SNI and certificate
+  verification all kept on the name (httpx's ``sni_hostname`` extension), so httpx never
+  resolves the name again and a DNS answer that changes after the check (rebinding) is
+  never connected to. Each host name gets its own connection pool, so a connection
+  verified for one name is never reused for another that shares its address.
+* Deadlines: a page (all its redirect hops and its body) has ``request_timeout`` and the
+  crawl ``time_budget``; both are checked while the body streams, after every chunk, so a
+  server dripping bytes cannot hold the crawl past its deadline by more than one read
+  (at most ``request_timeout``, itself capped by the time left).
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import socket
 import time
 import urllib.robotparser
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from enum import StrEnum
 from html.parser import HTMLParser
@@ -40,7 +50,9 @@ __all__ = [
     "CrawlOptions",
     "CrawlRun",
     "CrawledPage",
+    "Destination",
     "RefusedUrl",
+    "Resolver",
     "SkippedUrl",
     "WebsiteCrawler",
 ]
@@ -48,6 +60,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Resolver = Callable[[str, int], list[str]]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _SCHEMES = ("http", "https")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -119,7 +132,27 @@ def _system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
-def _forbidden_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Never requested, whatever the allow-list says: the cloud's metadata and credentials endpoints
+# (EC2 169.254.169.254, ECS task metadata/credentials 169.254.170.2, AWS's IPv6 fd00:ec2::254) and
+# the rest of link-local.
+_ALWAYS_REFUSED = (
+    ("a link-local", ipaddress.ip_network("169.254.0.0/16")),
+    ("a link-local", ipaddress.ip_network("fe80::/10")),
+    ("an AWS instance-metadata", ipaddress.ip_network("fd00:ec2::/64")),
+)
+
+
+def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a NAT64 (64:ff9b::/96) or 6to4 (2002::/16) IPv6 address reaches."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
+
+
+def _forbidden_kind(ip: IPAddress) -> str | None:
     checks = (
         ("an unspecified", ip.is_unspecified),
         ("a loopback", ip.is_loopback),
@@ -130,6 +163,31 @@ def _forbidden_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | 
         ("a non-public", not ip.is_global),
     )
     return next((kind for kind, hit in checks if hit), None)
+
+
+def _always_refused_kind(ip: IPAddress) -> str | None:
+    return next((kind for kind, network in _ALWAYS_REFUSED if ip.version == network.version and ip in network), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where requests for ``host:port`` go: ``address``, the one that was checked.
+
+    ``host`` is the URL's host (a lower-case name or an address literal); for a name it is
+    what the ``Host`` header, TLS SNI and certificate verification use.
+    """
+
+    host: str
+    port: int
+    address: IPAddress
+
+    @property
+    def is_name(self) -> bool:
+        try:
+            ipaddress.ip_address(self.host.strip("[]"))
+        except ValueError:
+            return True
+        return False
 
 
 class AddressGuard:
@@ -151,6 +209,35 @@ class AddressGuard:
         self._resolve = resolver or _system_resolver
 
     def check(self, url: str) -> None:
+        """Raise ``RefusedUrl`` unless ``url`` may be requested."""
+        self.destination(url)
+
+    def destination(
+        self, url: str, *, known: MutableMapping[tuple[str, int], Destination] | None = None
+    ) -> Destination:
+        """The checked address to connect to for ``url``, or ``RefusedUrl``.
+
+        ``known`` (one crawl's answers): a host already resolved and accepted is not resolved
+        again, so every request of the crawl goes to the address that was checked.
+        """
+        host, port, exempt = self._target(url)
+        if known is not None and (host, port) in known:
+            return known[(host, port)]
+        addresses = self._addresses(host, port)
+        for address in addresses:
+            for candidate in (address, _embedded_ipv4(address)):
+                if candidate is None:
+                    continue
+                kind = _always_refused_kind(candidate) if exempt else _forbidden_kind(candidate)
+                if kind is not None:
+                    raise RefusedUrl(f"{host} resolves to {candidate}, {kind} address")
+        destination = Destination(host, port, addresses[0])
+        if known is not None:
+            known[(host, port)] = destination
+        return destination
+
+    def _target(self, url: str) -> tuple[str, int, bool]:
+        """(host, port, exempt from the private-address refusal) of a URL we may request at all."""
         parts = urlsplit(url)
         if parts.scheme not in _SCHEMES:
             raise RefusedUrl(f"scheme {parts.scheme or '(none)'!r} is not allowed; only http and https")
@@ -163,14 +250,10 @@ class AddressGuard:
             port = parts.port or _DEFAULT_PORTS[parts.scheme]
         except ValueError as exc:
             raise RefusedUrl(f"invalid port: {exc}") from exc
-        if self._allow_private or host in self._allowed or f"{host}:{port}" in self._allowed:
-            return
-        for address in self._addresses(host, port):
-            kind = _forbidden_kind(address)
-            if kind is not None:
-                raise RefusedUrl(f"{host} resolves to {address}, {kind} address")
+        exempt = self._allow_private or host in self._allowed or f"{host}:{port}" in self._allowed
+        return host, port, exempt
 
-    def _addresses(self, host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    def _addresses(self, host: str, port: int) -> list[IPAddress]:
         try:
             literal = ipaddress.ip_address(host.strip("[]"))
             raw = [str(literal)]
@@ -181,9 +264,12 @@ class AddressGuard:
                 raise RefusedUrl(f"cannot resolve {host}: {exc}") from exc
         if not raw:
             raise RefusedUrl(f"{host} has no addresses")
-        addresses = []
+        addresses: list[IPAddress] = []
         for value in raw:
-            address = ipaddress.ip_address(value.split("%", 1)[0])
+            try:
+                address = ipaddress.ip_address(value.split("%", 1)[0])
+            except ValueError as exc:
+                raise RefusedUrl(f"{host} resolves to {value!r}, not an address") from exc
             if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
                 address = address.ipv4_mapped
             addresses.append(address)
@@ -309,17 +395,75 @@ class _Budget:
         return self.deadline - self.clock()
 
 
-class _Fetcher:
-    """GET with manual redirects, an address check per hop, and size and type limits."""
+@dataclass(frozen=True, slots=True)
+class _Deadline:
+    """One page's deadline: its own allowance, never past the crawl's budget."""
 
-    def __init__(self, client: httpx.Client, guard: AddressGuard, options: CrawlOptions, budget: _Budget) -> None:
-        self._client = client
+    at: float
+    allowance: float
+    budget: _Budget
+
+    @classmethod
+    def for_page(cls, budget: _Budget, request_timeout: float) -> _Deadline:
+        allowance = min(request_timeout, budget.remaining())
+        return cls(budget.clock() + allowance, allowance, budget)
+
+    def remaining(self) -> float:
+        return self.at - self.budget.clock()
+
+    def expired(self) -> Exception:
+        """What to raise once the deadline has passed: the crawl is out of time, or only this page is."""
+        if self.budget.remaining() <= 0:
+            return _OutOfTime()
+        return RefusedUrl(f"timed out after {self.allowance:.1f}s")
+
+
+class _Clients:
+    """One httpx client per host name (or the injected one for all).
+
+    Requests go to an address, not a name, and a connection pool is keyed by address: a shared
+    pool could send a request for one name over a TLS connection verified for another.
+    """
+
+    def __init__(self, injected: httpx.Client | None) -> None:
+        self._injected = injected
+        self._own: dict[str, httpx.Client] = {}
+
+    def for_host(self, host: str) -> httpx.Client:
+        if self._injected is not None:
+            return self._injected
+        if host not in self._own:
+            self._own[host] = httpx.Client(follow_redirects=False, trust_env=False)
+        return self._own[host]
+
+    def close(self) -> None:
+        for client in self._own.values():
+            client.close()
+        self._own.clear()
+
+
+class _Fetcher:
+    """GET with manual redirects, an address check and a pinned connection per hop, size, type and time limits."""
+
+    def __init__(
+        self,
+        clients: _Clients,
+        guard: AddressGuard,
+        options: CrawlOptions,
+        budget: _Budget,
+        pins: MutableMapping[tuple[str, int], Destination],
+    ) -> None:
+        self._clients = clients
         self._guard = guard
         self._options = options
         self._budget = budget
+        self._pins = pins
 
     def check(self, url: str) -> None:
-        self._guard.check(url)
+        self._destination(url)
+
+    def _destination(self, url: str) -> Destination:
+        return self._guard.destination(url, known=self._pins)
 
     def get(
         self,
@@ -330,49 +474,64 @@ class _Fetcher:
         in_scope: Callable[[str], str | None] = lambda _: None,
         permitted: Callable[[str], str | None] = lambda _: None,
     ) -> _Response:
-        """Fetch ``url``, following redirects; each hop is checked for scope, then address, then ``permitted``."""
+        """Fetch ``url``, following redirects; each hop is checked for scope, then address, then ``permitted``.
+
+        The page (every hop and the body) has ``request_timeout``, within what is left of the crawl's budget.
+        """
+        deadline = _Deadline.for_page(self._budget, self._options.request_timeout)
         current = url
         for hop in range(self._options.max_redirects + 1):
             if hop:
-                refusal = in_scope(current) or self._address_refusal(current) or permitted(current)
+                refusal = in_scope(current)
+                if refusal is None:
+                    try:
+                        destination = self._destination(current)
+                    except RefusedUrl as refused:
+                        refusal = refused.reason
+                refusal = refusal or permitted(current)
                 if refusal is not None:
                     raise RefusedUrl(f"redirected to {current}: {refusal}")
             else:
-                self._guard.check(current)
-            response = self._request(current, accept=accept, max_bytes=max_bytes)
+                destination = self._destination(current)
+            response = self._request(current, destination, deadline, accept=accept, max_bytes=max_bytes)
             if isinstance(response, _Response):
                 return response
             current = normalise_url(urljoin(current, response))
         raise RefusedUrl(f"more than {self._options.max_redirects} redirects")
 
-    def _address_refusal(self, url: str) -> str | None:
-        try:
-            self._guard.check(url)
-        except RefusedUrl as refused:
-            return refused.reason
-        return None
-
-    def _request(self, url: str, *, accept: frozenset[str] | None, max_bytes: int) -> _Response | str:
-        """The response, or the ``Location`` of a redirect."""
-        timeout = min(self._options.request_timeout, self._budget.remaining())
+    def _request(
+        self, url: str, destination: Destination, deadline: _Deadline, *, accept: frozenset[str] | None, max_bytes: int
+    ) -> _Response | str:
+        """The response, or the ``Location`` of a redirect. Sent to ``destination.address``, never re-resolved."""
+        timeout = deadline.remaining()
         if timeout <= 0:
-            raise _OutOfTime
+            raise deadline.expired()
+        target = httpx.URL(url)
         headers = {"User-Agent": self._options.user_agent, "Accept": "*/*"}
+        extensions: dict[str, object] = {}
+        if destination.is_name:
+            # Connect to the checked address; the name stays in Host, SNI and the certificate check.
+            headers["Host"] = target.netloc.decode("ascii")
+            extensions["sni_hostname"] = target.raw_host.decode("ascii")
+            target = target.copy_with(host=str(destination.address))
+        client = self._clients.for_host(destination.host)
         try:
-            with self._client.stream("GET", url, headers=headers, timeout=timeout, follow_redirects=False) as response:
+            with client.stream(
+                "GET", target, headers=headers, timeout=timeout, follow_redirects=False, extensions=extensions
+            ) as response:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECTS and location:
                     return location
-                return self._read(url, response, accept=accept, max_bytes=max_bytes)
+                return self._read(url, response, deadline, accept=accept, max_bytes=max_bytes)
         except httpx.TimeoutException as exc:
-            if self._budget.remaining() <= 0:
-                raise _OutOfTime from exc
-            raise RefusedUrl(f"timed out after {timeout:.1f}s") from exc
+            raise deadline.expired() from exc
         except httpx.HTTPError as exc:
             raise RefusedUrl(f"request failed: {type(exc).__name__}: {exc}") from exc
 
     @staticmethod
-    def _read(url: str, response: httpx.Response, *, accept: frozenset[str] | None, max_bytes: int) -> _Response:
+    def _read(
+        url: str, response: httpx.Response, deadline: _Deadline, *, accept: frozenset[str] | None, max_bytes: int
+    ) -> _Response:
         header = response.headers.get("content-type", "")
         media_type = header.split(";", 1)[0].strip().lower() or "application/octet-stream"
         if response.status_code != 200:
@@ -387,6 +546,8 @@ class _Fetcher:
             body.extend(piece)
             if len(body) > max_bytes:
                 raise RefusedUrl(f"larger than {max_bytes} bytes")
+            if deadline.remaining() <= 0:  # a slow drip: each read is quick, the page is not
+                raise deadline.expired()
         return _Response(url, 200, media_type, header, bytes(body))
 
 
@@ -464,21 +625,21 @@ class WebsiteCrawler:
     def crawl(self, start_url: str) -> CrawlRun:
         """Check the start URL now (``InvalidInput`` if refused); pages are fetched as the run is iterated."""
         start = normalise_url(start_url)
+        pins: dict[tuple[str, int], Destination] = {}  # this crawl's checked answers, one per host
         try:
-            self._guard.check(start)
+            self._guard.destination(start, known=pins)
         except RefusedUrl as refused:
             raise InvalidInput(f"cannot crawl {start_url}: {refused.reason}") from refused
-        return CrawlRun(start, self._pages)
+        return CrawlRun(start, lambda run: self._pages(run, pins))
 
-    def _pages(self, run: CrawlRun) -> Iterator[CrawledPage]:
-        client = self._client or httpx.Client(follow_redirects=False, trust_env=False)
+    def _pages(self, run: CrawlRun, pins: dict[tuple[str, int], Destination]) -> Iterator[CrawledPage]:
+        clients = _Clients(self._client)
         budget = _Budget(self._clock() + self._options.time_budget, self._clock)
         try:
-            session = _Session(self._options, run, _Fetcher(client, self._guard, self._options, budget))
+            session = _Session(self._options, run, _Fetcher(clients, self._guard, self._options, budget, pins))
             yield from session.run()
         finally:
-            if self._client is None:
-                client.close()
+            clients.close()
 
 
 class _Session:

@@ -13,9 +13,16 @@
   ``en_core_web_sm`` from GitHub at run time when it is missing) with rule-based
   tokenizers, unless that model is installed.
 
+Zip-based formats (DOCX, PPTX, XLSX) are checked before any parser opens them
+(:func:`check_archive`): the central directory's total uncompressed size, its ratio to the
+file's size and its member count are capped, then every member is inflated once here with
+a running byte count against the same cap. The declared sizes are binding for what reads
+them after us (CPython's ``ZipExtFile`` stops at a member's declared ``file_size`` and fails
+its CRC when the data would go on), so a small file cannot expand to gigabytes in a parser.
+
 Every failure is a typed error naming the file: ``UnsupportedDocument`` for types we
 do not read, ``UnreadableDocument`` for corrupt, empty, image-only or undecodable
-files, ``PayloadTooLarge`` above the size limit.
+files and archives that expand too far, ``PayloadTooLarge`` above the size limit.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import re
 import sys
 import types
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -40,9 +48,73 @@ from quarry.errors import PayloadTooLarge, QuarryError, UnreadableDocument
 from quarry.ports import ParsedDocument, ParsedSection
 from quarry.text.detection import BINARY_KINDS, DocumentKind, decode_text, detect_kind
 
-__all__ = ["DocumentKind", "UnstructuredParser", "decode_text", "detect_kind"]
+__all__ = ["ArchiveLimits", "DocumentKind", "UnstructuredParser", "check_archive", "decode_text", "detect_kind"]
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+_MIB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------- zip archives
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveLimits:
+    """How far a zip-based document (DOCX, PPTX, XLSX) may expand before it is refused.
+
+    ``max_ratio`` (uncompressed / file size) applies once the archive expands beyond ``ratio_floor``
+    bytes, so a tiny document of very repetitive XML is not refused for its ratio alone.
+    """
+
+    max_expanded_bytes: int = 100 * _MIB
+    max_ratio: float = 200.0
+    max_members: int = 10_000
+    ratio_floor: int = _MIB
+
+    def __post_init__(self) -> None:
+        if self.max_expanded_bytes <= 0 or self.max_ratio <= 0 or self.max_members <= 0:
+            raise ValueError("archive limits must be positive")
+
+
+_ZIP_KINDS = frozenset({DocumentKind.DOCX, DocumentKind.PPTX, DocumentKind.XLSX})
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / _MIB:g}" if size % _MIB else str(size // _MIB)
+
+
+def check_archive(filename: str, data: bytes, limits: ArchiveLimits, *, kind: str = "archive") -> None:
+    """Refuse a zip that would expand beyond ``limits``, before any parser inflates it.
+
+    The central directory is checked first (cheap: nothing is inflated); then each member is
+    inflated here, in 1 MiB reads, counting the bytes actually produced against the cap, so a
+    directory that under-declares its sizes cannot get past the check either.
+    """
+    too_big = UnreadableDocument(f"{filename}: archive expands beyond {_megabytes(limits.max_expanded_bytes)} MB")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if len(members) > limits.max_members:
+                raise UnreadableDocument(f"{filename}: archive holds more than {limits.max_members} files")
+            declared = sum(m.file_size for m in members)
+            if declared > limits.max_expanded_bytes:
+                raise too_big
+            ratio = declared / max(len(data), 1)
+            if declared > limits.ratio_floor and ratio > limits.max_ratio:
+                raise UnreadableDocument(
+                    f"{filename}: archive expands {ratio:.0f} times its size (the limit is {limits.max_ratio:g})"
+                )
+            inflated = 0
+            for member in members:
+                with archive.open(member) as stream:
+                    while chunk := stream.read(_MIB):
+                        inflated += len(chunk)
+                        if inflated > limits.max_expanded_bytes:
+                            raise too_big
+    except QuarryError:
+        raise
+    except (*_ARCHIVE_ERRORS, OSError, ValueError) as exc:
+        raise UnreadableDocument(f"{filename}: corrupt or unreadable {kind} ({type(exc).__name__}: {exc})") from exc
 
 
 # --------------------------------------------------------------------------- assembly
@@ -507,10 +579,11 @@ def _parse_with_unstructured(filename: str, kind: DocumentKind, data: bytes, tex
 class UnstructuredParser:
     """Implements ``ports.DocumentParser``. Stateless and thread-safe; heavy libraries load on first use."""
 
-    def __init__(self, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, *, max_bytes: int = DEFAULT_MAX_BYTES, archive_limits: ArchiveLimits | None = None) -> None:
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
         self._max_bytes = max_bytes
+        self._archive_limits = archive_limits or ArchiveLimits()
 
     def parse(self, data: bytes, *, filename: str, content_type: str | None = None) -> ParsedDocument:
         if len(data) > self._max_bytes:
@@ -520,6 +593,8 @@ class UnstructuredParser:
         kind = detect_kind(data, filename=filename, content_type=content_type)
         if kind is DocumentKind.PDF:
             return _parse_pdf(filename, data)
+        if kind in _ZIP_KINDS:  # before any parser (or the title reader) opens the archive
+            check_archive(filename, data, self._archive_limits, kind=kind.value)
         if kind in BINARY_KINDS or kind is DocumentKind.EML:  # e-mail declares its own charsets
             return _parse_with_unstructured(filename, kind, data, None)
         text = decode_text(data, filename=filename)
