@@ -14,14 +14,14 @@ import math
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from quarry.errors import Conflict, InvalidInput, NotFound
 from quarry.models import Chunk, Document, DocumentStatus, Feedback, Message, Session, Workspace, utcnow
-from quarry.ports import BlobInfo, Page, ScoredChunk, UploadTarget
+from quarry.ports import BlobInfo, ConnectionInfo, Page, ScoredChunk, UploadTarget
 
 __all__ = [
     "ENGLISH_STOP_WORDS",
@@ -175,6 +175,10 @@ class FakeCatalog:
             for key in [key for key, doc_id in self.keys.items() if key[0] == workspace_id and doc_id == document_id]:
                 del self.keys[key]
 
+    def existing_document_ids(self, workspace_id: str, document_ids: Iterable[str]) -> set[str]:
+        with self._lock:
+            return {doc_id for doc_id in document_ids if (workspace_id, doc_id) in self.documents}
+
     def stale_documents(self, status: DocumentStatus, older_than: datetime) -> list[Document]:
         limit = _aware(older_than)
         found = [doc for doc in self.documents.values() if doc.status == status and doc.updated_at < limit]
@@ -195,6 +199,7 @@ class FakeChatHistory:
     def __init__(self) -> None:
         self.sessions: dict[str, Session] = {}
         self.messages: dict[str, dict[str, Message]] = {}  # session -> id -> message, in insertion order
+        self._lock = threading.Lock()
 
     def put_session(self, session: Session) -> None:
         self.sessions[session.id] = session
@@ -222,6 +227,13 @@ class FakeChatHistory:
             message = replace(message, created_at=previous.created_at)
         messages[message.id] = message
 
+    def add_message_if_new(self, message: Message) -> bool:
+        with self._lock:
+            if message.id in self.messages.get(message.session_id, {}):
+                return False
+            self.add_message(message)
+            return True
+
     def get_message(self, session_id: str, message_id: str) -> Message | None:
         return self.messages.get(session_id, {}).get(message_id)
 
@@ -243,23 +255,32 @@ class FakeChatHistory:
 class FakeConnections:
     def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.clock = clock
-        self.live: dict[str, tuple[str, datetime]] = {}
+        self.live: dict[str, tuple[str, datetime, datetime | None]] = {}  # id -> (user, expires, token expires)
 
-    def add(self, connection_id: str, user: str, *, ttl_seconds: int = 7200) -> None:
+    def add(
+        self, connection_id: str, user: str, *, ttl_seconds: int = 7200, token_expires_at: datetime | None = None
+    ) -> None:
         if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds <= 0:
             raise InvalidInput("ttl_seconds must be a positive integer")
-        self.live[connection_id] = (user, self.clock() + timedelta(seconds=ttl_seconds))
+        token_expiry = None if token_expires_at is None else _aware(token_expires_at)
+        self.live[connection_id] = (user, self.clock() + timedelta(seconds=ttl_seconds), token_expiry)
 
     def remove(self, connection_id: str) -> None:
         self.live.pop(connection_id, None)
 
-    def user_of(self, connection_id: str) -> str | None:
+    def get(self, connection_id: str) -> ConnectionInfo | None:
         entry = self.live.get(connection_id)
-        return entry[0] if entry and entry[1] > self.clock() else None
+        if entry is None or entry[1] <= self.clock():
+            return None
+        return ConnectionInfo(id=connection_id, user=entry[0], token_expires_at=entry[2])
+
+    def user_of(self, connection_id: str) -> str | None:
+        info = self.get(connection_id)
+        return info.user if info else None
 
     def of_user(self, user: str) -> list[str]:
         now = self.clock()
-        return sorted(cid for cid, (owner, expires) in self.live.items() if owner == user and expires > now)
+        return sorted(cid for cid, (owner, expires, _) in self.live.items() if owner == user and expires > now)
 
 
 # --------------------------------------------------------------------------- vector index

@@ -1,6 +1,8 @@
 """S3 ObjectCreated events (via SQS with a DLQ) -> register the document (idempotent on key+etag) -> start ingestion.
 
-Powertools batch processing: one bad record fails alone; the s3:TestEvent is ignored.
+Powertools batch processing: one bad record fails alone; the s3:TestEvent is ignored. S3 delivers events
+out of order and SQS more than once: each record carries the object's ``sequencer``, the document keeps the
+last one applied, and an event older than that is a logged no-op (``DocumentService.register_upload``).
 """
 
 from __future__ import annotations
@@ -27,11 +29,24 @@ def record_handler(record: SQSRecord) -> None:
     for created in parse_object_created(record.body):
         suffix = "." + created.key.rsplit(".", 1)[-1].lower() if "." in created.key else ""
         document, new = documents.register_upload(
-            created.key, etag=created.etag, size=created.size, content_type=SUPPORTED_TYPES.get(suffix)
+            created.key,
+            etag=created.etag,
+            size=created.size,
+            content_type=SUPPORTED_TYPES.get(suffix),
+            sequencer=created.sequencer,
+            event_time=created.event_time,
+            version_id=created.version_id,
         )
         logger.info(
-            "upload registered",
-            extra={"workspace_id": document.workspace_id, "document_id": document.id, "key": created.key, "new": new},
+            "upload registered" if new else "upload already registered or superseded",
+            extra={
+                "workspace_id": document.workspace_id,
+                "document_id": document.id,
+                "key": created.key,
+                "new": new,
+                "sequencer": created.sequencer,
+                "etag": created.etag,
+            },
         )
         if new:
             metrics.add_metric(name="DocumentsRegistered", unit=MetricUnit.Count, value=1)

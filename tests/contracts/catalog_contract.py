@@ -306,6 +306,34 @@ class CatalogContract:
         # the key is free again: the same upload can be registered anew
         assert catalog.register_document(make_document(workspace), idempotency_key="del-key")[1]
 
+    def test_existing_document_ids_answers_for_the_workspace_now(self, catalog: Catalog) -> None:
+        workspace, elsewhere = make_workspace(), make_workspace()
+        catalog.put_workspace(workspace)
+        catalog.put_workspace(elsewhere)
+        kept, deleted = make_document(workspace), make_document(workspace)
+        foreign = make_document(elsewhere)
+        for document in (kept, deleted, foreign):
+            catalog.register_document(document)
+        catalog.delete_document(workspace.id, deleted.id)
+
+        asked = [kept.id, deleted.id, foreign.id, new_id(), kept.id]  # duplicates and unknown ids are fine
+        assert catalog.existing_document_ids(workspace.id, asked) == {kept.id}
+        assert catalog.existing_document_ids(workspace.id, []) == set()
+        assert catalog.existing_document_ids(elsewhere.id, iter([foreign.id, kept.id])) == {foreign.id}
+
+    def test_existing_document_ids_beyond_one_batch(self, catalog: Catalog) -> None:
+        """More ids than one DynamoDB BatchGetItem (100 keys) carries."""
+        workspace = make_workspace()
+        catalog.put_workspace(workspace)
+        stored = [make_document(workspace, name=f"d{n}.txt") for n in range(105)]
+        for document in stored:
+            catalog.register_document(document)
+        missing = [new_id() for _ in range(40)]
+
+        found = catalog.existing_document_ids(workspace.id, [d.id for d in stored] + missing)
+
+        assert found == {d.id for d in stored}
+
     def test_stale_documents(self, catalog: Catalog) -> None:
         workspace = make_workspace()
         catalog.put_workspace(workspace)

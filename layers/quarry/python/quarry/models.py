@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -30,6 +30,9 @@ __all__ = [
     "SearchRequest",
     "Session",
     "Usage",
+    "UsageEntry",
+    "UsageScope",
+    "UsageTotal",
     "Workspace",
     "content_hash",
     "new_id",
@@ -198,6 +201,37 @@ class Usage:
     completion_tokens: int = 0
 
 
+class UsageScope(StrEnum):
+    USER = "user"
+    WORKSPACE = "workspace"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEntry:
+    """What one answer spent: kept with the assistant message and added to the per-day counters."""
+
+    message_id: str
+    user: str
+    workspace_id: str | None
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotal:
+    """The counters of one scope (a user or a workspace) for one UTC day and one model."""
+
+    day: date
+    model: str
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     text: str
@@ -206,6 +240,7 @@ class Answer:
     timings: dict[str, float]
     standalone_question: str
     grounded: bool
+    model: str = ""  # the chat model that answered (its name in the registry)
 
 
 @dataclass(frozen=True, slots=True)

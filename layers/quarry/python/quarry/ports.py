@@ -7,9 +7,9 @@ suites under ``tests/contracts`` run the same assertions on every adapter.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -22,6 +22,9 @@ from quarry.models import (
     Role,
     Session,
     Usage,
+    UsageEntry,
+    UsageScope,
+    UsageTotal,
     Workspace,
 )
 
@@ -35,6 +38,7 @@ __all__ = [
     "ChatHistory",
     "ChatModel",
     "ChatTurn",
+    "ConnectionInfo",
     "Connections",
     "DocumentParser",
     "Embedder",
@@ -46,6 +50,7 @@ __all__ = [
     "ScoredChunk",
     "Tokenizer",
     "UploadTarget",
+    "UsageLedger",
     "VectorIndex",
     "Workflow",
     "WorkflowName",
@@ -143,6 +148,13 @@ class Catalog(Protocol):
         chunk_count: int | None = None,
     ) -> Document | None: ...
     def delete_document(self, workspace_id: str, document_id: str) -> None: ...
+    def existing_document_ids(self, workspace_id: str, document_ids: Iterable[str]) -> set[str]:
+        """The ids among ``document_ids`` that the workspace holds now (read-your-writes, any number of ids).
+
+        Search passes its hits through this, so chunks of a deleted document are never served.
+        """
+        ...
+
     def stale_documents(self, status: DocumentStatus, older_than: datetime) -> list[Document]: ...
 
     def put_feedback(self, feedback: Feedback) -> None: ...
@@ -158,6 +170,13 @@ class ChatHistory(Protocol):
     def list_sessions(self, owner: str, *, limit: int = 20, cursor: str | None = None) -> Page[Session]: ...
     def delete_session(self, session_id: str) -> None: ...
     def add_message(self, message: Message) -> None: ...
+    def add_message_if_new(self, message: Message) -> bool:
+        """Insert unless the session already holds a message with this id (whatever its time); True if inserted.
+
+        The conditional write a redelivered chat job loses: exactly one delivery stores the question.
+        """
+        ...
+
     def get_message(self, session_id: str, message_id: str) -> Message | None: ...
     def list_messages(self, session_id: str, *, limit: int = 100, cursor: str | None = None) -> Page[Message]:
         """Oldest first."""
@@ -168,12 +187,44 @@ class ChatHistory(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionInfo:
+    """A live connection: who holds it and when the token it was opened with expires (None: not known)."""
+
+    id: str
+    user: str
+    token_expires_at: datetime | None = None
+
+
+@runtime_checkable
+class UsageLedger(Protocol):
+    """Per-day counters of what answers spent, per user and per workspace, by model.
+
+    ``record`` adds one answer to both scopes' counters for its UTC day, atomically and at most once per
+    ``message_id`` (a redelivered job counts nothing). Reads cost one range read per scope, not a scan.
+    """
+
+    def record(self, entry: UsageEntry) -> bool:
+        """Add the entry; False (and nothing changed) when its message was counted already."""
+        ...
+
+    def totals(self, scope: UsageScope, key: str, *, since: date, until: date) -> list[UsageTotal]:
+        """The scope's counters from ``since`` to ``until`` (both UTC days, inclusive), by day then model."""
+        ...
+
+
 @runtime_checkable
 class Connections(Protocol):
     """Live WebSocket connections and who holds them."""
 
-    def add(self, connection_id: str, user: str, *, ttl_seconds: int = 7200) -> None: ...
+    def add(
+        self, connection_id: str, user: str, *, ttl_seconds: int = 7200, token_expires_at: datetime | None = None
+    ) -> None: ...
     def remove(self, connection_id: str) -> None: ...
+    def get(self, connection_id: str) -> ConnectionInfo | None:
+        """The live (unexpired) connection, with its token's expiry as given to ``add``."""
+        ...
+
     def user_of(self, connection_id: str) -> str | None: ...
     def of_user(self, user: str) -> list[str]: ...
 
@@ -328,4 +379,11 @@ class Cancellations(Protocol):
 class Notifier(Protocol):
     def send(self, connection_id: str, payload: Mapping[str, Any]) -> bool:
         """Push to one connection; False when it has gone away."""
+        ...
+
+    def close(self, connection_id: str, *, code: int, reason: str) -> None:
+        """Close the connection from the server side (idempotent; a gone connection is fine).
+
+        ``code``/``reason`` reach the client where the transport allows (locally the close frame; API
+        Gateway's DeleteConnection sends its own close frame, so say why in an event sent before)."""
         ...

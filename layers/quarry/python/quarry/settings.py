@@ -94,12 +94,19 @@ class Settings(BaseSettings):
     processing_timeout_seconds: int = 1800
     crawler_enabled: bool = True  # website sources; AWS: the deployment's `ingestion.crawler`
     crawler_allowed_hosts: list[str] = Field(default_factory=list)  # exempt from the private-address refusal
+    # Zip-based documents (DOCX, PPTX, XLSX) are refused ("archive expands beyond N MB") before parsing when their
+    # members would inflate beyond this total, or beyond this multiple of the file's size (past 1 MiB inflated).
+    archive_max_expanded_mb: int = Field(default=100, ge=1)
+    archive_max_ratio: float = Field(default=200.0, gt=1)
 
     # --- local runtime ------------------------------------------------------------
     local_upload_url: str = "http://127.0.0.1:8000/uploads"  # set by `quarry serve` to its own address
     local_workflow_background: bool = True  # False: workflow runs inline (CLI ingest)
     local_rate_limit_per_second: float = 50.0  # per user, like API Gateway's throttling in AWS
     local_rate_limit_burst: int = 100
+    # The one name besides localhost / 127.0.0.1 / [::1] the local server answers for (another Host: 421),
+    # e.g. "quarry.lan" behind `quarry serve --allow-remote`; browsers' Origin must name one of them too.
+    local_public_host: str = ""
 
     # --- AWS resource names (set by the CDK stacks as Lambda environment) ----------
     upload_bucket: str = ""
@@ -120,6 +127,7 @@ class Settings(BaseSettings):
     cognito_user_pool_id: str = ""
     cognito_client_id: str = ""
     dev_token_secret: str = ""  # local runtime: HMAC key for the dev identity (generated when empty)
+    dev_token_ttl_seconds: int = 12 * 3600  # the UI renews it from /config.json before it expires
 
     def require(self, name: str, needed_by: str) -> str:
         """The value of a string setting an adapter cannot work without, or a clear error naming its variable

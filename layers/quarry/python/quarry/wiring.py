@@ -27,6 +27,7 @@ from quarry.ports import (
     Connections,
     DocumentParser,
     Notifier,
+    UsageLedger,
     VectorIndex,
     Workflow,
 )
@@ -40,6 +41,7 @@ from quarry.services.models_registry import ModelInfo, ModelRegistry
 from quarry.services.search import RetrievalConfig, SearchService
 from quarry.services.sessions import SessionService
 from quarry.services.status import DocumentStatusPublisher
+from quarry.services.usage import UsageService
 from quarry.services.workspaces import WorkspaceService
 from quarry.settings import Runtime, Settings
 
@@ -123,6 +125,20 @@ class Adapters:
         return self._pick("connections", CONNECTIONS)
 
     @cached_property
+    def usage(self) -> UsageLedger:
+        """Usage counters live beside the chat history: same database, or the same DynamoDB table."""
+        if "usage" in self._overrides:
+            return self._overrides["usage"]
+        if "chat_history" in self._overrides:  # an injected history (tests, tools) has no counters of its own
+            from quarry.adapters.memory_usage import InMemoryUsageLedger
+
+            return InMemoryUsageLedger()
+        factory = USAGE_LEDGERS.get(self.settings.chat_history)
+        if factory is None:
+            raise InvalidInput(f"no usage ledger beside chat history {self.settings.chat_history!r}")
+        return factory(self)
+
+    @cached_property
     def blob_store(self) -> BlobStore:
         return self._pick("blob_store", BLOB_STORES)
 
@@ -204,6 +220,19 @@ def _sql_connections(a: Adapters) -> Any:
     from quarry.adapters.sql_catalog import SqlConnections
 
     return SqlConnections(a.pg_pool)
+
+
+def _sql_usage(a: Adapters) -> Any:
+    from quarry.adapters.sql_usage import SqlUsageLedger
+
+    return SqlUsageLedger(a.pg_pool)
+
+
+def _dynamo_usage(a: Adapters) -> Any:
+    from quarry.adapters.dynamodb_usage import DynamoUsageLedger
+
+    s = a.settings
+    return _named(DynamoUsageLedger(s.table_prefix, region=s.aws_region), s.chat_table)
 
 
 def _dynamo(kind: str) -> Callable[[Adapters], Any]:
@@ -323,9 +352,12 @@ def _apigw_notifier(a: Adapters) -> Any:
 
 
 def _unstructured(a: Adapters) -> Any:
-    from quarry.text.parsing import UnstructuredParser
+    from quarry.text.parsing import ArchiveLimits, UnstructuredParser
 
-    return UnstructuredParser(max_bytes=a.settings.max_upload_bytes)
+    limits = ArchiveLimits(
+        max_expanded_bytes=a.settings.archive_max_expanded_mb * 1024 * 1024, max_ratio=a.settings.archive_max_ratio
+    )
+    return UnstructuredParser(max_bytes=a.settings.max_upload_bytes, archive_limits=limits)
 
 
 def _minilm(a: Adapters, registry: ModelRegistry) -> None:
@@ -450,6 +482,7 @@ def _bedrock_reranker(a: Adapters, registry: ModelRegistry) -> None:
 
 CATALOGS: dict[str, Callable[[Adapters], Any]] = {"sql": _sql_catalog, "dynamodb": _dynamo("catalog")}
 CHAT_HISTORIES: dict[str, Callable[[Adapters], Any]] = {"sql": _sql_history, "dynamodb": _dynamo("history")}
+USAGE_LEDGERS: dict[str, Callable[[Adapters], Any]] = {"sql": _sql_usage, "dynamodb": _dynamo_usage}
 CONNECTIONS: dict[str, Callable[[Adapters], Any]] = {"sql": _sql_connections, "dynamodb": _dynamo("connections")}
 BLOB_STORES: dict[str, Callable[[Adapters], Any]] = {"localfs": _localfs, "s3": _s3}
 VECTOR_INDEXES: dict[str, Callable[[Adapters], Any]] = {"pgvector": _pgvector, "opensearch": _opensearch}
@@ -495,6 +528,7 @@ class Services:
     sessions: SessionService
     feedback: FeedbackService
     chat_stream: ChatStreamService
+    usage: UsageService
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -519,6 +553,7 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
     status = DocumentStatusPublisher(catalog=a.catalog, connections=a.connections, notifier=a.notifier)
     search = SearchService(
         index=index,
+        catalog=a.catalog,
         models=a.models,
         access=access,
         config=RetrievalConfig(
@@ -554,10 +589,18 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
         embed_batch_size=s.embedding_batch_size,
         audit_blobs=_audit_store(s),
     )
+    ledger = cast(UsageLedger, _Lazy(lambda: a.usage))  # built on first answer or view, like the index
     chat = ChatService(
-        history=a.chat_history, search=search, models=a.models, access=access, min_relevance=s.min_relevance
+        history=a.chat_history,
+        search=search,
+        models=a.models,
+        access=access,
+        min_relevance=s.min_relevance,
+        usage=ledger,
     )
-    chat_stream = ChatStreamService(chat=chat, bus=a.bus, notifier=a.notifier, cancellations=a.cancellations)
+    chat_stream = ChatStreamService(
+        chat=chat, bus=a.bus, notifier=a.notifier, cancellations=a.cancellations, connections=a.connections
+    )
     services = Services(
         adapters=a,
         chat_stream=chat_stream,
@@ -570,6 +613,7 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
         chat=chat,
         sessions=SessionService(history=a.chat_history),
         feedback=FeedbackService(catalog=a.catalog, history=a.chat_history),
+        usage=UsageService(ledger=ledger, access=access),
     )
     bind = getattr(a.workflow, "bind", None)
     if bind is not None:  # the local workflow runs the same steps the state machines run in AWS

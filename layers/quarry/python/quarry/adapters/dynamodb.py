@@ -20,7 +20,7 @@ import binascii
 import json
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -45,7 +45,7 @@ from quarry.models import (
     Session,
     Workspace,
 )
-from quarry.ports import Page
+from quarry.ports import ConnectionInfo, Page
 
 __all__ = ["TABLES", "DynamoCancellations", "DynamoCatalog", "DynamoChatHistory", "DynamoConnections", "create_tables"]
 
@@ -79,6 +79,12 @@ def _dt(text: str) -> datetime:
 def _to_item(values: Mapping[str, Any]) -> Item:
     """Python values to DynamoDB JSON; None values are left out (absent, not NULL)."""
     return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
+
+
+def _epoch_ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise InvalidInput("datetimes must be timezone-aware")
+    return int(moment.timestamp() * 1000)
 
 
 def _from_item(item: Mapping[str, Any]) -> Item:
@@ -653,6 +659,32 @@ class DynamoCatalog(_Table):
                 return
             raise UpstreamError(f"DynamoDB delete_document cancelled: {codes}") from exc
 
+    def existing_document_ids(self, workspace_id: str, document_ids: Iterable[str]) -> set[str]:
+        """BatchGetItem, 100 distinct keys a call, consistent reads, keys only; unprocessed keys retried."""
+        wanted = sorted(set(document_ids))
+        found: set[str] = set()
+        prefix = len("DOC#")
+        for start in range(0, len(wanted), 100):
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [_to_item(_doc_key(workspace_id, doc_id)) for doc_id in wanted[start : start + 100]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "pk, sk",
+                }
+            }
+            for attempt in range(_BATCH_ATTEMPTS):
+                with _errors("batch get"):
+                    response = self._client().batch_get_item(RequestItems=request)
+                items = response.get("Responses", {}).get(self.table, [])
+                found.update(_from_item(item)["sk"][prefix:] for item in items)
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise Throttled("DynamoDB batch get left keys unprocessed")
+        return found
+
     def stale_documents(self, status: DocumentStatus, older_than: datetime) -> list[Document]:
         """Documents in ``status`` last updated strictly before ``older_than`` (gsi1), oldest first."""
         items = self._query_all(
@@ -799,6 +831,36 @@ class DynamoChatHistory(_Table):
         except ClientError as exc:
             raise UpstreamError(f"DynamoDB add_message cancelled: {_cancellation_codes(exc)}") from exc
 
+    def add_message_if_new(self, message: Message) -> bool:
+        """The message plus a claim item (``sk = MSGID#{id}``) in one transaction, both put only if absent.
+
+        The message's own key holds its time, so the claim is what makes the write conditional on the id:
+        a redelivered job with a later timestamp finds the claim taken. Messages stored by ``add_message``
+        (no claim) are found through lsi1 first.
+        """
+        if self._message_keys(message.session_id, message.id):
+            return False
+        item = _message_item(message)
+        claim = {"pk": item["pk"], "sk": f"MSGID#{message.id}", "kind": "message_claim"}
+        for _ in range(_OPTIMISTIC_ATTEMPTS):
+            try:
+                self._transact([self._put_if_absent(claim), self._put_if_absent(item)])
+                return True
+            except ClientError as exc:
+                codes = _cancellation_codes(exc)
+                if _CHECK_FAILED in codes:
+                    return False
+                if "TransactionConflict" not in codes:
+                    raise UpstreamError(f"DynamoDB add_message_if_new cancelled: {codes}") from exc
+            if self._message_keys(message.session_id, message.id):  # the conflicting writer stored it
+                return False
+        raise Throttled("DynamoDB add_message_if_new kept conflicting")
+
+    def _put_if_absent(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        put = self._put(values)
+        put["Put"]["ConditionExpression"] = "attribute_not_exists(pk)"
+        return put
+
     def _message_keys(self, session_id: str, message_id: str) -> list[dict[str, str]]:
         items = self._query_all(
             IndexName="lsi1",
@@ -873,7 +935,9 @@ class DynamoConnections(_ClockedTable):
 
     _spec = "connections"
 
-    def add(self, connection_id: str, user: str, *, ttl_seconds: int = 7200) -> None:
+    def add(
+        self, connection_id: str, user: str, *, ttl_seconds: int = 7200, token_expires_at: datetime | None = None
+    ) -> None:
         if not connection_id or not user:
             raise InvalidInput("connection id and user must not be empty")
         if ttl_seconds < 1:
@@ -886,6 +950,7 @@ class DynamoConnections(_ClockedTable):
             "connected_at": int(now),
             "expires_at": math.ceil(expires),  # the TTL attribute: whole epoch seconds
             "expires_at_ms": int(expires * 1000),  # what reads compare against
+            "token_expires_at_ms": None if token_expires_at is None else _epoch_ms(token_expires_at),
         }
         with _errors("add connection"):
             self._client().put_item(TableName=self.table, Item=_to_item(item))
@@ -896,13 +961,22 @@ class DynamoConnections(_ClockedTable):
         with _errors("remove connection"):
             self._client().delete_item(TableName=self.table, Key=_to_item({"connection_id": connection_id}))
 
-    def user_of(self, connection_id: str) -> str | None:
+    def get(self, connection_id: str) -> ConnectionInfo | None:
         if not connection_id:
             return None
         item = self._get({"connection_id": connection_id})
-        if item is None or self._expired(item):
+        if item is None or "user_id" not in item or self._expired(item):
             return None
-        return str(item["user_id"])
+        token_ms = item.get("token_expires_at_ms")
+        return ConnectionInfo(
+            id=connection_id,
+            user=str(item["user_id"]),
+            token_expires_at=None if token_ms is None else datetime.fromtimestamp(int(token_ms) / 1000, UTC),
+        )
+
+    def user_of(self, connection_id: str) -> str | None:
+        info = self.get(connection_id)
+        return info.user if info else None
 
     def of_user(self, user: str) -> list[str]:
         items = self._query_all(

@@ -22,13 +22,17 @@ all on-demand (PAY_PER_REQUEST), every key attribute a string (``S``) except the
 
     session         SESSION#{session}          #META              OWNER#{owner} / {updated}#{session}
     message         SESSION#{session}          MSG#{created}#{id} lsi1sk = MSGID#{id}
+    message claim   SESSION#{session}          MSGID#{id}         (``add_message_if_new``: one write per id)
 
     gsi1: an owner's sessions, newest first. lsi1: a message by id inside its session.
+    Usage counters (``dynamodb_usage.DynamoUsageLedger``) share this table: ``USAGE#USER#{user}`` /
+    ``USAGE#WS#{ws}`` with ``DAY#{day}#{model}`` (ADD-updated numbers), ``USAGE#MSG#{message}`` / ``#USAGE``.
 
 ``connections`` (``DynamoConnections``)::
 
     connection_id (pk), user_id, connected_at, expires_at (TTL, whole epoch seconds),
-    expires_at_ms (the exact expiry reads compare against: TTL deletion lags by up to days)
+    expires_at_ms (the exact expiry reads compare against: TTL deletion lags by up to days),
+    token_expires_at_ms (the `exp` of the token the connection was opened with; ws_message checks it)
     by-user GSI on user_id.
 
 Timestamps in keys are UTC ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (fixed width, so they sort as strings).

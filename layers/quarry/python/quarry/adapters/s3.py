@@ -212,6 +212,8 @@ class ObjectCreated:
     etag: str
     event_name: str
     event_time: datetime
+    sequencer: str | None = None  # orders the events of one key: see ``quarry.services.documents.sequencer_after``
+    version_id: str | None = None
 
 
 def parse_object_created(body: str | Mapping[str, Any]) -> list[ObjectCreated]:
@@ -255,6 +257,8 @@ def _object_created(record: Mapping[str, Any]) -> ObjectCreated:
             etag=str(obj.get("eTag", "")),
             event_name=str(record["eventName"]),
             event_time=datetime.fromisoformat(str(record["eventTime"]).replace("Z", "+00:00")),
+            sequencer=str(obj["sequencer"]) if obj.get("sequencer") else None,
+            version_id=str(obj["versionId"]) if obj.get("versionId") else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(f"malformed S3 event record: {exc!r}") from exc

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -35,11 +35,12 @@ from quarry.models import (
     Workspace,
     utcnow,
 )
-from quarry.ports import Page
+from quarry.ports import ConnectionInfo, Page
 
 __all__ = ["SqlCatalog", "SqlChatHistory", "SqlConnections", "decode_cursor", "encode_cursor"]
 
 MAX_PAGE = 1000
+_IN_BATCH = 500  # ids per generated IN (...) list
 
 Pool = ConnectionPool[psycopg.Connection[Any]]
 T = TypeVar("T")
@@ -371,6 +372,21 @@ class SqlCatalog(_Tables):
     def delete_document(self, workspace_id: str, document_id: str) -> None:
         self._run(("DELETE FROM {t}.documents WHERE workspace_id = %s AND id = %s", (workspace_id, document_id)))
 
+    def existing_document_ids(self, workspace_id: str, document_ids: Iterable[str]) -> set[str]:
+        """One ``IN (...)`` query per 500 ids, with generated placeholders: no array parameter (the RDS Data
+        API carries none), and ``id = ANY`` would not be planned better for a few dozen ids."""
+        wanted = sorted(set(document_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), _IN_BATCH):
+            batch = wanted[start : start + _IN_BATCH]
+            placeholders = ", ".join(["%s"] * len(batch))
+            rows = self._all(
+                f"SELECT id FROM {{t}}.documents WHERE workspace_id = %s AND id IN ({placeholders})",
+                (workspace_id, *batch),
+            )
+            found.update(row["id"] for row in rows)
+        return found
+
     def stale_documents(self, status: DocumentStatus, older_than: datetime) -> list[Document]:
         rows = self._all(
             "SELECT * FROM {t}.documents WHERE status = %s AND updated_at < %s ORDER BY updated_at, workspace_id, id",
@@ -501,6 +517,28 @@ class SqlChatHistory(_Tables):
         except (TypeError, ValueError) as exc:  # metadata that JSON cannot hold
             raise InvalidInput(f"message {message.id} cannot be stored: {exc}") from exc
 
+    def add_message_if_new(self, message: Message) -> bool:
+        """Insert unless (session, id) is taken: the primary key makes it one conditional write."""
+        try:
+            inserted = self._run(
+                (
+                    "INSERT INTO {t}.messages (session_id, id, role, content, citations, metadata, created_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (session_id, id) DO NOTHING",
+                    (
+                        message.session_id,
+                        message.id,
+                        Role(message.role).value,
+                        message.content,
+                        Jsonb([asdict(citation) for citation in message.citations]),
+                        Jsonb(message.metadata),
+                        _utc(message.created_at),
+                    ),
+                )
+            )
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"message {message.id} cannot be stored: {exc}") from exc
+        return inserted == 1
+
     def get_message(self, session_id: str, message_id: str) -> Message | None:
         row = self._one("SELECT * FROM {t}.messages WHERE session_id = %s AND id = %s", (session_id, message_id))
         return _message(row) if row else None
@@ -533,17 +571,33 @@ class SqlChatHistory(_Tables):
 class SqlConnections(_Tables):
     """Live WebSocket connections; expired rows are invisible and swept on ``add``."""
 
-    def add(self, connection_id: str, user: str, *, ttl_seconds: int = 7200) -> None:
+    def add(
+        self, connection_id: str, user: str, *, ttl_seconds: int = 7200, token_expires_at: datetime | None = None
+    ) -> None:
         if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds <= 0:
             raise InvalidInput("ttl_seconds must be a positive integer")
         now = utcnow()
+        token_expiry = None if token_expires_at is None else _utc(token_expires_at)
         self._run(
             ("DELETE FROM {t}.connections WHERE expires_at <= %s", (now,)),
             (
-                'INSERT INTO {t}.connections (id, "user", expires_at) VALUES (%s, %s, %s)'
-                ' ON CONFLICT (id) DO UPDATE SET "user" = EXCLUDED."user", expires_at = EXCLUDED.expires_at',
-                (connection_id, user, now + timedelta(seconds=ttl_seconds)),
+                'INSERT INTO {t}.connections (id, "user", expires_at, token_expires_at) VALUES (%s, %s, %s, %s)'
+                ' ON CONFLICT (id) DO UPDATE SET "user" = EXCLUDED."user", expires_at = EXCLUDED.expires_at,'
+                " token_expires_at = EXCLUDED.token_expires_at",
+                (connection_id, user, now + timedelta(seconds=ttl_seconds), token_expiry),
             ),
+        )
+
+    def get(self, connection_id: str) -> ConnectionInfo | None:
+        row = self._one(
+            'SELECT id, "user", token_expires_at FROM {t}.connections WHERE id = %s AND expires_at > %s',
+            (connection_id, utcnow()),
+        )
+        if row is None:
+            return None
+        token_expiry = row["token_expires_at"]
+        return ConnectionInfo(
+            id=row["id"], user=row["user"], token_expires_at=token_expiry.astimezone(UTC) if token_expiry else None
         )
 
     def remove(self, connection_id: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-__all__ = ["rest_event", "s3_object_created", "sns_envelope", "sqs_event", "ws_event"]
+__all__ = ["next_sequencer", "rest_event", "s3_object_created", "sns_envelope", "sqs_event", "ws_event"]
 
 
 def _request_context(stage: str = "local") -> dict[str, Any]:
@@ -140,7 +141,19 @@ def sqs_event(records: list[tuple[str, str, int]], queue: str) -> dict[str, Any]
     }
 
 
-def s3_object_created(bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
+_sequencer_lock = threading.Lock()
+_last_sequencer = 0
+
+
+def next_sequencer() -> str:
+    """Like S3's ``sequencer``: hex, greater for every later event (nanoseconds, never repeating or going back)."""
+    global _last_sequencer
+    with _sequencer_lock:
+        _last_sequencer = max(time.time_ns(), _last_sequencer + 1)
+        return f"{_last_sequencer:016X}"
+
+
+def s3_object_created(bucket: str, key: str, size: int, etag: str, *, sequencer: str | None = None) -> dict[str, Any]:
     return {
         "Records": [
             {
@@ -152,7 +165,12 @@ def s3_object_created(bucket: str, key: str, size: int, etag: str) -> dict[str, 
                 "s3": {
                     "s3SchemaVersion": "1.0",
                     "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                    "object": {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag},
+                    "object": {
+                        "key": quote_plus(key, safe="/"),
+                        "size": size,
+                        "eTag": etag,
+                        "sequencer": sequencer or next_sequencer(),
+                    },
                 },
             }
         ]

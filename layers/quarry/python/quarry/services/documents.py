@@ -4,17 +4,38 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from quarry.errors import InvalidInput, NotFound, PayloadTooLarge
+from quarry.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from quarry.filetypes import content_type_for
-from quarry.models import Document, DocumentSource, DocumentStatus, content_hash
+from quarry.models import Document, DocumentSource, DocumentStatus, content_hash, new_id, utcnow
 from quarry.ports import BlobStore, Catalog, Page, UploadTarget, VectorIndex, Workflow, WorkflowName
 from quarry.services.access import WorkspaceAccess
 from quarry.services.workspaces import workspace_prefix
 
-__all__ = ["DocumentService", "UploadKey", "document_id_for", "document_prefix"]
+__all__ = [
+    "STUCK_CREATED_AFTER",
+    "DocumentService",
+    "UploadKey",
+    "document_id_for",
+    "document_prefix",
+    "sequencer_after",
+]
+
+log = logging.getLogger(__name__)
+
+# Where an upload's object version is recorded on its document (metadata, so no schema change).
+SEQUENCER = "s3_sequencer"
+EVENT_TIME = "s3_event_time"
+VERSION_ID = "s3_version_id"
+
+#: A document still ``created`` this long after its last change never got its run (a start that failed,
+#: a queue that was lost): ``retry`` accepts it. A younger one may still be queued: 409.
+STUCK_CREATED_AFTER = timedelta(minutes=10)
 
 
 def document_id_for(workspace_id: str, name: str) -> str:
@@ -24,6 +45,31 @@ def document_id_for(workspace_id: str, name: str) -> str:
 
 def document_prefix(workspace_id: str, document_id: str) -> str:
     return f"{workspace_prefix(workspace_id)}documents/{document_id}/"
+
+
+def sequencer_after(candidate: str, applied: str) -> bool:
+    """Whether S3 ``sequencer`` ``candidate`` is later than ``applied`` (events of one key only).
+
+    Sequencers are hexadecimal strings of varying length: left-pad the shorter with zeros, then
+    compare lexicographically (as the S3 event notification documentation says).
+    """
+    width = max(len(candidate), len(applied))
+    return candidate.upper().rjust(width, "0") > applied.upper().rjust(width, "0")
+
+
+def _upload_supersedes(incoming: Document, stored: Document) -> bool:
+    """Whether an upload event's object version comes after the one the document holds.
+
+    By S3 sequencer when both have one; else by event time when both have one and they differ; else
+    (nothing to order by) a different content wins, the same content is the same version.
+    """
+    new_seq, old_seq = incoming.metadata.get(SEQUENCER), stored.metadata.get(SEQUENCER)
+    if new_seq and old_seq:
+        return sequencer_after(str(new_seq), str(old_seq))
+    new_time, old_time = incoming.metadata.get(EVENT_TIME), stored.metadata.get(EVENT_TIME)
+    if new_time and old_time and new_time != old_time:
+        return datetime.fromisoformat(str(new_time)) > datetime.fromisoformat(str(old_time))
+    return incoming.content_hash != stored.content_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +126,23 @@ class DocumentService:
         )
         return key.document_id, target
 
-    def register_upload(self, key: str, *, etag: str, size: int, content_type: str | None) -> tuple[Document, bool]:
-        """An object landed in the upload store: register it (idempotent on key+etag) and start ingestion."""
+    def register_upload(
+        self,
+        key: str,
+        *,
+        etag: str,
+        size: int,
+        content_type: str | None,
+        sequencer: str | None = None,
+        event_time: datetime | None = None,
+        version_id: str | None = None,
+    ) -> tuple[Document, bool]:
+        """An object landed in the upload store: register it and start ingestion; returns (document, started).
+
+        Idempotent on key+etag+sequencer, and never backwards: the object version (S3 ``sequencer``, else
+        the event time) is recorded on the document, and an event for an older version than the recorded
+        one (S3 delivers out of order, SQS redelivers) is logged and changes nothing.
+        """
         parsed = UploadKey.parse(key)
         if self._catalog.get_workspace(parsed.workspace_id) is None:
             raise NotFound(f"workspace {parsed.workspace_id} not found for upload {key}")
@@ -94,20 +155,43 @@ class DocumentService:
             content_type=content_type,
             size_bytes=size,
             content_hash=etag,
+            metadata=_version_metadata(sequencer, event_time, version_id),
         )
-        return self._register(document, idempotency_key=f"{key}#{etag}")
+        return self._register(
+            document,
+            idempotency_key=f"{key}#{etag}",
+            run_key=f"{key}#{etag}#{sequencer or version_id or ''}",
+            supersedes=_upload_supersedes,
+        )
 
-    def _register(self, document: Document, *, idempotency_key: str) -> tuple[Document, bool]:
+    def _register(
+        self,
+        document: Document,
+        *,
+        idempotency_key: str,
+        run_key: str | None = None,
+        supersedes: Callable[[Document, Document], bool] | None = None,
+    ) -> tuple[Document, bool]:
+        """``supersedes(new, stored)``: whether ``document`` replaces a stored one (default: other content)."""
         stored, created = self._catalog.register_document(document, idempotency_key=idempotency_key)
-        if not created and stored.content_hash != document.content_hash:
-            # Same name, new content: a new version replaces the document (and, once indexed, its chunks).
+        if not created:
+            if not (supersedes or _other_content)(document, stored):
+                if stored.content_hash != document.content_hash:
+                    log.info(
+                        "stale version of %s ignored: %s is older than the stored %s",
+                        document.name,
+                        {k: v for k, v in document.metadata.items() if k.startswith("s3_")},
+                        {k: v for k, v in stored.metadata.items() if k.startswith("s3_")},
+                    )
+                return stored, False
+            # Same name, a newer version: it replaces the document (and, once indexed, its chunks).
             self._catalog.put_document(document)
             stored, created = document, True
         if created:
             self._workflow.start(
                 WorkflowName.INGEST,
                 {"workspace_id": document.workspace_id, "document_id": document.id},
-                run_id=hashlib.sha256(idempotency_key.encode()).hexdigest()[:40],
+                run_id=hashlib.sha256((run_key or idempotency_key).encode()).hexdigest()[:40],
             )
         return stored, created
 
@@ -122,6 +206,9 @@ class DocumentService:
         digest = content_hash(data)
         if existing and existing.content_hash == digest and existing.status is DocumentStatus.PROCESSED:
             return existing, False
+        if existing and existing.content_hash == digest and existing.status is DocumentStatus.ERROR:
+            # The same bytes again after a failure: the idempotency key is taken, so this is an explicit retry.
+            return self._restart(existing), True
         info = self._blobs.put(key, data, content_type=content_type)
         document = Document(
             id=document_id_for(workspace_id, filename),
@@ -219,14 +306,73 @@ class DocumentService:
             run_id=f"del-{document_id}-{_now_bucket()}",
         )
 
+    # ------------------------------------------------------------------ after a failure or a crash
+    def retry(self, user: str, workspace_id: str, document_id: str) -> Document:
+        """Run the ingestion of a failed document again (or of one whose run never started).
+
+        Allowed from ``error``, and from ``created`` once it has waited ``STUCK_CREATED_AFTER``; anything
+        else is a 409. The document goes back to ``created`` and a new workflow run starts under a fresh
+        run id (the upload's own run id, derived from key + etag, is spent: Step Functions keeps execution
+        names for 90 days), so a retry is never swallowed as a duplicate start.
+        """
+        document = self.get(user, workspace_id, document_id)
+        stuck = document.status is DocumentStatus.CREATED and document.updated_at <= utcnow() - STUCK_CREATED_AFTER
+        if document.status is not DocumentStatus.ERROR and not stuck:
+            raise Conflict(f"document {document.name!r} is {document.status.value}; only a failed document is retried")
+        if document.parent_id is not None:
+            raise Conflict(f"{document.name!r} is a page of a website crawl: retry the website instead")
+        return self._restart(document)
+
+    def resume_interrupted(self, *, before: datetime) -> list[Document]:
+        """Re-run every document left ``created`` or ``processing`` before ``before`` (a process that died).
+
+        Pages of a website crawl are not runs of their own: they end in ``error``, and the crawl, which is
+        re-run, writes again every page it reaches.
+        """
+        stale = [
+            d
+            for status in (DocumentStatus.PROCESSING, DocumentStatus.CREATED)
+            for d in self._catalog.stale_documents(status, before)
+        ]
+        for page in (d for d in stale if d.parent_id is not None):
+            self._catalog.set_document_status(
+                page.workspace_id, page.id, DocumentStatus.ERROR, reason="interrupted: the server stopped"
+            )
+        resumed = []
+        for document in (d for d in stale if d.parent_id is None):
+            try:
+                resumed.append(self._restart(document))
+            except NotFound:  # deleted meanwhile: nothing to resume
+                continue
+        return resumed
+
+    def _restart(self, document: Document) -> Document:
+        updated = self._catalog.set_document_status(document.workspace_id, document.id, DocumentStatus.CREATED)
+        if updated is None:
+            raise NotFound(f"document {document.id} not found")
+        self._workflow.start(
+            WorkflowName.INGEST,
+            {"workspace_id": document.workspace_id, "document_id": document.id},
+            run_id=f"retry-{document.id}-{new_id()}",
+        )
+        return updated
+
     def purge(self, workspace_id: str, document_id: str) -> None:
-        """The deletion workflow's step for one document and its sub-documents. Safe to repeat."""
+        """The deletion workflow's step for one document and its sub-documents. Safe to repeat.
+
+        The catalog record goes first, then the sub-documents (listed only after the record is gone, so a
+        crawl that is still running either sees its site gone or wrote pages this listing finds), then the
+        chunks and the blobs. An ingestion still running re-checks the catalog after writing its chunks and
+        deletes them again when the record is gone (``IngestionService._discard_deleted`` has the
+        interleavings); search drops chunks of documents the catalog does not hold in any case, so a purge
+        that stops half-way (and is retried) never serves a deleted document.
+        """
+        self._catalog.delete_document(workspace_id, document_id)
         children = [d for d in self._all_documents(workspace_id) if d.parent_id == document_id]
         for child in children:
             self.purge(workspace_id, child.id)
         self._index.delete_document(workspace_id, document_id)
         self._blobs.delete_prefix(document_prefix(workspace_id, document_id))
-        self._catalog.delete_document(workspace_id, document_id)
 
     def _all_documents(self, workspace_id: str) -> list[Document]:
         out: list[Document] = []
@@ -237,6 +383,19 @@ class DocumentService:
             if page.cursor is None:
                 return out
             cursor = page.cursor
+
+
+def _other_content(incoming: Document, stored: Document) -> bool:
+    return incoming.content_hash != stored.content_hash
+
+
+def _version_metadata(sequencer: str | None, event_time: datetime | None, version_id: str | None) -> dict[str, Any]:
+    found = {
+        SEQUENCER: sequencer.upper() if sequencer else None,
+        EVENT_TIME: event_time.isoformat() if event_time else None,
+        VERSION_ID: version_id,
+    }
+    return {name: value for name, value in found.items() if value}
 
 
 def _now_bucket() -> int:

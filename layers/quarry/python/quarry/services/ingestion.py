@@ -4,6 +4,12 @@ The state machine (and ``LocalWorkflow``) runs: ``set_processing`` → ``run`` �
 ``set_processed``; any failure → ``set_error(reason)``. ``run`` parses, chunks,
 embeds in batches and replaces the document's chunks in one transaction, so a
 retried job leaves exactly one set of chunks.
+
+A document deleted while it is being ingested stays deleted: after writing its
+chunks, ingestion asks the catalog whether the document still exists and, if
+not, deletes the chunks again and ends quietly (``_discard_deleted`` has the
+interleavings). Search, besides, never returns chunks of a document the
+catalog does not hold.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -24,9 +30,13 @@ from quarry.services.documents import document_id_for, document_prefix
 from quarry.services.models_registry import ModelRegistry
 from quarry.services.status import DocumentStatusPublisher
 
-__all__ = ["Chunker", "IngestionReport", "IngestionService", "PageSource"]
+__all__ = ["Chunker", "DocumentDeleted", "IngestionReport", "IngestionService", "PageSource"]
 
 log = logging.getLogger(__name__)
+
+
+class DocumentDeleted(NotFound):
+    """The document was deleted while it was being ingested; what was written for it has been removed."""
 
 
 class Chunker(Protocol):
@@ -133,6 +143,8 @@ class IngestionService:
             report = self.run(workspace_id, document_id)
             self.set_processed(workspace_id, document_id, report.chunks)
             return report
+        except DocumentDeleted as exc:  # nothing to report on: the document is gone, and so are its chunks
+            log.info("ingestion of %s stopped: %s", document_id, exc.message)
         except QuarryError as exc:
             self.set_error(workspace_id, document_id, exc.message)
         except Exception as exc:  # an unexpected failure still ends in a visible status
@@ -162,11 +174,9 @@ class IngestionService:
             lines = "\n".join(
                 json.dumps({"ordinal": c.ordinal, "start": c.start, "end": c.end, "text": c.text}) for c in chunks
             )
-            self._audit.put(
-                document_prefix(workspace.id, document.id) + "chunks.jsonl",
-                lines.encode(),
-                content_type="application/x-ndjson",
-            )
+            self._audit.put(_audit_key(workspace.id, document.id), lines.encode(), content_type="application/x-ndjson")
+        if self._discard_deleted(workspace.id, [document.id]):
+            raise DocumentDeleted(f"{document.name} was deleted while it was being indexed")
         return len(embedded)
 
     def index_batch(
@@ -181,6 +191,9 @@ class IngestionService:
         The embedder sees batches as large as for one long document, and each
         finished document is written by a second thread while the next batch is
         embedded, so the pipeline runs close to the embedder's own throughput.
+        The documents are registered in the catalog (if absent) before their
+        chunks are written and marked processed after, so search serves them;
+        one deleted meanwhile loses its chunks again.
         """
         chunker = self._chunker_for(workspace.chunking)
         split_many = getattr(chunker, "split_many", None)
@@ -196,6 +209,7 @@ class IngestionService:
         done: list[list[Chunk]] = [[] for _ in per_doc]
         embedder = self._models.embedders.get(workspace.embedding_model)
         finished: dict[str, list[Chunk]] = {}
+        documents: dict[str, Document] = {}
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-writer") as writer:
             futures = []
             # Groups of several batches: the embedder sorts a call's texts by length, so less padding.
@@ -209,16 +223,66 @@ class IngestionService:
                     pending[i] -= 1
                     if pending[i] == 0:
                         finished[items[i][0].id] = done[i]
+                        documents[items[i][0].id] = items[i][0]
                 # Finished documents are written together while the next group is embedded.
                 if finished:
-                    futures.append(writer.submit(self._index.replace_documents, workspace.id, finished))
-                    finished = {}
+                    futures.append(writer.submit(self._write_batch, workspace.id, documents, finished))
+                    finished, documents = {}, {}
                 if on_progress:
                     on_progress(len(batch))
             for f in futures:
                 f.result()
         self._index.optimize(workspace.id)
         return len(flat)
+
+    def _write_batch(self, workspace_id: str, documents: dict[str, Document], chunks: dict[str, list[Chunk]]) -> None:
+        for document in documents.values():
+            self._catalog.register_document(replace(document, status=DocumentStatus.PROCESSING))
+        self._index.replace_documents(workspace_id, chunks)
+        gone = self._discard_deleted(workspace_id, chunks)
+        for document_id, written in chunks.items():
+            if document_id not in gone:
+                self._catalog.set_document_status(
+                    workspace_id, document_id, DocumentStatus.PROCESSED, chunk_count=len(written)
+                )
+
+    def _discard_deleted(self, workspace_id: str, document_ids: Collection[str]) -> set[str]:
+        """After chunks were written: delete them again for every document the catalog no longer holds.
+
+        Returns those documents' ids. This is the commit check that keeps a deletion final. The deletion
+        (``DocumentService.purge``) removes the catalog record C first, then the chunks I, then the blobs;
+        ingestion writes the chunks W, then checks the catalog K, then (if gone) deletes the chunks D.
+        C and K are reads and writes of one record, so one of them comes first:
+
+        - C before K: K finds no record and D deletes whatever W wrote, whether W committed before or
+          after I. Nothing survives.
+        - K before C: then W < K < C < I, so the purge's own I deletes what W wrote. Nothing survives.
+
+        A crawl's pages are sub-documents, checked this way and then against their site
+        (``_stop_if_site_deleted``). The only window left: a new document of the same name registered
+        between K and D whose own ingestion also finishes in that window would lose its chunks and show
+        ``processed`` with none until uploaded again.
+        """
+        wanted = set(document_ids)
+        gone = wanted - self._catalog.existing_document_ids(workspace_id, wanted)
+        for document_id in sorted(gone):
+            removed = self._index.delete_document(workspace_id, document_id)
+            if self._audit is not None:
+                self._audit.delete(_audit_key(workspace_id, document_id))
+            log.info("document %s was deleted during ingestion: %d chunks removed again", document_id, removed)
+        return gone
+
+    def _stop_if_site_deleted(self, site: Document, page: Document) -> None:
+        """After each page: if the crawl's site is gone, the page just written goes too, and the crawl stops.
+
+        The purge deletes the site's record before listing its pages, so a page written before a check
+        that still finds the site is listed and purged; one written after it is removed here.
+        """
+        if self._catalog.existing_document_ids(site.workspace_id, [site.id]):
+            return
+        self._catalog.delete_document(page.workspace_id, page.id)
+        self._discard_deleted(page.workspace_id, [page.id])
+        raise DocumentDeleted(f"{site.name} was deleted while it was being crawled")
 
     def embed_chunks(self, workspace: Workspace, chunks: Sequence[Chunk]) -> list[Chunk]:
         embedder = self._models.embedders.get(workspace.embedding_model)
@@ -263,11 +327,18 @@ class IngestionService:
                 self._status.set(workspace.id, page_doc.id, DocumentStatus.PROCESSED, chunk_count=count)
                 pages += 1
                 chunks += count
+            except DocumentDeleted:
+                raise
             except QuarryError as exc:
                 self._status.set(workspace.id, page_doc.id, DocumentStatus.ERROR, reason=exc.message)
+            self._stop_if_site_deleted(site, page_doc)
         if pages == 0:
             raise UnreadableDocument(f"{site.name}: no page could be crawled and parsed")
         return pages, chunks
+
+
+def _audit_key(workspace_id: str, document_id: str) -> str:
+    return document_prefix(workspace_id, document_id) + "chunks.jsonl"
 
 
 def _page_filename(page: CrawledPage) -> str:

@@ -1,4 +1,8 @@
-"""Search use case: embed the query, dense and keyword rankings in parallel, fuse, optionally rerank."""
+"""Search use case: embed the query, dense and keyword rankings in parallel, fuse, optionally rerank.
+
+Hits are checked against the catalog before reranking: chunks whose document the catalog no longer holds
+(a deletion racing an ingestion, a purge that failed half-way) are never returned, to search or to chat.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from quarry.errors import InvalidInput
 from quarry.models import Hit, SearchMode, SearchRequest, Workspace
-from quarry.ports import ScoredChunk, VectorIndex
+from quarry.ports import Catalog, ScoredChunk, VectorIndex
 from quarry.services.access import WorkspaceAccess
 from quarry.services.fusion import reciprocal_rank_fusion
 from quarry.services.models_registry import ModelRegistry
@@ -37,11 +41,13 @@ class SearchService:
         self,
         *,
         index: VectorIndex,
+        catalog: Catalog,
         models: ModelRegistry,
         access: WorkspaceAccess,
         config: RetrievalConfig | None = None,
     ) -> None:
         self._index = index
+        self._catalog = catalog
         self._models = models
         self._access = access
         self._config = config or RetrievalConfig()
@@ -66,7 +72,7 @@ class SearchService:
             vector = self._models.embedders.get(workspace.embedding_model).embed_query(request.query)
             dense = self._index.dense(workspace.id, vector, k=depth, filters=request.filters)
         keyword = keyword_future.result() if keyword_future else []
-        hits = self._combine(mode, dense, keyword)
+        hits = self._only_cataloged(workspace.id, self._combine(mode, dense, keyword))
         if request.rerank:
             hits = self._rerank(workspace, request.query, hits)
         took = (time.perf_counter() - started) * 1000
@@ -91,6 +97,13 @@ class SearchService:
             )
             for f in fused
         ]
+
+    def _only_cataloged(self, workspace_id: str, hits: list[Hit]) -> list[Hit]:
+        """Drop hits whose document the catalog does not hold (one batched lookup per search)."""
+        if not hits:
+            return hits
+        held = self._catalog.existing_document_ids(workspace_id, {h.chunk.document_id for h in hits})
+        return [h for h in hits if h.chunk.document_id in held]
 
     def _rerank(self, workspace: Workspace, query: str, hits: list[Hit]) -> list[Hit]:
         name = workspace.reranker or self._models.rerankers.default

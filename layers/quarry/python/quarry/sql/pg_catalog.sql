@@ -82,5 +82,7 @@ CREATE TABLE IF NOT EXISTS {schema}.connections (
     "user"     text NOT NULL,
     expires_at timestamptz NOT NULL
 );
+-- When the token the connection was opened with expires (ws_message closes the connection after it).
+ALTER TABLE {schema}.connections ADD COLUMN IF NOT EXISTS token_expires_at timestamptz;
 CREATE INDEX IF NOT EXISTS connections_by_user ON {schema}.connections ("user");
 CREATE INDEX IF NOT EXISTS connections_expiry ON {schema}.connections (expires_at);

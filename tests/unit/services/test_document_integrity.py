@@ -1,0 +1,232 @@
+"""Deletion racing ingestion, search filtered through the catalog, and S3 upload events out of order.
+
+On the in-memory fakes of tests/fakes.py (which pass the same contract suites as the real adapters), wired by
+the composition root; the embedder is a deterministic bag of hashed words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from quarry.models import Chunk, Document, DocumentSource, DocumentStatus, SearchRequest, Workspace
+from quarry.ports import ParsedDocument, WorkflowName
+from quarry.services.access import WorkspaceAccess
+from quarry.services.documents import DocumentService, UploadKey, document_id_for, sequencer_after
+from quarry.services.models_registry import ModelInfo, ModelRegistry
+from quarry.services.workspaces import WorkspaceSpec
+from quarry.settings import Settings
+from quarry.wiring import Services, build_services
+from tests.fakes import FakeBlobStore, FakeCatalog, FakeChatHistory, FakeConnections, FakeVectorIndex
+
+USER = "ada"
+TEXT = "The Plimsk observatory opened in 1911. Its telescope mirror is 2.4 metres wide."
+
+
+class HashEmbedder:
+    name, dimensions = "hash-16", 16
+    before_embedding: Callable[[], None] | None = None  # the moment a deletion request arrives, in a test
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if HashEmbedder.before_embedding is not None:
+            hook, HashEmbedder.before_embedding = HashEmbedder.before_embedding, None
+            hook()
+        return [self.embed_query(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        v = [0.0] * self.dimensions
+        for word in text.lower().split():
+            v[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimensions] += 1.0
+        norm = sum(x * x for x in v) ** 0.5 or 1.0
+        return [x / norm for x in v]
+
+
+class RecordingWorkflow:
+    """Like Step Functions, a run id already seen starts nothing; deletions run at once (as locally)."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, tuple[WorkflowName, dict[str, Any]]] = {}
+        self.services: Services | None = None
+
+    def start(self, name: WorkflowName, payload: Mapping[str, Any], *, run_id: str | None = None) -> str:
+        assert run_id is not None
+        if run_id not in self.runs:
+            self.runs[run_id] = (name, dict(payload))
+            if name is WorkflowName.DELETE_DOCUMENT and self.services is not None:
+                self.services.documents.purge(payload["workspace_id"], payload["document_id"])
+        return run_id
+
+    def ingest_runs(self) -> list[dict[str, Any]]:
+        return [p for n, p in self.runs.values() if n is WorkflowName.INGEST]
+
+
+@pytest.fixture
+def workflow() -> RecordingWorkflow:
+    return RecordingWorkflow()
+
+
+@pytest.fixture
+def services(tmp_path: Path, workflow: RecordingWorkflow) -> Iterator[Services]:
+    models = ModelRegistry()
+    models.embedders.register(ModelInfo("hash-16", "hash", "test", dimensions=16), HashEmbedder)
+    built = build_services(
+        Settings(data_dir=tmp_path),
+        overrides={
+            "catalog": FakeCatalog(),
+            "chat_history": FakeChatHistory(),
+            "connections": FakeConnections(),
+            "vector_index": FakeVectorIndex(),
+            "blob_store": FakeBlobStore(),
+            "workflow": workflow,
+            "models": models,
+        },
+    )
+    workflow.services = built
+    yield built
+    HashEmbedder.before_embedding = None
+
+
+def _workspace(services: Services) -> Workspace:
+    return services.workspaces.create(USER, WorkspaceSpec(name="w", embedding_model="hash-16"))
+
+
+def _search(services: Services, workspace_id: str, query: str) -> list[str]:
+    hits = services.search.search(USER, SearchRequest(workspace_id=workspace_id, query=query)).hits
+    return [h.chunk.document_id for h in hits]
+
+
+# --------------------------------------------------------------------------- deletion racing ingestion
+
+
+def test_a_document_deleted_while_it_is_embedded_leaves_no_chunks_and_no_error(services: Services) -> None:
+    ws = _workspace(services)
+    document = services.documents.add_text(USER, ws.id, title="observatory", text=TEXT)
+    HashEmbedder.before_embedding = lambda: services.documents.delete(USER, ws.id, document.id)
+
+    report = services.ingestion.process(ws.id, document.id)
+
+    assert report is None
+    assert services.adapters.catalog.get_document(ws.id, document.id) is None
+    assert services.adapters.vector_index.count(ws.id, document_id=document.id) == 0
+    assert _search(services, ws.id, "Plimsk telescope mirror") == []
+
+
+def test_purge_deletes_the_catalog_record_before_the_chunks(services: Services) -> None:
+    """Seen from the index: when the chunks are deleted, the catalog no longer holds the document."""
+    ws = _workspace(services)
+    document = services.documents.add_text(USER, ws.id, title="observatory", text=TEXT)
+    services.ingestion.process(ws.id, document.id)
+    index, catalog = services.adapters.vector_index, services.adapters.catalog
+    seen: list[Document | None] = []
+    delete = index.delete_document
+
+    def observed(workspace_id: str, document_id: str) -> int:
+        seen.append(catalog.get_document(workspace_id, document_id))
+        return delete(workspace_id, document_id)
+
+    index.delete_document = observed  # type: ignore[method-assign]
+    services.documents.purge(ws.id, document.id)
+
+    assert seen == [None]
+    assert index.count(ws.id, document_id=document.id) == 0
+
+
+def test_index_batch_registers_its_documents_and_drops_one_deleted_meanwhile(services: Services) -> None:
+    ws = _workspace(services)
+    items = [
+        (
+            Document(id=f"p{n}", workspace_id=ws.id, name=f"p{n}", source=DocumentSource.TEXT),
+            ParsedDocument(text=TEXT, title=""),
+        )
+        for n in range(3)
+    ]
+    index = services.adapters.vector_index
+    write = index.replace_documents
+
+    def written_then_deleted(workspace_id: str, documents: Mapping[str, Sequence[Chunk]]) -> None:
+        write(workspace_id, documents)
+        services.adapters.catalog.delete_document(workspace_id, "p1")  # the deletion lands right after the write
+
+    index.replace_documents = written_then_deleted  # type: ignore[method-assign]
+
+    services.ingestion.index_batch(ws, items)
+
+    catalog = services.adapters.catalog
+    assert catalog.existing_document_ids(ws.id, ["p0", "p1", "p2"]) == {"p0", "p2"}
+    stored = catalog.get_document(ws.id, "p0")
+    assert stored is not None and stored.status is DocumentStatus.PROCESSED and stored.chunk_count >= 1
+    assert services.adapters.vector_index.count(ws.id, document_id="p1") == 0
+    assert set(_search(services, ws.id, "Plimsk observatory")) == {"p0", "p2"}
+
+
+# --------------------------------------------------------------------------- search
+
+
+def test_search_drops_chunks_whose_document_the_catalog_does_not_hold(services: Services) -> None:
+    ws = _workspace(services)
+    kept = services.documents.add_text(USER, ws.id, title="kept", text=TEXT)
+    services.ingestion.process(ws.id, kept.id)
+    orphan = [Chunk(ws.id, "gone", 0, TEXT, 0, len(TEXT), embedding=tuple(HashEmbedder().embed_query(TEXT)))]
+    services.adapters.vector_index.replace_document(ws.id, "gone", orphan)
+
+    assert _search(services, ws.id, "Plimsk observatory telescope") == [kept.id]
+
+
+# --------------------------------------------------------------------------- upload events out of order
+
+
+def test_sequencers_compare_after_left_padding() -> None:
+    assert sequencer_after("0A0", "9F")  # 0x0A0 > 0x09F although "0" < "9"
+    assert sequencer_after("0055AED6DCD90281F0", "55AED6DCD90281E5")
+    assert not sequencer_after("55AED6DCD90281E5", "0055AED6DCD90281F0")
+    assert not sequencer_after("00ff", "FF")  # equal: not after
+
+
+@pytest.fixture
+def documents() -> tuple[DocumentService, FakeCatalog, RecordingWorkflow]:
+    catalog, workflow = FakeCatalog(), RecordingWorkflow()
+    catalog.put_workspace(Workspace("ws", "docs", USER, "hash-16", 16))
+    service = DocumentService(
+        catalog=catalog,
+        blobs=FakeBlobStore(),
+        index=FakeVectorIndex(),
+        workflow=workflow,
+        access=WorkspaceAccess(catalog),
+        max_upload_bytes=1_000_000,
+    )
+    return service, catalog, workflow
+
+
+def test_an_older_upload_event_after_a_newer_one_is_a_no_op(
+    documents: tuple[DocumentService, FakeCatalog, RecordingWorkflow],
+) -> None:
+    service, catalog, workflow = documents
+    key = UploadKey("ws", document_id_for("ws", "a.txt"), "a.txt").key
+
+    _, new = service.register_upload(key, etag="v2", size=2, content_type="text/plain", sequencer="00B0")
+    _, old = service.register_upload(key, etag="v1", size=1, content_type="text/plain", sequencer="A0")
+
+    assert (new, old) == (True, False)
+    stored = catalog.get_document("ws", document_id_for("ws", "a.txt"))
+    assert stored is not None and stored.content_hash == "v2" and stored.metadata["s3_sequencer"] == "00B0"
+    assert len(workflow.ingest_runs()) == 1
+
+
+def test_a_newer_upload_of_bytes_seen_before_is_a_new_run(
+    documents: tuple[DocumentService, FakeCatalog, RecordingWorkflow],
+) -> None:
+    """A, then B, then A again: the third upload's run id is new (not the first's, already spent)."""
+    service, catalog, workflow = documents
+    key = UploadKey("ws", document_id_for("ws", "a.txt"), "a.txt").key
+    for etag, sequencer in (("A", "01"), ("B", "02"), ("A", "03")):
+        service.register_upload(key, etag=etag, size=1, content_type="text/plain", sequencer=sequencer)
+    stale = service.register_upload(key, etag="B", size=1, content_type="text/plain", sequencer="02")  # redelivered
+
+    assert stale[1] is False
+    stored = catalog.get_document("ws", document_id_for("ws", "a.txt"))
+    assert stored is not None and stored.content_hash == "A" and stored.metadata["s3_sequencer"] == "03"
+    assert len(workflow.ingest_runs()) == 3
