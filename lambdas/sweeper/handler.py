@@ -5,6 +5,11 @@ attempts plus a start-up margin (``IngestionConfig.processing_timeout_seconds``)
 finish is never failed. No concurrency is reserved (a new account cannot reserve any); two overlapping runs
 are harmless: each status write is conditional on the document still existing (a deleted one is never
 resurrected) and both write the same terminal state, the second only re-announcing it.
+
+A swept document is retryable (``POST .../documents/{id}/retry``, ``DocumentService.retry``): the retry starts a
+new execution under a fresh name, since the upload's own execution name (derived from key + etag) is spent.
+Locally the same handler runs every minute in `quarry serve`, which also resumes at start-up whatever a previous
+process left ``created`` or ``processing`` instead of waiting for this timeout.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import type {
   SessionOut,
   TextDocumentIn,
   UploadUrlIn,
+  UsageReportOut,
   UploadUrlOut,
   WebsiteIn,
   WorkspaceIn,
@@ -278,6 +279,11 @@ export class ApiClient {
     return this.request("DELETE", `/workspaces/${enc(workspaceId)}/documents/${enc(documentId)}`);
   }
 
+  /** Ingest a failed document again; the answer is the document back in `created` (409 unless it failed). */
+  retryDocument(workspaceId: string, documentId: string): Promise<DocumentOut> {
+    return this.request("POST", `/workspaces/${enc(workspaceId)}/documents/${enc(documentId)}/retry`);
+  }
+
   // ------------------------------------------------------------------ retrieval
 
   search(workspaceId: string, body: SearchIn, signal?: AbortSignal): Promise<SearchOut> {
@@ -313,4 +319,24 @@ export class ApiClient {
   feedback(body: FeedbackIn): Promise<void> {
     return this.request("POST", "/feedback", { body });
   }
+
+  // ------------------------------------------------------------------ usage
+
+  /** What the caller's chats cost per day and model (`since`/`until`: UTC days, YYYY-MM-DD; default 30 days). */
+  usage(range: { since?: string; until?: string } = {}): Promise<UsageReportOut> {
+    return this.request("GET", `/usage${usageQuery(range)}`);
+  }
+
+  /** A workspace's usage, by everyone who chatted in it: its owner only (404 otherwise). */
+  workspaceUsage(workspaceId: string, range: { since?: string; until?: string } = {}): Promise<UsageReportOut> {
+    return this.request("GET", `/workspaces/${enc(workspaceId)}/usage${usageQuery(range)}`);
+  }
+}
+
+function usageQuery(range: { since?: string; until?: string }): string {
+  const params = new URLSearchParams();
+  if (range.since) params.set("since", range.since);
+  if (range.until) params.set("until", range.until);
+  const query = params.toString();
+  return query ? `?${query}` : "";
 }

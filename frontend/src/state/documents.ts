@@ -46,6 +46,8 @@ export type DocumentsAction =
   | { type: "reset"; workspaceId: string | null }
   | { type: "loaded"; workspaceId: string; docs: DocumentOut[] }
   | { type: "added"; doc: DocumentOut }
+  /** A retry was accepted: the failed row starts again (unless an event already moved it on). */
+  | { type: "retried"; doc: DocumentOut }
   | { type: "removed"; id: string }
   | { type: "event"; event: DocumentStatusEvent }
   | { type: "uploadRequested"; localId: string; name: string; size: number }
@@ -177,6 +179,8 @@ export function documentsReducer(state: DocumentsState, action: DocumentsAction)
       return action.workspaceId === state.workspaceId ? mergeLoaded(state, action.docs) : state;
     case "added":
       return action.doc.workspace_id === state.workspaceId ? upsert(state, rowFromDocument(action.doc)) : state;
+    case "retried":
+      return mapRow(state, action.doc.id, (r) => (r.status === "error" ? rowFromDocument(action.doc, r.upload) : r));
     case "removed":
       return { ...state, rows: state.rows.filter((r) => r.id !== action.id) };
     case "event":

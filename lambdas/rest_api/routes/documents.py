@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
@@ -66,3 +66,12 @@ def get_document(workspace_id: str, document_id: str) -> DocumentOut:
 def delete_document(workspace_id: str, document_id: str) -> Response[Any]:
     services().documents.delete(caller(router), workspace_id, document_id)
     return no_content()
+
+
+@router.post("/workspaces/<workspace_id>/documents/<document_id>/retry")
+def retry_document(workspace_id: str, document_id: str) -> Response[Any]:
+    """Run a failed document's ingestion again: 202 with the document back in ``created``; 409 unless it failed."""
+    doc = services().documents.retry(caller(router), workspace_id, document_id)
+    return Response(
+        status_code=202, content_type=content_types.APPLICATION_JSON, body=DocumentOut.of(doc).model_dump_json()
+    )

@@ -1,3 +1,5 @@
+import { useState } from "react";
+import { describeError } from "../../api/errors";
 import { ConfirmButton, StatusBadge } from "../../components/common";
 import { formatBytes, formatDate, percent } from "../../lib/format";
 import type { DocRow } from "../../state/documents";
@@ -41,7 +43,51 @@ function StatusCell({ row }: { row: DocRow }) {
   );
 }
 
-export function DocumentTable({ rows, onDelete }: { rows: DocRow[]; onDelete: (row: DocRow) => Promise<void> }) {
+/** On a failed document (not a page of a crawl: its website is retried): run the ingestion again. */
+function RetryButton({ row, onRetry }: { row: DocRow; onRetry: (row: DocRow) => Promise<void> }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <>
+      <button
+        type="button"
+        className="btn small"
+        disabled={busy}
+        aria-label={`Retry document ${row.name}`}
+        title={`Retry document ${row.name}`}
+        data-testid="document-retry"
+        onClick={async () => {
+          setBusy(true);
+          setError(null);
+          try {
+            await onRetry(row);
+          } catch (e) {
+            setError(describeError(e));
+          } finally {
+            setBusy(false);
+          }
+        }}
+      >
+        {busy ? "Retrying…" : "Retry"}
+      </button>
+      {error && (
+        <p className="error-text small" role="alert" data-testid="document-retry-error">
+          {error}
+        </p>
+      )}
+    </>
+  );
+}
+
+export function DocumentTable({
+  rows,
+  onDelete,
+  onRetry,
+}: {
+  rows: DocRow[];
+  onDelete: (row: DocRow) => Promise<void>;
+  onRetry: (row: DocRow) => Promise<void>;
+}) {
   return (
     <div className="table-wrap">
       <table className="table" data-testid="document-table">
@@ -82,6 +128,7 @@ export function DocumentTable({ rows, onDelete }: { rows: DocRow[]; onDelete: (r
               <td className="num">{formatBytes(r.sizeBytes)}</td>
               <td className="small">{formatDate(r.updatedAt)}</td>
               <td>
+                {r.status === "error" && !r.parentId && <RetryButton row={r} onRetry={onRetry} />}
                 <ConfirmButton
                   label={`Delete document ${r.name}`}
                   question={`Delete “${r.name}”?`}

@@ -154,6 +154,9 @@ export function DocumentsScreen({ workspaceId }: { workspaceId: string | null })
                 await api.deleteDocument(workspaceId, row.id);
                 dispatch({ type: "removed", id: row.id });
               }}
+              onRetry={async (row) => {
+                dispatch({ type: "retried", doc: await api.retryDocument(workspaceId, row.id) });
+              }}
             />
           )}
         </>

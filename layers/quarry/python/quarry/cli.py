@@ -1,4 +1,4 @@
-"""`quarry` command line: serve | ingest | search | ask | eval | bench | cost | schema.
+"""`quarry` command line: serve | ingest | search | ask | documents | eval | bench | cost | schema.
 
 Each command parses its arguments, builds the services from Settings (the
 composition root) and calls one use case; output shaping only lives here.
@@ -24,7 +24,7 @@ from quarry.cli_common import (
     services_for,
     settings_for,
 )
-from quarry.errors import InvalidInput, QuarryError
+from quarry.errors import InvalidInput, NotFound, QuarryError
 from quarry.models import DocumentStatus, SearchMode, SearchRequest, Workspace
 from quarry.settings import Settings
 
@@ -226,6 +226,74 @@ def _print_answer(outcome: Any, as_json: bool) -> None:
         typer.echo(f"  [{c.n}] {c.title or c.document_id} [{c.start}:{c.end}]: {' '.join(c.text.split())[:160]}")
 
 
+# ============================================================================ documents
+
+documents_app = typer.Typer(no_args_is_help=True, help="The documents of a workspace: list them, retry a failed one.")
+app.add_typer(documents_app, name="documents")
+
+
+def _find_document(services: Any, ws: Workspace, name_or_id: str) -> Any:
+    cursor: str | None = None
+    while True:
+        page = services.documents.list_documents(CLI_USER, ws.id, limit=500, cursor=cursor)
+        for document in page.items:
+            if name_or_id in (document.name, document.id):
+                return document
+        if page.cursor is None:
+            raise NotFound(f"no document {name_or_id!r} in workspace {ws.name!r} (see `quarry documents list`)")
+        cursor = page.cursor
+
+
+@documents_app.command("list")
+def documents_list(
+    workspace: WorkspaceOpt,
+    status: Annotated[DocumentStatus | None, typer.Option(help="Only documents with this status.")] = None,
+    data_dir: DataDir = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Documents with their status (and the reason of a failure)."""
+    from quarry.protocol import DocumentOut
+
+    with services_for(settings_for(data_dir)) as services:
+        ws = guarded(lambda: find_workspace(services, workspace))
+        items = guarded(lambda: services.documents.list_documents(CLI_USER, ws.id, status=status, limit=500)).items
+    if as_json:
+        typer.echo(json.dumps([DocumentOut.of(d).model_dump(mode="json") for d in items], indent=2))
+        return
+    if not items:
+        typer.echo("no documents")
+    for d in items:
+        reason = f"  ({d.status_reason})" if d.status_reason else ""
+        typer.echo(f"{d.status.value:<10} {d.chunk_count:>6} chunks  {d.name}{reason}")
+
+
+@documents_app.command("retry")
+def documents_retry(
+    document: Annotated[str, typer.Argument(help="The document's name (or id).")],
+    workspace: WorkspaceOpt,
+    data_dir: DataDir = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest a failed document again (runs here, until it is processed or fails again)."""
+    settings = settings_for(data_dir, local_workflow_background=False)
+    with services_for(settings) as services:
+        ws = guarded(lambda: find_workspace(services, workspace))
+        found = guarded(lambda: _find_document(services, ws, document))
+        guarded(lambda: services.documents.retry(CLI_USER, ws.id, found.id))
+        after = services.documents.get(CLI_USER, ws.id, found.id)
+    if as_json:
+        from quarry.protocol import DocumentOut
+
+        typer.echo(DocumentOut.of(after).model_dump_json(indent=2))
+    elif after.status is DocumentStatus.PROCESSED:
+        typer.echo(f"{after.name}: processed ({after.chunk_count} chunks)")
+    else:
+        message = f"{after.name}: {after.status.value}: {after.status_reason or ''}"
+        typer.secho(message, fg=typer.colors.YELLOW, err=True)
+    if after.status is not DocumentStatus.PROCESSED:
+        raise typer.Exit(1)
+
+
 # ============================================================================ serve, cost, schema
 
 
@@ -234,11 +302,19 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     data_dir: DataDir = None,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Allow a --host other than loopback (the dev identity is then served to the network; "
+            "QUARRY_LOCAL_PUBLIC_HOST names the host clients use).",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole platform on this machine: REST, WebSocket chat, uploads, ingestion and the UI."""
     from quarry.local.server import run_server
 
-    run_server(settings_for(data_dir), host=host, port=port)
+    run_server(settings_for(data_dir), host=host, port=port, allow_remote=allow_remote)
 
 
 @app.command("dead-letters")
