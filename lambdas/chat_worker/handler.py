@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from quarry.adapters.cloudwatch_metrics import emit_answer_metrics
 from quarry.adapters.sns_sqs import parse_bus_record
 from quarry.protocol import ChatJob
 from quarry.wiring import get_services
@@ -24,6 +25,8 @@ def record_handler(record: SQSRecord) -> None:
     logger.append_keys(session_id=job.session_id, message_id=job.message_id)
     answer = get_services().chat_stream.run(job)
     metrics.add_metric(name="ChatAnswers", unit=MetricUnit.Count, value=1)
+    if answer is not None:
+        emit_answer_metrics(answer, service="chat")  # tokens, cost and timings, by model
     if answer is not None and "first_token_ms" in answer.timings:
         metrics.add_metric(
             name="TimeToFirstToken", unit=MetricUnit.Milliseconds, value=answer.timings["first_token_ms"]

@@ -42,4 +42,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except Unauthorized as exc:
         logger.info("connection refused", extra={"reason": exc.message})
         return _policy("anonymous", "Deny", event["methodArn"], {})
-    return _policy(identity.user, "Allow", event["methodArn"], {"user": identity.user})
+    context = {"user": identity.user}
+    if identity.expires_at is not None:  # kept with the connection by ws_connect; ws_message closes it after
+        context["expires_at"] = str(identity.expires_at)
+    return _policy(identity.user, "Allow", event["methodArn"], context)

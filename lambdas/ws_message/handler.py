@@ -1,6 +1,8 @@
 """$default: validate a client message; `chat` is published on the bus, `ping` and `cancel` answered here.
 
-A malformed or oversized message gets an `error` event and the connection stays open.
+A malformed, oversized or binary message gets an `error` event and the connection stays open. Once the
+token the connection was opened with has expired, any message gets a `token_expired` error and the
+connection is closed (code 4401): the token is checked at `$connect` only, so its expiry is checked here.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from quarry.wiring import get_services
 
 logger = Logger(service="quarry-ws-message")
 
+TOKEN_EXPIRED_CLOSE_CODE = 4401  # the 4000-4999 range is the application's; 401 as in HTTP
+
 
 def _error(code: str, message: str) -> dict[str, Any]:
     return ErrorEvent(code=code, message=message).model_dump(mode="json")
@@ -45,7 +49,15 @@ def _describe(exc: ValidationError) -> str:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     stream = get_services().chat_stream
     connection_id = event["requestContext"]["connectionId"]
+    if stream.token_expired(connection_id):
+        logger.info("closing a connection whose token expired", extra={"connection_id": connection_id})
+        stream.send(connection_id, _error("token_expired", "your sign-in has expired: reconnect with a new token"))
+        stream.close(connection_id, code=TOKEN_EXPIRED_CLOSE_CODE, reason="token expired")
+        return {"statusCode": 200}
     body = event.get("body") or ""
+    if event.get("isBase64Encoded") or not isinstance(body, str):
+        stream.send(connection_id, _error("unsupported_frame", "binary frames are not accepted: send JSON as text"))
+        return {"statusCode": 200}
     if len(body.encode("utf-8")) > MAX_WS_MESSAGE_BYTES:
         stream.send(connection_id, _error("payload_too_large", f"messages are limited to {MAX_WS_MESSAGE_BYTES} bytes"))
         return {"statusCode": 200}
@@ -60,7 +72,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if isinstance(message, PingAction):
             stream.send(connection_id, PongEvent().model_dump(mode="json"))
         elif isinstance(message, CancelAction):
-            stream.cancel(message.session_id)
+            stream.cancel(user_from_event(event), message.session_id)
         elif isinstance(message, ChatAction):
             job = stream.submit(connection_id, user_from_event(event), message)
             logger.info("chat queued", extra={"session_id": job.session_id, "message_id": job.message_id})

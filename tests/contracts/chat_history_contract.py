@@ -184,3 +184,37 @@ class ChatHistoryContract:
 
         assert chat_history.list_messages(session.id).items == [final, later]
         assert chat_history.get_message(session.id, first.id) == final
+
+    # ------------------------------------------------------------------ one write per id (redelivered jobs)
+
+    def test_add_message_if_new_writes_an_id_once_whatever_its_time(self, chat_history: ChatHistory) -> None:
+        session = make_session()
+        start = utcnow() - timedelta(minutes=1)
+        question = make_message(session, "how long is leave?", at=start)
+        assert chat_history.add_message_if_new(question) is True
+        redelivered = replace(question, content="how long is leave?", created_at=start + timedelta(seconds=30))
+        assert chat_history.add_message_if_new(redelivered) is False
+        assert chat_history.add_message_if_new(replace(question, content="changed")) is False
+
+        assert chat_history.list_messages(session.id).items == [question]
+        assert chat_history.recent_messages(session.id, limit=5) == [question]
+        assert chat_history.get_message(session.id, question.id) == question
+
+    def test_add_message_if_new_sees_messages_added_plainly(self, chat_history: ChatHistory) -> None:
+        session = make_session()
+        answer = make_message(session, "27 days", at=utcnow() - timedelta(seconds=5), role=Role.ASSISTANT)
+        chat_history.add_message(answer)
+        assert chat_history.add_message_if_new(replace(answer, created_at=utcnow())) is False
+        other = make_message(session, "and in 2027?", at=utcnow())
+        assert chat_history.add_message_if_new(replace(other, session_id=new_id())) is True  # ids are per session
+        assert chat_history.add_message_if_new(other) is True
+        assert chat_history.list_messages(session.id).items == [answer, other]
+
+    def test_deleting_a_session_frees_its_message_ids(self, chat_history: ChatHistory) -> None:
+        session = make_session()
+        chat_history.put_session(session)
+        message = make_message(session, "hello", at=utcnow())
+        assert chat_history.add_message_if_new(message) is True
+        chat_history.delete_session(session.id)
+        assert chat_history.list_messages(session.id).items == []
+        assert chat_history.add_message_if_new(message) is True

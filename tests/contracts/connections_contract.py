@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from quarry.errors import InvalidInput
 from quarry.models import new_id
-from quarry.ports import Connections
+from quarry.ports import ConnectionInfo, Connections
 
 
 class ConnectionsContract:
@@ -66,3 +67,26 @@ class ConnectionsContract:
     def test_ttl_must_be_positive(self, connections: Connections) -> None:
         with pytest.raises(InvalidInput):
             connections.add(new_id(), "alice", ttl_seconds=0)
+
+    def test_the_tokens_expiry_is_kept_with_the_connection(self, connections: Connections) -> None:
+        user = f"alice-{new_id()}"
+        with_token, without = new_id(), new_id()
+        expires = datetime(2031, 5, 4, 3, 2, 1, 123000, tzinfo=UTC)
+        connections.add(with_token, user, token_expires_at=expires)
+        connections.add(without, user)
+
+        assert connections.get(with_token) == ConnectionInfo(id=with_token, user=user, token_expires_at=expires)
+        assert connections.get(without) == ConnectionInfo(id=without, user=user, token_expires_at=None)
+        assert connections.get(new_id()) is None
+
+        renewed = expires + timedelta(hours=1)
+        connections.add(with_token, user, token_expires_at=renewed)
+        info = connections.get(with_token)
+        assert info is not None and info.token_expires_at == renewed
+        assert info.token_expires_at.utcoffset() == timedelta(0)
+
+    def test_an_expired_connection_has_no_info(self, connections: Connections) -> None:
+        connection = new_id()
+        connections.add(connection, f"alice-{new_id()}", ttl_seconds=1, token_expires_at=datetime.now(UTC))
+        time.sleep(1.3)
+        assert connections.get(connection) is None

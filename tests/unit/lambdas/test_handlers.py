@@ -314,7 +314,8 @@ def test_ws_authorizer_verifies_signature_expiry_issuer_and_audience(services: S
         policy = invoke("ws_authorizer", request | {"queryStringParameters": query})
         return policy["policyDocument"]["Statement"][0]["Effect"], policy["context"]
 
-    assert effect(cognito_token(signing_key)) == ("Allow", {"user": ALICE})
+    expires = int(time.time()) + 600
+    assert effect(cognito_token(signing_key, exp=expires)) == ("Allow", {"user": ALICE, "expires_at": str(expires)})
     assert effect(cognito_token(signing_key, exp=int(time.time()) - 10))[0] == "Deny"
     assert effect(cognito_token(signing_key, aud="someone-else"))[0] == "Deny"
     assert effect(cognito_token(signing_key, iss="https://evil.example.com"))[0] == "Deny"

@@ -7,7 +7,9 @@ ever read the verified user from the authorizer context of the event.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -17,10 +19,20 @@ import jwt
 from quarry.errors import Unauthorized
 from quarry.settings import Settings
 
-__all__ = ["DEV_ISSUER", "Identity", "TokenVerifier", "issue_dev_token", "user_from_event"]
+__all__ = [
+    "DEV_ISSUER",
+    "DEV_TOKEN_TTL_SECONDS",
+    "DevTokens",
+    "Identity",
+    "TokenVerifier",
+    "issue_dev_token",
+    "user_from_event",
+]
 
 DEV_ISSUER = "quarry-local"
 DEV_AUDIENCE = "quarry"
+# Short enough that a leaked token soon stops working; the UI renews it from /config.json before then.
+DEV_TOKEN_TTL_SECONDS = 12 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +40,14 @@ class Identity:
     user: str
     groups: tuple[str, ...] = ()
     email: str | None = None
+    #: The token's ``exp`` (epoch seconds): a WebSocket opened with it is closed once it has passed.
+    expires_at: int | None = None
 
 
-def issue_dev_token(secret: bytes, *, user: str = "local", ttl_seconds: int = 30 * 24 * 3600) -> str:
-    now = int(time.time())
+def issue_dev_token(
+    secret: bytes, *, user: str = "local", ttl_seconds: int = DEV_TOKEN_TTL_SECONDS, now: float | None = None
+) -> str:
+    now = int(time.time() if now is None else now)
     claims = {
         "sub": user,
         "iss": DEV_ISSUER,
@@ -41,6 +57,32 @@ def issue_dev_token(secret: bytes, *, user: str = "local", ttl_seconds: int = 30
         "cognito:groups": ["admin"],
     }
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+class DevTokens:
+    """The local dev identity's token, as `/config.json` hands it out: re-issued once half its life is gone,
+    so a UI that fetches it again before its ``exp`` always gets one with hours left."""
+
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        user: str = "local",
+        ttl_seconds: int = DEV_TOKEN_TTL_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._secret, self.user, self.ttl_seconds, self._clock = secret, user, ttl_seconds, clock
+        self._lock = threading.Lock()
+        self._token, self._expires_at = "", 0
+
+    def current(self) -> tuple[str, int]:
+        """The token and its expiry (seconds since the epoch)."""
+        with self._lock:
+            now = self._clock()
+            if self._expires_at - now < self.ttl_seconds / 2:
+                self._token = issue_dev_token(self._secret, user=self.user, ttl_seconds=self.ttl_seconds, now=now)
+                self._expires_at = int(now) + self.ttl_seconds
+            return self._token, self._expires_at
 
 
 class TokenVerifier:
@@ -66,7 +108,10 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"invalid token: {exc}") from exc
         return Identity(
-            user=str(claims["sub"]), groups=tuple(claims.get("cognito:groups", ())), email=claims.get("email")
+            user=str(claims["sub"]),
+            groups=tuple(claims.get("cognito:groups", ())),
+            email=claims.get("email"),
+            expires_at=int(claims["exp"]) if "exp" in claims else None,
         )
 
     def _dev_claims(self, token: str) -> dict[str, Any]:

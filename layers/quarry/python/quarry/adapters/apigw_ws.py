@@ -1,6 +1,6 @@
 """API Gateway WebSocket management API behind ``ports.Notifier``.
 
-``post_to_connection`` on the stage's callback URL (``Settings.websocket_endpoint``,
+``post_to_connection`` (``delete_connection`` to close) on the stage's callback URL (``Settings.websocket_endpoint``,
 ``https://{api}.execute-api.{region}.amazonaws.com/{stage}``). A gone connection
 gives False and is dropped from the injected ``Connections``; throttling is retried
 a few times with a short backoff, then surfaces as ``errors.Throttled``.
@@ -78,6 +78,18 @@ class ApiGatewayNotifier:
                     raise Throttled(f"post_to_connection throttled {self._attempts} times") from exc
                 self._sleep(self._backoff * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self, connection_id: str, *, code: int, reason: str) -> None:
+        """``DeleteConnection``: API Gateway sends its own close frame (``code``/``reason`` cannot be set)."""
+        if not connection_id:
+            raise InvalidInput("connection id must not be empty")
+        try:
+            self._client().delete_connection(ConnectionId=connection_id)
+        except ClientError as exc:
+            code_name = error_code(exc)
+            if code_name != "GoneException":
+                raise UpstreamError(f"delete_connection failed: {code_name}") from exc
+        self._forget(connection_id)
 
     def _forget(self, connection_id: str) -> None:
         if self._connections is not None:

@@ -11,23 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from quarry.auth import TokenVerifier
+from quarry.auth import DevTokens, TokenVerifier
 from quarry.errors import QuarryError, Unauthorized
+from quarry.local.bodies import BodyTooLarge, read_body, read_multipart
 from quarry.local.events import rest_event, s3_object_created, ws_authorizer_event, ws_event
+from quarry.local.guard import HostGuard, allowed_hosts
 from quarry.local.handlers import LocalContext, load_handler
 from quarry.local.notifier import LocalNotifier
 from quarry.local.throttle import TokenBuckets
@@ -38,6 +43,7 @@ __all__ = ["INGEST_QUEUE", "LOCAL_BUCKET", "create_app"]
 INGEST_QUEUE = "ingest"
 LOCAL_BUCKET = "local-uploads"
 MAX_REST_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+FORM_OVERHEAD = 64 * 1024  # an upload's policy fields and multipart framing, besides the file itself
 PUBLIC_ROUTES = {("GET", "/health"), ("GET", "/openapi.json")}
 
 
@@ -46,12 +52,12 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 class LocalGateway:
-    def __init__(self, services: Services, verifier: TokenVerifier, dev_token: str | None) -> None:
+    def __init__(self, services: Services, verifier: TokenVerifier, dev_tokens: DevTokens | None) -> None:
         self.services = services
         settings = services.settings
         self.throttle = TokenBuckets(settings.local_rate_limit_per_second, settings.local_rate_limit_burst)
         self.verifier = verifier
-        self.dev_token = dev_token
+        self.dev_tokens = dev_tokens
         self.rest = load_handler("rest_api")
         self.ws_authorizer = load_handler("ws_authorizer")
         self.ws_connect = load_handler("ws_connect")
@@ -61,9 +67,8 @@ class LocalGateway:
     # ------------------------------------------------------------------ REST
     async def api(self, request: Request) -> Response:
         path = "/" + request.path_params.get("path", "")
-        body = await request.body()
-        if len(body) > MAX_REST_BODY:
-            return _error(413, "payload_too_large", "request body is over the 10 MB limit")
+        # As API Gateway: the caller is authenticated (and throttled) before the body is read, which is
+        # then read only up to the payload limit.
         claims = None
         if (request.method, path) not in PUBLIC_ROUTES:
             try:
@@ -76,6 +81,10 @@ class LocalGateway:
                 response = _error(429, "throttled", f"too many requests; retry in {wait:.2f} s")
                 response.headers["Retry-After"] = str(max(1, round(wait)))
                 return response
+        try:
+            body = await read_body(request, MAX_REST_BODY)
+        except BodyTooLarge:
+            return _error(413, "payload_too_large", "request body is over the 10 MB limit")
         event = rest_event(
             method=request.method,
             path=path,
@@ -102,9 +111,10 @@ class LocalGateway:
             await ws.close(code=4401, reason="unauthorized")
             return
         user = policy["context"]["user"]
+        authorizer = dict(policy["context"])  # API Gateway hands the authorizer's context to every route
         connection_id = uuid.uuid4().hex
         await ws.accept()
-        outbox: asyncio.Queue[Mapping[str, Any] | None] = asyncio.Queue()
+        outbox: asyncio.Queue[Mapping[str, Any] | tuple[int, str] | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         state = {"open": True}
 
@@ -114,17 +124,28 @@ class LocalGateway:
             loop.call_soon_threadsafe(outbox.put_nowait, payload)
             return True
 
+        def closer(code: int, reason: str) -> None:  # DeleteConnection: close after what was already sent
+            state["open"] = False
+            loop.call_soon_threadsafe(outbox.put_nowait, (code, reason))
+
         notifier = self.services.adapters.notifier
         if isinstance(notifier, LocalNotifier):
-            notifier.attach(connection_id, sender)
+            notifier.attach(connection_id, sender, closer)
         writer = asyncio.create_task(self._write(ws, outbox, state))
-        await run_in_threadpool(
-            self.ws_connect, ws_event("$connect", connection_id, user=user, query=query), LocalContext("ws_connect")
-        )
+        connect = ws_event("$connect", connection_id, user=user, query=query)
+        connect["requestContext"]["authorizer"].update(authorizer)
+        await run_in_threadpool(self.ws_connect, connect, LocalContext("ws_connect"))
         try:
-            while True:
-                text = await ws.receive_text()
-                event = ws_event("$default", connection_id, body=text, user=user)
+            while state["open"]:
+                frame = await ws.receive()
+                if frame["type"] == "websocket.disconnect":
+                    break
+                text = frame.get("text")
+                binary = text is None  # a binary frame goes on base64-encoded, as API Gateway marks it
+                body = base64.b64encode(frame.get("bytes") or b"").decode() if binary else text
+                event = ws_event("$default", connection_id, body=body, user=user)
+                event["isBase64Encoded"] = binary
+                event["requestContext"]["authorizer"].update(authorizer)
                 await run_in_threadpool(self.ws_message, event, LocalContext("ws_message"))
         except WebSocketDisconnect:
             pass
@@ -139,8 +160,15 @@ class LocalGateway:
             )
 
     @staticmethod
-    async def _write(ws: WebSocket, outbox: asyncio.Queue[Mapping[str, Any] | None], state: dict[str, bool]) -> None:
+    async def _write(
+        ws: WebSocket, outbox: asyncio.Queue[Mapping[str, Any] | tuple[int, str] | None], state: dict[str, bool]
+    ) -> None:
         while (payload := await outbox.get()) is not None:
+            if isinstance(payload, tuple):  # closed by the server (the Notifier's close)
+                state["open"] = False
+                with contextlib.suppress(Exception):
+                    await ws.close(code=payload[0], reason=payload[1])
+                return
             try:
                 await ws.send_text(json.dumps(payload))
             except Exception:  # the client went away mid-stream: stop quietly
@@ -153,14 +181,21 @@ class LocalGateway:
         verify = getattr(blobs, "verify_post", None)
         if verify is None:
             return _error(404, "not_found", "uploads go to S3 in this configuration")
+        # No policy allows more than max_upload_bytes (S3's content-length-range): cap the whole form there.
         limit = self.services.settings.max_upload_bytes
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > limit + 64 * 1024:
-            return _error(413, "payload_too_large", f"upload is over the {limit}-byte limit")
         try:
-            form = await request.form(max_files=1, max_fields=20)
+            form = await read_multipart(request, limit + FORM_OVERHEAD, max_files=1, max_fields=20)
+        except BodyTooLarge:
+            return _error(413, "payload_too_large", f"upload is over the {limit}-byte limit")
         except Exception:
             return _error(400, "malformed_upload", "expected multipart/form-data with a 'file' field")
+        try:
+            return await self._store_upload(form, verify)
+        finally:
+            await form.close()  # the spooled file
+
+    async def _store_upload(self, form: FormData, verify: Callable[..., str]) -> Response:
+        blobs = self.services.adapters.blob_store
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             return _error(400, "malformed_upload", "the form has no 'file' field")
@@ -179,14 +214,17 @@ class LocalGateway:
     async def config(self, request: Request) -> JSONResponse:
         scheme = "wss" if request.url.scheme == "https" else "ws"
         host = request.headers.get("host", f"{request.url.hostname}:{request.url.port}")
-        auth: dict[str, Any] = {"mode": "dev", "token": self.dev_token} if self.dev_token else {"mode": "none"}
+        auth: dict[str, Any] = {"mode": "none"}
+        if self.dev_tokens is not None:  # renewed: the UI fetches this again before `expiresAt`
+            token, expires_at = self.dev_tokens.current()
+            auth = {"mode": "dev", "token": token, "expiresAt": expires_at}
         return JSONResponse({"apiUrl": "/api", "wsUrl": f"{scheme}://{host}/ws", "auth": auth})
 
 
 def create_app(
-    services: Services, *, verifier: TokenVerifier, dev_token: str | None, frontend_dir: Path | None
+    services: Services, *, verifier: TokenVerifier, dev_tokens: DevTokens | None, frontend_dir: Path | None
 ) -> Starlette:
-    gateway = LocalGateway(services, verifier, dev_token)
+    gateway = LocalGateway(services, verifier, dev_tokens)
     routes: list[Any] = [
         Route("/api/{path:path}", gateway.api, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
         WebSocketRoute("/ws", gateway.websocket),
@@ -197,7 +235,9 @@ def create_app(
         routes.append(Mount("/", app=StaticFiles(directory=frontend_dir, html=True)))
     else:
         routes.append(Route("/", lambda r: HTMLResponse(_NO_UI), methods=["GET"]))
-    app = Starlette(routes=routes)
+    # Only requests for a loopback name (or the configured public one) and from such an origin: no DNS rebinding.
+    hosts = allowed_hosts(services.settings.local_public_host)
+    app = Starlette(routes=routes, middleware=[Middleware(HostGuard, hosts=hosts)])
     app.state.gateway = gateway
     return app
 

@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from quarry.errors import NotFound
+from quarry.errors import Conflict, NotFound
 from quarry.models import Answer, Hit, Message, Role, SearchMode, SearchRequest, Session, Usage, new_id, utcnow
-from quarry.ports import ChatHistory, ChatModel, ChatTurn
+from quarry.ports import ChatHistory, ChatModel, ChatTurn, UsageLedger
 from quarry.protocol import ChatAction, ChatIn
 from quarry.services.access import WorkspaceAccess
 from quarry.services.citations import extract_citations
 from quarry.services.models_registry import ModelRegistry
 from quarry.services.prompts import NO_ANSWER, condense_turns, grounded_turns, plain_turns, standalone_question
 from quarry.services.search import SearchService
+from quarry.services.usage import add_usage, collect, usage_entry, usage_metadata
 
-__all__ = ["ChatOutcome", "ChatRequest", "ChatService"]
+__all__ = ["AlreadyAnswered", "ChatOutcome", "ChatRequest", "ChatService", "question_id"]
 
 TokenSink = Callable[[str], None]
+_QUESTION_IDS = uuid.UUID("6f1c3a52-8e0b-4c1e-9d55-2b7f0a9e4c31")
+
+
+def question_id(message_id: str) -> str:
+    """The id of the question an answer ``message_id`` replies to: the same job always stores the same one."""
+    return uuid.uuid5(_QUESTION_IDS, message_id).hex
+
+
+class AlreadyAnswered(Conflict):
+    """The question of this message id is stored already: a redelivered chat job, which must do nothing."""
+
+    code = "already_answered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +79,7 @@ class ChatService:
         access: WorkspaceAccess,
         min_relevance: float = 0.3,
         history_turns: int = 6,
+        usage: UsageLedger | None = None,
     ) -> None:
         self._history = history
         self._search = search
@@ -72,6 +87,7 @@ class ChatService:
         self._access = access
         self._min_relevance = min_relevance
         self._history_turns = history_turns
+        self._usage = usage
 
     # ------------------------------------------------------------------ sessions
     def open_session(self, user: str, session_id: str | None, workspace_id: str | None, text: str) -> Session:
@@ -88,6 +104,13 @@ class ChatService:
         self._history.put_session(session)
         return session
 
+    def owned_session(self, user: str, session_id: str) -> Session:
+        """The user's own session; someone else's is as absent as a missing one."""
+        session = self._history.get_session(session_id)
+        if session is None or session.owner != user:
+            raise NotFound(f"session {session_id} not found")
+        return session
+
     # ------------------------------------------------------------------ answering
     def answer(
         self,
@@ -97,15 +120,21 @@ class ChatService:
         on_token: TokenSink | None = None,
         cancelled: Callable[[], bool] = lambda: False,
     ) -> ChatOutcome:
+        """Answer and persist both turns. With ``message_id`` (a chat job's) the question's id derives from it
+        and is written only if new: a second run of the same job raises ``AlreadyAnswered`` before any work."""
         started = time.perf_counter()
         session = self.open_session(request.user, request.session_id, request.workspace_id, request.text)
         message_id = message_id or new_id()
         history = self._history.recent_messages(session.id, limit=self._history_turns)
-        self._history.add_message(Message(session_id=session.id, id=new_id(), role=Role.USER, content=request.text))
+        question_message = Message(
+            session_id=session.id, id=question_id(message_id), role=Role.USER, content=request.text
+        )
+        if not self._history.add_message_if_new(question_message):
+            raise AlreadyAnswered(f"message {message_id} of session {session.id} was handled already")
         model = self._models.chat_models.get(request.model)
         timings: dict[str, float] = {}
 
-        question = self._condense(model, history, request.text, timings)
+        question, condense_usage = self._condense(model, history, request.text, timings)
         workspace_id = request.workspace_id or session.workspace_id
         hits = self._retrieve(request.user, workspace_id, question, request.top_k, timings) if workspace_id else None
 
@@ -116,6 +145,7 @@ class ChatService:
         else:
             turns = grounded_turns(question, hits, history) if hits else plain_turns(request.text, history)
             text, usage, was_cancelled = self._generate(model, turns, request, sink, cancelled, timings, started)
+        usage = add_usage(condense_usage, usage)  # every token this request spent, condensing included
         cleaned, citations = extract_citations(text, hits or [])
         timings["total_ms"] = _ms(started)
         answer = Answer(
@@ -125,6 +155,10 @@ class ChatService:
             timings=timings,
             standalone_question=question,
             grounded=bool(hits),
+            model=model.name,
+        )
+        spent = usage_entry(
+            message_id=message_id, user=request.user, workspace_id=workspace_id, model=model.name, usage=usage
         )
         self._history.add_message(
             Message(
@@ -133,19 +167,27 @@ class ChatService:
                 role=Role.ASSISTANT,
                 content=cleaned,
                 citations=answer.citations,
-                metadata={"cancelled": was_cancelled, "standalone_question": question},
+                metadata={
+                    "cancelled": was_cancelled,
+                    "standalone_question": question,
+                    **usage_metadata(spent, timings),
+                },
             )
         )
         self._history.put_session(replace(session, updated_at=utcnow()))
+        if self._usage is not None:
+            self._usage.record(spent)  # at most once per message id: a redelivery adds nothing
         return ChatOutcome(session=session, message_id=message_id, answer=answer, cancelled=was_cancelled)
 
-    def _condense(self, model: ChatModel, history: list[Message], text: str, timings: dict[str, float]) -> str:
+    def _condense(
+        self, model: ChatModel, history: list[Message], text: str, timings: dict[str, float]
+    ) -> tuple[str, Usage]:
         if not any(m.role is Role.USER for m in history):
-            return text
+            return text, Usage()
         t0 = time.perf_counter()
-        out = "".join(d.text for d in model.stream(condense_turns(history, text), max_tokens=64, temperature=0.0))
+        out, usage = collect(model.stream(condense_turns(history, text), max_tokens=64, temperature=0.0))
         timings["condense_ms"] = _ms(t0)
-        return standalone_question(out, text, history)
+        return standalone_question(out, text, history), usage
 
     def _retrieve(
         self, user: str, workspace_id: str, question: str, top_k: int, timings: dict[str, float]

@@ -4,19 +4,24 @@
 the bus (direction IN). ``run`` answers it and streams ``token`` events straight
 to the connection through the Notifier (no bus hop per token), then ``final``.
 A connection that has gone away stops the stream quietly; both turns are kept.
+
+Delivery is at least once: the job's ``message_id`` (assigned once by ``submit``) names both turns, and
+only the delivery that stores the question answers; a redelivered job sends and stores nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from quarry.errors import QuarryError
 from quarry.models import Answer, new_id, utcnow
-from quarry.ports import Bus, Cancellations, Notifier
+from quarry.ports import Bus, Cancellations, Connections, Notifier
 from quarry.protocol import ChatAction, ChatJob, ErrorEvent, FinalEvent, TokenEvent
-from quarry.services.chat import ChatRequest, ChatService
+from quarry.services.chat import AlreadyAnswered, ChatRequest, ChatService
 
 __all__ = ["CHAT_TOPIC", "ChatStreamService"]
 
@@ -25,11 +30,22 @@ CANCEL_POLL_SECONDS = 0.25
 
 
 class ChatStreamService:
-    def __init__(self, *, chat: ChatService, bus: Bus, notifier: Notifier, cancellations: Cancellations) -> None:
+    def __init__(
+        self,
+        *,
+        chat: ChatService,
+        bus: Bus,
+        notifier: Notifier,
+        cancellations: Cancellations,
+        connections: Connections | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._chat = chat
         self._bus = bus
         self._notifier = notifier
         self._cancellations = cancellations
+        self._connections = connections
+        self._clock = clock
 
     def submit(self, connection_id: str, user: str, action: ChatAction) -> ChatJob:
         session = self._chat.open_session(user, action.session_id, action.workspace_id, action.text)
@@ -45,11 +61,24 @@ class ChatStreamService:
         self._bus.publish(CHAT_TOPIC, job.model_dump(mode="json"), attributes={"topic": CHAT_TOPIC, "direction": "in"})
         return job
 
-    def cancel(self, session_id: str) -> None:
+    def cancel(self, user: str, session_id: str) -> None:
+        """Stop the answer streaming in the user's own session; another user's session is ``NotFound``."""
+        self._chat.owned_session(user, session_id)
         self._cancellations.cancel(session_id)
 
     def send(self, connection_id: str, event: Mapping[str, Any]) -> bool:
         return self._notifier.send(connection_id, event)
+
+    def token_expired(self, connection_id: str) -> bool:
+        """True once the token the connection was opened with has expired (its ``exp``, kept at ``$connect``)."""
+        if self._connections is None:
+            return False
+        connection = self._connections.get(connection_id)
+        expires = connection.token_expires_at if connection else None
+        return expires is not None and expires <= self._clock()
+
+    def close(self, connection_id: str, *, code: int, reason: str) -> None:
+        self._notifier.close(connection_id, code=code, reason=reason)
 
     def run(self, job: ChatJob) -> Answer | None:
         """Answer one job, streaming to its connection. Domain errors become an ``error`` event."""
@@ -82,10 +111,17 @@ class ChatStreamService:
                 on_token=on_token,
                 cancelled=lambda: not state["connected"] or cancel_check(),
             )
+        except AlreadyAnswered:  # a redelivered job: the first delivery streams and stores the answer
+            return None
         except QuarryError as exc:
             error = ErrorEvent(code=exc.code, message=exc.message, session_id=job.session_id)
             self._notifier.send(job.connection_id, error.model_dump(mode="json"))
             return None
+        except Exception:  # the question is stored, so a redelivery will not answer: say so now, then fail
+            error = ErrorEvent(code="internal_error", message="the answer failed: ask again", session_id=job.session_id)
+            with contextlib.suppress(Exception):
+                self._notifier.send(job.connection_id, error.model_dump(mode="json"))
+            raise
         if state["connected"]:
             final = FinalEvent.of(session_id=job.session_id, message_id=job.message_id, answer=outcome.answer)
             self._notifier.send(job.connection_id, final.model_dump(mode="json"))
