@@ -8,18 +8,23 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from routes import chat, documents, errors, models, workspaces
+from routes import chat, documents, errors, models, usage, workspaces
+from routes.body import json_bodies_only, parse_json
 
 logger = Logger(service="quarry-rest")
 tracer = Tracer(service="quarry-rest")
 metrics = Metrics(namespace="Quarry", service="rest")
 
 # Retry-After is exposed so the UI (another origin in AWS) can read when to retry a 503 "database_waking".
+# Bodies are JSON only and parsed with a nesting limit (routes/body.py): 415 / 400, never a 500.
 app = APIGatewayRestResolver(
-    enable_validation=True, cors=CORSConfig(allow_origin="*", max_age=600, expose_headers=["Retry-After"])
+    enable_validation=True,
+    cors=CORSConfig(allow_origin="*", max_age=600, expose_headers=["Retry-After"]),
+    json_body_deserializer=parse_json,
 )
+app.use(middlewares=[json_bodies_only])
 app.configure_openapi(title="Quarry API", version="1.0.0", description="Workspaces, documents, search and chat.")
-for router in (workspaces.router, documents.router, models.router, chat.router):
+for router in (workspaces.router, documents.router, models.router, chat.router, usage.router):
     app.include_router(router)
 errors.install(app)
 

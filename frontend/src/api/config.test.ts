@@ -15,6 +15,11 @@ describe("config.json", () => {
     });
     expect(c.auth.mode).toBe("cognito");
     expect(parseConfig({ apiUrl: "/api", wsUrl: "/ws", auth: { mode: "none" } }).auth).toEqual({ mode: "none" });
+    expect(parseConfig({ apiUrl: "/a", wsUrl: "/ws", auth: { mode: "dev", token: "t", expiresAt: 1700000000 } }).auth).toEqual({
+      mode: "dev",
+      token: "t",
+      expiresAt: 1700000000,
+    });
   });
 
   it("explains what is wrong", () => {
@@ -22,6 +27,9 @@ describe("config.json", () => {
     expect(() => parseConfig({ apiUrl: "/api", wsUrl: "x", auth: { mode: "saml" } })).toThrow(/auth.mode/);
     expect(() => parseConfig({ apiUrl: "", wsUrl: "x", auth: { mode: "dev", token: "t" } })).toThrow(/apiUrl/);
     expect(() => parseConfig({ apiUrl: "/a", wsUrl: "x", auth: { mode: "dev" } })).toThrow(/auth.token/);
+    expect(() => parseConfig({ apiUrl: "/a", wsUrl: "x", auth: { mode: "dev", token: "t", expiresAt: "soon" } })).toThrow(
+      /auth.expiresAt/,
+    );
   });
 
   it("makes a relative wsUrl absolute for the page's scheme", () => {

@@ -20,7 +20,15 @@ function record(v: unknown, where: string): Record<string, unknown> {
 
 function parseAuth(v: unknown): AuthConfig {
   const auth = record(v, "auth");
-  if (auth.mode === "dev") return { mode: "dev", token: str(auth, "token", "auth") };
+  if (auth.mode === "dev") {
+    const token = str(auth, "token", "auth");
+    const expiresAt = auth.expiresAt;
+    if (expiresAt === undefined) return { mode: "dev", token };
+    if (typeof expiresAt !== "number" || !Number.isFinite(expiresAt)) {
+      throw new ConfigError("config.json: auth.expiresAt must be a number (seconds since the epoch)");
+    }
+    return { mode: "dev", token, expiresAt };
+  }
   if (auth.mode === "none") return { mode: "none" };
   if (auth.mode === "cognito") {
     return {
@@ -61,4 +69,11 @@ export async function loadConfig(fetchFn: typeof fetch = fetch, timeoutMs = 15_0
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A fresh dev token from config.json (`quarry serve` re-issues it well before the old one expires). */
+export async function renewDevToken(fetchFn: typeof fetch = fetch): Promise<{ token: string; expiresAt?: number }> {
+  const config = await loadConfig(fetchFn);
+  if (config.auth.mode !== "dev") throw new ConfigError("config.json no longer offers a dev token");
+  return { token: config.auth.token, expiresAt: config.auth.expiresAt };
 }

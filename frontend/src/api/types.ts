@@ -19,7 +19,8 @@ export interface ModelsOut {
 }
 
 export type AuthConfig =
-  | { mode: "dev"; token: string }
+  /** `expiresAt`: the token's expiry in seconds since the epoch; fetch config.json again before it. */
+  | { mode: "dev"; token: string; expiresAt?: number }
   | { mode: "cognito"; userPoolId: string; clientId: string; region: string }
   /** `quarry serve` with authentication switched off: no token at all. */
   | { mode: "none" };

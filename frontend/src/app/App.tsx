@@ -1,4 +1,5 @@
 import { useMemo } from "react";
+import { renewDevToken } from "../api/config";
 import type { AppConfig } from "../api/types";
 import { anonymousSession, devSession } from "../auth/session";
 import { CognitoGate } from "../auth/SignIn";
@@ -7,7 +8,7 @@ import { Shell } from "./Shell";
 export function App({ config }: { config: AppConfig }) {
   const auth = config.auth;
   const local = useMemo(() => {
-    if (auth.mode === "dev") return devSession(auth.token);
+    if (auth.mode === "dev") return devSession(auth.token, { expiresAt: auth.expiresAt, renew: () => renewDevToken() });
     if (auth.mode === "none") return anonymousSession();
     return null;
   }, [auth]);

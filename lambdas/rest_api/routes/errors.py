@@ -11,9 +11,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from quarry.errors import QuarryError
+from routes.body import unsupported_media_type
 
 logger = Logger(service="quarry-rest", child=True)
 
@@ -38,8 +42,12 @@ def install(app: APIGatewayRestResolver) -> None:
     def _domain(exc: QuarryError) -> Response[Any]:
         return error_response(exc.status, exc.code, exc.message, retry_after=exc.retry_after)
 
-    @app.exception_handler(RequestValidationError)
-    def _validation(exc: RequestValidationError) -> Response[Any]:
+    @app.exception_handler([RequestValidationError, RequestUnsupportedContentType])
+    def _validation(exc: RequestValidationError | RequestUnsupportedContentType) -> Response[Any]:
+        # A body of another media type is refused as such, whatever its parse or validation came to.
+        media = unsupported_media_type(app.current_event, empty_too=isinstance(exc, RequestUnsupportedContentType))
+        if media is not None:
+            return error_response(media.status, media.code, media.message)
         errs = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errs):
             return error_response(400, "malformed_json", "request body is not valid JSON")
