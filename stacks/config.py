@@ -191,8 +191,15 @@ class FrontendConfig(_Section):
 
 
 class MonitoringConfig(_Section):
+    """Essential alarms (dead-letter queues, failed executions, REST 5xx) are always on; the rest is opt-in.
+
+    The dashboard ($3/month beyond three per account) and one error alarm per Lambda ($0.10 each) are off
+    by default so an idle deployment stays under $5/month (``quarry cost``).
+    """
+
     alarm_email: str | None = None
-    dashboard: bool = True
+    dashboard: bool = False
+    function_alarms: bool = False
 
 
 class DeployConfig(_Section):

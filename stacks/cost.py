@@ -4,6 +4,7 @@ Three views: what the deployment costs **idle** (nobody uses it for a month), an
 **per 1,000 chats** and **per 1,000 documents** ingested. Always-on pieces (OpenSearch Serverless OCUs,
 SageMaker instances, NAT, interface endpoints) show up in the idle view, so an expensive setting is
 visible before it is deployed. Prices are us-east-1 list prices in :data:`PRICES` (one table, dated);
+per-token model prices come from :mod:`quarry.pricing`, which the runtime prices each answer with;
 usage assumptions are in :class:`Workload`. Estimates, not a bill: taxes, free tiers and data transfer
 beyond what is listed are left out.
 
@@ -21,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from quarry.errors import InvalidInput
+from quarry.pricing import PRICES_AS_OF, TOKEN_PRICES_1K, base_model_id
 from stacks.config import DeployConfig, load_config
 
 __all__ = ["HOURS_PER_MONTH", "PRICES", "PRICES_AS_OF", "Estimate", "LineItem", "Workload", "estimate", "main"]
 
 HOURS_PER_MONTH = 730
-PRICES_AS_OF = "2025-06-01"
 
 # us-east-1 on-demand list prices in USD.
 PRICES: dict[str, Any] = {
@@ -55,18 +56,8 @@ PRICES: dict[str, Any] = {
         "ml.g5.2xlarge": 1.515,
         "ml.g6.xlarge": 1.1644,
     },
-    # (input, output) per 1,000 tokens
-    "bedrock_tokens_1k": {
-        "anthropic.claude-3-haiku-20240307-v1:0": (0.00025, 0.00125),
-        "anthropic.claude-3-5-haiku-20241022-v1:0": (0.0008, 0.004),
-        "anthropic.claude-3-5-sonnet-20241022-v2:0": (0.003, 0.015),
-        "amazon.nova-micro-v1:0": (0.000035, 0.00014),
-        "amazon.nova-lite-v1:0": (0.00006, 0.00024),
-        "amazon.nova-pro-v1:0": (0.0008, 0.0032),
-        "meta.llama3-1-8b-instruct-v1:0": (0.00022, 0.00022),
-        "amazon.titan-embed-text-v2:0": (0.00002, 0.0),
-        "cohere.embed-english-v3": (0.0001, 0.0),
-    },
+    # (input, output) per 1,000 tokens: the runtime prices each answer from the same table
+    "bedrock_tokens_1k": TOKEN_PRICES_1K,
     "bedrock_rerank_1k_queries": {"cohere.rerank-v3-5:0": 2.00, "amazon.rerank-v1:0": 1.00},
     "lambda_gb_second": 0.0000166667,
     "lambda_per_million": 0.20,
@@ -89,8 +80,6 @@ PRICES: dict[str, Any] = {
     "cw_logs_gb": 0.50,
     "ecr_gb_month": 0.10,
 }
-
-_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.")
 
 
 @dataclass(frozen=True)
@@ -142,9 +131,10 @@ class Estimate:
 
 def _price(table: str, key: str) -> Any:
     prices = PRICES[table]
-    base = key.split(".", 1)[1] if key.startswith(_PROFILE_PREFIXES) else key
+    base = base_model_id(key)
     if base not in prices:
-        raise InvalidInput(f"no price for {key!r} in PRICES[{table!r}] (stacks/cost.py); add it to estimate")
+        where = "quarry/pricing.py" if table == "bedrock_tokens_1k" else "stacks/cost.py"
+        raise InvalidInput(f"no price for {key!r} in PRICES[{table!r}] ({where}); add it to estimate")
     return prices[base]
 
 
@@ -227,8 +217,10 @@ def _idle_models(config: DeployConfig) -> list[LineItem]:
 
 
 def _alarm_count(config: DeployConfig) -> int:
-    functions = 10 if config.aurora.enabled else 9
-    return 2 + functions + 1 + 2  # DLQs, Lambda errors, API 5xx, state machines
+    essential = 2 + 1 + 2  # DLQs, API 5xx, state machines
+    if not config.monitoring.function_alarms:
+        return essential
+    return essential + (10 if config.aurora.enabled else 9)  # + Lambda errors, one per function
 
 
 def _idle_platform(config: DeployConfig, work: Workload) -> list[LineItem]:
@@ -283,8 +275,9 @@ def _per_chats(config: DeployConfig, w: Workload, n: int = 1000) -> list[LineIte
     items.append(LineItem("api", "WebSocket messages", ws_messages / 1e6 * PRICES["ws_messages_per_million"]))
     bus = n * (PRICES["sns_per_million"] + 3 * PRICES["sqs_per_million"]) / 1e6
     items.append(LineItem("messaging", "SNS publish + SQS", bus))
-    ddb = n * (6 * PRICES["dynamodb_write_per_million"] + 12 * PRICES["dynamodb_read_per_million"]) / 1e6
-    items.append(LineItem("dynamodb", "sessions, messages, connections", ddb))
+    # + usage counters: one transaction (guard + user and workspace counters) at 2 write units per item
+    ddb = n * ((6 + 6) * PRICES["dynamodb_write_per_million"] + 12 * PRICES["dynamodb_read_per_million"]) / 1e6
+    items.append(LineItem("dynamodb", "sessions, messages, connections, usage counters", ddb))
     if config.vector_index == "pgvector":
         wake_hours = n / w.chats_per_session * config.aurora.auto_pause_minutes / 60 + n * w.chat_worker_seconds / 3600
         acu = max(config.aurora.min_capacity, 0.5)

@@ -1,5 +1,8 @@
-"""A CloudWatch dashboard and alarms (DLQ messages, Lambda errors, API 5xx, state-machine failures) that
-notify an encrypted SNS alarm topic (optionally an e-mail subscription).
+"""Alarms that notify an encrypted SNS alarm topic (optionally an e-mail subscription), and a dashboard.
+
+Always on (the essential alarms): messages in a dead-letter queue, failed state-machine executions, REST
+5xx. Opt-in (``monitoring.function_alarms``, ``monitoring.dashboard``; off by default to keep the idle
+cost under $5/month): one error alarm per Lambda, and the CloudWatch dashboard.
 
 Custom metrics come from Powertools in namespace ``Quarry`` (:data:`stacks.runtime_env.METRICS_NAMESPACE`):
 :data:`TTFT_METRIC` from ``chat_worker`` and :data:`DOCS_PROCESSED` / :data:`DOCS_FAILED` from ingestion.
@@ -14,6 +17,15 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
 from constructs import Construct
 
+from quarry.adapters.cloudwatch_metrics import (
+    COST,
+    FIRST_TOKEN_TIME,
+    INPUT_TOKENS,
+    MODEL_DIMENSION,
+    OUTPUT_TOKENS,
+    RETRIEVAL_TIME,
+    TOTAL_TIME,
+)
 from stacks.api import Api
 from stacks.config import DeployConfig
 from stacks.functions import Functions
@@ -65,7 +77,7 @@ class Monitoring(Construct):
                 description=f"Messages in the {name} dead-letter queue",
                 action=action,
             )
-        for name, fn in functions.functions.items():
+        for name, fn in functions.functions.items() if config.monitoring.function_alarms else ():
             self._alarm(
                 f"Errors{''.join(p.title() for p in name.split('_'))}",
                 fn.metric_errors(period=PERIOD, statistic="Sum"),
@@ -174,6 +186,25 @@ class Monitoring(Construct):
         )
         board.add_widgets(
             cw.GraphWidget(
+                title="Chat tokens by model",
+                left=[self._by_model(INPUT_TOKENS, "Sum", "in"), self._by_model(OUTPUT_TOKENS, "Sum", "out")],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Estimated chat cost by model (USD)", left=[self._by_model(COST, "Sum", "USD")], width=8
+            ),
+            cw.GraphWidget(
+                title="Chat p50 by model (ms): retrieval, first token, total",
+                left=[
+                    self._by_model(RETRIEVAL_TIME, "p50", "retrieval"),
+                    self._by_model(FIRST_TOKEN_TIME, "p50", "first token"),
+                    self._by_model(TOTAL_TIME, "p50", "total"),
+                ],
+                width=8,
+            ),
+        )
+        board.add_widgets(
+            cw.GraphWidget(
                 title="Lambda errors",
                 left=[
                     fn.metric_errors(period=PERIOD, statistic="Sum", label=name)
@@ -191,6 +222,16 @@ class Monitoring(Construct):
             ),
         )
         return board
+
+    def _by_model(self, name: str, statistic: str, label: str) -> cw.MathExpression:
+        """Every model's series of one per-answer metric (``quarry.adapters.cloudwatch_metrics``)."""
+        search = f'{{{METRICS_NAMESPACE},{MODEL_DIMENSION},service}} MetricName="{name}"'
+        return cw.MathExpression(
+            expression=f"SEARCH('{search}', '{statistic}', {int(PERIOD.to_seconds())})",
+            using_metrics={},
+            label=label,
+            period=PERIOD,
+        )
 
     def _model_latency(self, models: Models) -> list[cw.IMetric]:
         out: list[cw.IMetric] = []

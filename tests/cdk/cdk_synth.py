@@ -46,7 +46,7 @@ FULL_OVERRIDES: dict[str, Any] = {
         "chat_model_ids": ["anthropic.claude-3-haiku-20240307-v1:0", "us.anthropic.claude-3-5-haiku-20241022-v1:0"],
     },
     "ingestion": {"crawler": True, "spot": True},
-    "monitoring": {"alarm_email": "ops@example.com"},
+    "monitoring": {"alarm_email": "ops@example.com", "dashboard": True, "function_alarms": True},
 }
 
 VPC_OVERRIDES: dict[str, Any] = {

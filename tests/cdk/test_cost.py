@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from quarry.errors import InvalidInput
+from quarry.pricing import TOKEN_PRICES_1K, token_cost
 from stacks.config import DeployConfig, load_config
 from stacks.cost import HOURS_PER_MONTH, PRICES, Estimate, LineItem, Workload, estimate, main
 
@@ -30,6 +31,28 @@ def test_default_idle_is_small_and_has_no_always_on_compute() -> None:
     calls = _item(est.per_1000_chats, "RDS Data API calls")
     assert calls.usd == pytest.approx(
         1000 * Workload().data_api_calls_per_chat / 1e6 * PRICES["rds_data_api_per_million"]
+    )
+
+
+def test_default_idle_is_at_most_5_dollars_with_dashboard_and_function_alarms_opt_in() -> None:
+    base = estimate(DeployConfig())
+    assert Estimate.total(base.idle) <= 5
+    assert not [i for i in base.idle if "dashboard" in i.item]
+    assert _item(base.idle, "alarms").usd == pytest.approx(5 * PRICES["cw_alarm_month"])  # DLQs, 5xx, executions
+    opted = estimate(load_config({"monitoring": {"dashboard": True, "function_alarms": True}}))
+    assert _item(opted.idle, "CloudWatch dashboard").usd == PRICES["cw_dashboard_month"]
+    assert _item(opted.idle, "alarms").usd == pytest.approx(15 * PRICES["cw_alarm_month"])
+    added = Estimate.total(opted.idle) - Estimate.total(base.idle)
+    assert added == pytest.approx(PRICES["cw_dashboard_month"] + 10 * PRICES["cw_alarm_month"], abs=0.01)
+
+
+def test_token_prices_are_the_runtime_table() -> None:
+    assert PRICES["bedrock_tokens_1k"] is TOKEN_PRICES_1K
+    model = "amazon.nova-pro-v1:0"
+    est = estimate(load_config({"bedrock": {"chat_model_ids": [f"us.{model}"]}}), Workload())
+    llm = _item(est.per_1000_chats, "LLM us.amazon.nova-pro")
+    assert llm.usd == pytest.approx(
+        1000 * token_cost(f"us.{model}", Workload().prompt_tokens, Workload().completion_tokens)
     )
 
 

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from quarry.adapters.cloudwatch_metrics import emit_answer_metrics
 from quarry.protocol import ChatIn, ChatOut, FeedbackIn, ListOut, MessageOut, SessionDetailOut, SessionOut
 from quarry.services.chat import ChatRequest
 from routes.common import caller, no_content, services
@@ -19,6 +20,7 @@ router = APIGatewayRouter()
 def chat(body: ChatIn) -> ChatOut:
     request = ChatRequest.of(caller(router), body)
     outcome = services().chat.answer(request)
+    emit_answer_metrics(outcome.answer, service="chat")
     return ChatOut.of(session_id=outcome.session.id, message_id=outcome.message_id, answer=outcome.answer)
 
 

@@ -2,6 +2,7 @@ import { useEffect, useState } from "react";
 import type { WorkspaceOut } from "../../api/types";
 import { useServices } from "../../app/context";
 import { ConfirmButton, Empty, ErrorNote, Loading } from "../../components/common";
+import { UsagePanel } from "../../components/UsagePanel";
 import { formatBytes, formatCount, formatDate } from "../../lib/format";
 import { useAsync } from "../../lib/hooks";
 import { WorkspaceForm } from "./WorkspaceForm";
@@ -110,7 +111,10 @@ export function WorkspacesScreen() {
           </div>
         )}
       </section>
-      <WorkspaceForm models={models} onCreated={(w) => list.setData((old) => [w, ...(old ?? [])])} />
+      <div>
+        <WorkspaceForm models={models} onCreated={(w) => list.setData((old) => [w, ...(old ?? [])])} />
+        <UsagePanel />
+      </div>
     </div>
   );
 }

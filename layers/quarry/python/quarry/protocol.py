@@ -6,8 +6,8 @@ is generated from this module by ``quarry schema`` and checked in a test).
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, Self, TypeVar
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
@@ -22,8 +22,12 @@ from quarry.models import (
     Role,
     SearchMode,
     Session,
+    UsageTotal,
     Workspace,
 )
+
+if TYPE_CHECKING:
+    from quarry.services.usage import UsageReport
 
 __all__ = [
     "MAX_WS_MESSAGE_BYTES",
@@ -61,6 +65,8 @@ __all__ = [
     "UploadUrlIn",
     "UploadUrlOut",
     "UsageOut",
+    "UsageReportOut",
+    "UsageRowOut",
     "WebsiteIn",
     "WorkspaceIn",
     "WorkspaceOut",
@@ -480,6 +486,49 @@ class SessionDetailOut(_Out):
     session: SessionOut
     messages: list[MessageOut]
     cursor: str | None = None
+
+
+class UsageRowOut(_Out):
+    """Answers counted, tokens and estimated cost (USD) for one model (or all: ``model`` empty), one UTC day
+    (or the whole period: ``day`` is then its first day)."""
+
+    day: date
+    model: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+    @classmethod
+    def of(cls, row: UsageTotal) -> UsageRowOut:
+        return cls.model_validate(row)
+
+
+class UsageReportOut(_Out):
+    """``GET /usage`` (the caller's own) and ``GET /workspaces/{id}/usage`` (its owner's view)."""
+
+    scope: Literal["user", "workspace"]
+    id: str
+    since: date
+    until: date
+    currency: Literal["USD"] = "USD"
+    prices_as_of: str
+    total: UsageRowOut
+    by_model: list[UsageRowOut]
+    days: list[UsageRowOut]
+
+    @classmethod
+    def of(cls, report: UsageReport, *, prices_as_of: str) -> UsageReportOut:
+        return cls(
+            scope=report.scope.value,
+            id=report.key,
+            since=report.since,
+            until=report.until,
+            prices_as_of=prices_as_of,
+            total=UsageRowOut.of(report.total()),
+            by_model=[UsageRowOut.of(r) for r in report.by_model()],
+            days=[UsageRowOut.of(r) for r in report.days],
+        )
 
 
 class ErrorBody(_Out):

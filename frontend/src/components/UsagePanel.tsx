@@ -1,0 +1,78 @@
+import type { UsageReportOut } from "../api/types";
+import { useServices } from "../app/context";
+import { formatCount } from "../lib/format";
+import { useAsync } from "../lib/hooks";
+import { ErrorNote, Loading } from "./common";
+
+/** Estimated USD with enough digits for sub-cent sums (a short answer on a small model costs ~$0.0002). */
+export function formatUsd(usd: number): string {
+  if (usd === 0) return "$0.00";
+  if (usd < 0.01) return `$${usd.toFixed(4)}`;
+  return `$${usd.toFixed(2)}`;
+}
+
+/**
+ * Tokens and estimated cost of chatting over the last 30 days, by model: the caller's own (`GET /usage`),
+ * or, for its owner, one workspace's (`GET /workspaces/{id}/usage`).
+ */
+export function UsagePanel({ workspaceId }: { workspaceId?: string }) {
+  const { api } = useServices();
+  const report = useAsync<UsageReportOut>(
+    () => (workspaceId ? api.workspaceUsage(workspaceId) : api.usage()),
+    [api, workspaceId],
+  );
+  const data = report.data;
+  return (
+    <section className="card" aria-labelledby="usage-title" data-testid="usage-panel">
+      <h2 id="usage-title">{workspaceId ? "Workspace usage" : "Your usage"}</h2>
+      {report.loading && !data && <Loading label="Loading usage…" />}
+      {report.error !== null && <ErrorNote title="Could not load usage" error={report.error} onRetry={report.reload} />}
+      {data && (
+        <>
+          <p className="muted small">
+            {data.since} – {data.until} (UTC) · estimated from list prices of {data.prices_as_of}
+          </p>
+          <p data-testid="usage-total">
+            <strong>{formatUsd(data.total.cost_usd)}</strong> for {formatCount(data.total.requests)} answers ·{" "}
+            {formatCount(data.total.prompt_tokens)} tokens in · {formatCount(data.total.completion_tokens)} tokens out
+          </p>
+          {data.by_model.length === 0 ? (
+            <p className="muted">No answers in this period.</p>
+          ) : (
+            <table className="table" data-testid="usage-table">
+              <caption className="sr-only">Usage by model</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Model</th>
+                  <th scope="col" className="num">
+                    Answers
+                  </th>
+                  <th scope="col" className="num">
+                    Tokens in
+                  </th>
+                  <th scope="col" className="num">
+                    Tokens out
+                  </th>
+                  <th scope="col" className="num">
+                    Est. cost
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.by_model.map((row) => (
+                  <tr key={row.model} data-testid="usage-row">
+                    <th scope="row">{row.model}</th>
+                    <td className="num">{formatCount(row.requests)}</td>
+                    <td className="num">{formatCount(row.prompt_tokens)}</td>
+                    <td className="num">{formatCount(row.completion_tokens)}</td>
+                    <td className="num">{formatUsd(row.cost_usd)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
