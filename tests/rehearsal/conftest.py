@@ -70,7 +70,10 @@ def build_layer_dir() -> Path:
         package = build_layer.copy_package(out / "python")
         build_layer.precompile(package, build_layer.runtime_python())
     else:
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "build_layer.py"), "--out", str(out)], check=True)
+        # its output goes to stderr: cold_start.py's stdout is the JSON it reports
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "build_layer.py"), "--out", str(out)], check=True, stdout=sys.stderr
+        )
         stamp.write_text(want)
     return out
 
