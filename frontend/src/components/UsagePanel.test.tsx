@@ -1,5 +1,5 @@
 import { screen, within } from "@testing-library/react";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { UsageReportOut } from "../api/types";
 import { renderWithServices } from "../test/harness";
 import { json, startServer, type TestServer } from "../test/server";
@@ -60,11 +60,19 @@ describe("UsagePanel", () => {
     expect(server.requests.map((r) => r.url)).toContain("/api/workspaces/w1/usage");
   });
 
-  it("shows an error for a workspace the caller does not own", async () => {
-    renderWithServices(<UsagePanel workspaceId="w2" />, server);
+  it("shows nothing for a workspace the caller does not own (the view is its owner's)", async () => {
+    const { container } = renderWithServices(<UsagePanel workspaceId="w2" />, server);
+    await vi.waitFor(() => expect(server.requests.map((r) => r.url)).toContain("/api/workspaces/w2/usage"));
+    await vi.waitFor(() => expect(container.querySelector("[data-testid=usage-panel]")).toBeNull());
+    expect(screen.queryByRole("alert")).toBeNull();
+  });
+
+  it("still shows other errors", async () => {
+    server.close();
+    server = await startServer(() => json(500, { error: { code: "internal_error", message: "boom" } }));
+    renderWithServices(<UsagePanel workspaceId="w1" />, server);
     const alert = await screen.findByRole("alert");
     expect(alert.textContent).toContain("Could not load usage");
-    expect(screen.queryByTestId("usage-total")).toBeNull();
   });
 
   it("formats sub-cent costs with four decimals", () => {

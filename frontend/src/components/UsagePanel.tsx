@@ -1,3 +1,4 @@
+import { ApiError } from "../api/errors";
 import type { UsageReportOut } from "../api/types";
 import { useServices } from "../app/context";
 import { formatCount } from "../lib/format";
@@ -13,7 +14,8 @@ export function formatUsd(usd: number): string {
 
 /**
  * Tokens and estimated cost of chatting over the last 30 days, by model: the caller's own (`GET /usage`),
- * or, for its owner, one workspace's (`GET /workspaces/{id}/usage`).
+ * or, for its owner, one workspace's (`GET /workspaces/{id}/usage`). The workspace view is its owner's
+ * only: for anyone it was shared with the server answers 404 and the panel shows nothing.
  */
 export function UsagePanel({ workspaceId }: { workspaceId?: string }) {
   const { api } = useServices();
@@ -22,6 +24,7 @@ export function UsagePanel({ workspaceId }: { workspaceId?: string }) {
     [api, workspaceId],
   );
   const data = report.data;
+  if (workspaceId && report.error instanceof ApiError && report.error.status === 404) return null;
   return (
     <section className="card" aria-labelledby="usage-title" data-testid="usage-panel">
       <h2 id="usage-title">{workspaceId ? "Workspace usage" : "Your usage"}</h2>

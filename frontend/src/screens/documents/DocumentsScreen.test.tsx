@@ -26,6 +26,13 @@ beforeEach(async () => {
       });
     }
     if (req.url === "/upload") return { status: 204 };
+    if (req.url === "/api/workspaces/w1/usage") {
+      const zero = { day: "", model: "", requests: 4, prompt_tokens: 900, completion_tokens: 120, cost_usd: 0.0021 };
+      return json(200, {
+        scope: "workspace", id: "w1", since: "2026-03-01", until: "2026-03-30", currency: "USD",
+        prices_as_of: "2025-06-01", total: zero, by_model: [{ ...zero, model: "amazon.nova-lite-v1:0" }], days: [],
+      });
+    }
     return json(404, { error: { code: "not_found", message: "no route" } });
   });
 });
@@ -73,5 +80,13 @@ describe("DocumentsScreen", () => {
     const failed = await screen.findByTestId("upload-failed");
     expect(failed.textContent).toContain("tool.exe");
     expect(failed.textContent).toContain("Unsupported file type");
+  });
+
+  it("shows the owner what chatting in this workspace cost", async () => {
+    renderWithServices(<DocumentsScreen workspaceId="w1" />, server);
+    const panel = await screen.findByTestId("usage-panel");
+    expect(within(panel).getByRole("heading").textContent).toBe("Workspace usage");
+    await waitFor(() => expect(within(panel).getByTestId("usage-total").textContent).toContain("4 answers"));
+    expect(within(panel).getByTestId("usage-row").textContent).toContain("amazon.nova-lite-v1:0");
   });
 });

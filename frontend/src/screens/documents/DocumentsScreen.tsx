@@ -4,6 +4,7 @@ import { uploadPresigned } from "../../api/upload";
 import { useOnReconnect, useServerMessages, useServices } from "../../app/context";
 import { navigate } from "../../app/router";
 import { Empty, ErrorNote, Loading } from "../../components/common";
+import { UsagePanel } from "../../components/UsagePanel";
 import { WorkspacePicker } from "../../components/WorkspacePicker";
 import { formatBytes, localId } from "../../lib/format";
 import { useAsync } from "../../lib/hooks";
@@ -159,6 +160,7 @@ export function DocumentsScreen({ workspaceId }: { workspaceId: string | null })
               }}
             />
           )}
+          <UsagePanel workspaceId={workspaceId} />
         </>
       )}
     </div>
