@@ -21,7 +21,7 @@ from typing import Any
 
 from quarry.errors import Conflict, InvalidInput, NotFound
 from quarry.models import Chunk, Document, DocumentStatus, Feedback, Message, Session, Workspace, utcnow
-from quarry.ports import BlobInfo, ConnectionInfo, Page, ScoredChunk, UploadTarget
+from quarry.ports import UPLOAD_SEQUENCER, BlobInfo, ConnectionInfo, Page, ScoredChunk, UploadTarget
 
 __all__ = [
     "ENGLISH_STOP_WORDS",
@@ -127,6 +127,14 @@ class FakeCatalog:
 
     def put_document(self, document: Document) -> None:
         self.documents[(document.workspace_id, document.id)] = document
+
+    def put_document_if(self, document: Document, *, expected_sequencer: str | None) -> bool:
+        with self._lock:
+            current = self.documents.get((document.workspace_id, document.id))
+            if current is None or (current.metadata.get(UPLOAD_SEQUENCER) or None) != expected_sequencer:
+                return False
+            self.documents[(document.workspace_id, document.id)] = document
+            return True
 
     def get_document(self, workspace_id: str, document_id: str) -> Document | None:
         return self.documents.get((workspace_id, document_id))

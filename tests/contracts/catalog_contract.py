@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from quarry.models import (
     new_id,
     utcnow,
 )
-from quarry.ports import Catalog
+from quarry.ports import UPLOAD_SEQUENCER, Catalog
 
 
 def make_workspace(owner: str | None = None, **overrides: Any) -> Workspace:
@@ -56,6 +57,9 @@ def _all_pages(catalog: Catalog, workspace_id: str, *, limit: int, **kwargs: Any
 
 
 class CatalogContract:
+    #: Whether concurrent writes through the backend are a real race (moto's DynamoDB is not atomic across threads).
+    threads_race_for_real = True
+
     # ------------------------------------------------------------------ workspaces
 
     def test_is_a_catalog(self, catalog: Catalog) -> None:
@@ -193,6 +197,82 @@ class CatalogContract:
         assert catalog.get_document(workspace.id, document.id) == changed
         # the key still points at the document
         assert catalog.register_document(make_document(workspace), idempotency_key="put-key") == (changed, False)
+
+    def test_put_document_if_writes_when_the_stored_sequencer_is_the_expected_one(self, catalog: Catalog) -> None:
+        workspace = make_workspace()
+        catalog.put_workspace(workspace)
+        document = make_document(workspace, metadata={"lang": "en"})  # records no sequencer
+        catalog.register_document(document, idempotency_key="cas-key")
+        first = replace(document, content_hash="v1", metadata={UPLOAD_SEQUENCER: "0A1", "lang": "en"})
+        assert catalog.put_document_if(first, expected_sequencer=None)
+        assert catalog.get_document(workspace.id, document.id) == first
+        second = replace(document, content_hash="v2", metadata={UPLOAD_SEQUENCER: "0A2"}, chunk_count=4)
+        assert catalog.put_document_if(second, expected_sequencer="0A1")
+        assert catalog.get_document(workspace.id, document.id) == second
+        unversioned = replace(document, content_hash="v3", metadata={})  # a version may record none
+        assert catalog.put_document_if(unversioned, expected_sequencer="0A2")
+        assert catalog.get_document(workspace.id, document.id) == unversioned
+        # the key still points at the document
+        assert catalog.register_document(make_document(workspace), idempotency_key="cas-key") == (unversioned, False)
+
+    def test_put_document_if_loses_to_a_writer_that_read_the_same_version(self, catalog: Catalog) -> None:
+        """Two events read version 01; the one for 03 writes first: the one for 02 must not overwrite it."""
+        workspace = make_workspace()
+        catalog.put_workspace(workspace)
+        v1 = make_document(workspace, content_hash="v1", metadata={UPLOAD_SEQUENCER: "01"})
+        catalog.register_document(v1)
+        v3 = replace(v1, content_hash="v3", metadata={UPLOAD_SEQUENCER: "03"})
+        v2 = replace(v1, content_hash="v2", metadata={UPLOAD_SEQUENCER: "02"})
+
+        assert catalog.put_document_if(v3, expected_sequencer="01")
+        assert not catalog.put_document_if(v2, expected_sequencer="01")  # read 01, but 03 is stored now
+        assert not catalog.put_document_if(v2, expected_sequencer=None)  # 03 is not "none recorded" either
+        assert catalog.get_document(workspace.id, v1.id) == v3
+
+    def test_put_document_if_expecting_a_sequencer_loses_to_an_unversioned_document(self, catalog: Catalog) -> None:
+        workspace = make_workspace()
+        catalog.put_workspace(workspace)
+        document = make_document(workspace, content_hash="v1")
+        catalog.register_document(document)
+        assert not catalog.put_document_if(
+            replace(document, content_hash="v2", metadata={UPLOAD_SEQUENCER: "02"}), expected_sequencer="01"
+        )
+        assert catalog.get_document(workspace.id, document.id) == document
+
+    def test_put_document_if_writes_nothing_for_a_missing_document(self, catalog: Catalog) -> None:
+        workspace = make_workspace()
+        catalog.put_workspace(workspace)
+        document = make_document(workspace, metadata={UPLOAD_SEQUENCER: "01"})
+        assert not catalog.put_document_if(document, expected_sequencer=None)
+        assert not catalog.put_document_if(document, expected_sequencer="01")
+        assert catalog.get_document(workspace.id, document.id) is None
+
+    def test_put_document_if_has_one_winner_among_concurrent_writers(self, catalog: Catalog) -> None:
+        """Writers that all read version 01 race on it: exactly one write lands, and it is the one stored."""
+        if not self.threads_race_for_real:
+            pytest.skip("the backend's emulator does not make a conditional write atomic across threads")
+        workspace = make_workspace()
+        catalog.put_workspace(workspace)
+        v1 = make_document(workspace, metadata={UPLOAD_SEQUENCER: "01"})
+        catalog.register_document(v1)
+        candidates = [replace(v1, content_hash=f"v{n}", metadata={UPLOAD_SEQUENCER: f"1{n}"}) for n in range(6)]
+        start = threading.Barrier(len(candidates))
+        won: dict[str, bool] = {}
+
+        def write(document: Document) -> None:
+            start.wait(timeout=10)
+            won[str(document.content_hash)] = catalog.put_document_if(document, expected_sequencer="01")
+
+        threads = [threading.Thread(target=write, args=(document,)) for document in candidates]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+
+        winners = [hash_ for hash_, ok in won.items() if ok]
+        assert len(won) == len(candidates) and len(winners) == 1
+        stored = catalog.get_document(workspace.id, v1.id)
+        assert stored is not None and stored.content_hash == winners[0]
 
     def test_status_transitions_carry_the_reason(self, catalog: Catalog) -> None:
         workspace = make_workspace()

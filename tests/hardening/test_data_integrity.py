@@ -9,20 +9,22 @@ local gateway's events); in AWS terms with DynamoDB, S3 and Step Functions in mo
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from moto import mock_aws
 
 from quarry.adapters.dynamodb import DynamoCatalog, create_tables
 from quarry.adapters.s3 import S3BlobStore
 from quarry.adapters.stepfunctions import StepFunctionsWorkflow
 from quarry.local.events import s3_object_created, sqs_event
-from quarry.local.handlers import LocalContext, load_handler
-from quarry.models import DocumentStatus, SearchMode, SearchRequest, Workspace
+from quarry.local.handlers import LocalContext, load_handler, load_module
+from quarry.models import Document, DocumentSource, DocumentStatus, SearchMode, SearchRequest, Workspace
 from quarry.ports import DocumentParser, ParsedDocument, WorkflowName
 from quarry.services.documents import UploadKey, document_id_for
 from quarry.services.models_registry import ModelRegistry
@@ -215,3 +217,153 @@ def test_aws_a_newer_event_of_the_same_bytes_as_an_older_version_still_wins(aws:
     document = aws["catalog"].get_document(ws.id, doc_id)
     assert document is not None and document.content_hash == "etag-a"
     assert document.metadata["s3_sequencer"] == "0055AED6DCD9028300"
+
+
+def _serialized(params: dict[str, Any]) -> str:
+    return json.dumps(params.get("ExpressionAttributeValues", {}), sort_keys=True)
+
+
+def test_aws_two_triggers_applying_an_old_and_a_new_event_at_once_end_on_the_new_one(aws: dict[str, Any]) -> None:
+    """Two ingest_trigger invocations, one per event, both read v1 before either writes; the newer one's
+    write lands first and the older one's is held until then (its DynamoDB UpdateItem delayed through
+    botocore's own event hooks). The older write is conditional on v1 still being stored: it loses, the
+    older event decides again on v3, and changes nothing."""
+    ws = Workspace(id="ws-integrity-race", name="w", owner=USER, embedding_model="m", dimensions=4)
+    catalog, client = aws["catalog"], aws["catalog"]._client()
+    catalog.put_workspace(ws)
+    doc_id = document_id_for(ws.id, "race.txt")
+    key = UploadKey(ws.id, doc_id, "race.txt").key
+    handler = load_handler("ingest_trigger")
+    assert handler(_s3_record(key, "etag-v1", "0055AED6DCD9028100", "2026-11-22T05:00:00.000Z"), LocalContext("t")) == {
+        "batchItemFailures": []
+    }
+    older_is_writing, newer_wrote = threading.Event(), threading.Event()
+
+    def hold_writes(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        values = _serialized(params)
+        if "etag-v2" in values:  # the older event's write: only after the newer one's
+            older_is_writing.set()
+            assert newer_wrote.wait(timeout=30)
+        elif "etag-v3" in values:
+            context["newer_write"] = True
+
+    def newer_done(context: dict[str, Any], **_: Any) -> None:
+        if context.get("newer_write"):
+            newer_wrote.set()
+
+    client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", hold_writes)
+    client.meta.events.register("after-call.dynamodb.UpdateItem", newer_done)
+    record_handler = load_module("ingest_trigger").record_handler  # one invocation each (no shared batch state)
+    events = {
+        "older": _s3_record(key, "etag-v2", "0055AED6DCD9028200", "2026-11-22T05:00:01.000Z"),
+        "newer": _s3_record(key, "etag-v3", "0055AED6DCD9028300", "2026-11-22T05:00:02.000Z"),
+    }
+    failures: list[BaseException] = []
+
+    def invoke(event: dict[str, Any], after: threading.Event | None) -> None:
+        try:
+            # The newer invocation reads once the older one has read v1 and is about to write (moto is not
+            # thread-safe: the two never call it at the same instant).
+            assert after is None or after.wait(timeout=30)
+            record_handler(SQSRecord(event["Records"][0]))
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [
+        threading.Thread(target=invoke, args=(events["older"], None)),
+        threading.Thread(target=invoke, args=(events["newer"], older_is_writing)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    client.meta.events.unregister("before-parameter-build.dynamodb.UpdateItem", hold_writes)
+    client.meta.events.unregister("after-call.dynamodb.UpdateItem", newer_done)
+
+    assert failures == [] and older_is_writing.is_set() and newer_wrote.is_set()
+    document = catalog.get_document(ws.id, doc_id)
+    assert document is not None and document.content_hash == "etag-v3"
+    assert document.metadata["s3_sequencer"] == "0055AED6DCD9028300"
+    assert len(aws["sfn"].list_executions(stateMachineArn=aws["machine"])["executions"]) == 2  # v1 and v3
+
+
+def test_aws_the_same_bytes_uploaded_again_after_an_error_start_a_new_run(aws: dict[str, Any]) -> None:
+    ws = Workspace(id="ws-integrity-retry", name="w", owner=USER, embedding_model="m", dimensions=4)
+    catalog = aws["catalog"]
+    catalog.put_workspace(ws)
+    doc_id = document_id_for(ws.id, "flaky.txt")
+    key = UploadKey(ws.id, doc_id, "flaky.txt").key
+    handler = load_handler("ingest_trigger")
+    first = _s3_record(key, "etag-same", "0055AED6DCD9028100", "2026-11-22T05:00:00.000Z")
+    handler(first, LocalContext("ingest_trigger"))
+    catalog.set_document_status(ws.id, doc_id, DocumentStatus.ERROR, reason="the parser crashed")
+
+    handler(first, LocalContext("ingest_trigger"))  # redelivered: still a no-op
+    document = catalog.get_document(ws.id, doc_id)
+    assert document is not None and document.status is DocumentStatus.ERROR
+    again = _s3_record(key, "etag-same", "0055AED6DCD9028200", "2026-11-22T05:07:00.000Z")
+    assert handler(again, LocalContext("ingest_trigger")) == {"batchItemFailures": []}
+    handler(again, LocalContext("ingest_trigger"))  # and that one redelivered
+
+    document = catalog.get_document(ws.id, doc_id)
+    assert document is not None and document.status is DocumentStatus.CREATED
+    assert document.metadata["s3_sequencer"] == "0055AED6DCD9028200"
+    assert len(aws["sfn"].list_executions(stateMachineArn=aws["machine"])["executions"]) == 2
+
+
+def test_aws_the_same_bytes_after_an_error_restart_a_document_that_recorded_no_version(aws: dict[str, Any]) -> None:
+    """A document registered before upload versions were recorded (an item of that time, written as it was)."""
+    ws = Workspace(id="ws-integrity-legacy", name="w", owner=USER, embedding_model="m", dimensions=4)
+    catalog = aws["catalog"]
+    catalog.put_workspace(ws)
+    doc_id = document_id_for(ws.id, "old.txt")
+    key = UploadKey(ws.id, doc_id, "old.txt").key
+    legacy = Document(
+        id=doc_id,
+        workspace_id=ws.id,
+        name="old.txt",
+        source=DocumentSource.FILE,
+        status=DocumentStatus.ERROR,
+        status_reason="the parser crashed",
+        blob_key=key,
+        content_type="text/plain",
+        size_bytes=120,
+        content_hash="etag-same",
+    )
+    assert catalog.register_document(legacy, idempotency_key=f"{key}#etag-same")[1]
+    handler = load_handler("ingest_trigger")
+
+    again = _s3_record(key, "etag-same", "0055AED6DCD9028200", "2026-11-22T05:07:00.000Z")
+    assert handler(again, LocalContext("ingest_trigger")) == {"batchItemFailures": []}
+    assert handler(again, LocalContext("ingest_trigger")) == {"batchItemFailures": []}  # redelivered
+
+    document = catalog.get_document(ws.id, doc_id)
+    assert document is not None and document.status is DocumentStatus.CREATED
+    assert len(aws["sfn"].list_executions(stateMachineArn=aws["machine"])["executions"]) == 1
+
+
+def test_aws_a_newer_event_replaces_an_item_that_records_its_sequencer_only_in_the_metadata(
+    aws: dict[str, Any],
+) -> None:
+    """Items written before the top-level ``s3_sequencer`` attribute: the conditional write still matches them."""
+    ws = Workspace(id="ws-integrity-old-item", name="w", owner=USER, embedding_model="m", dimensions=4)
+    catalog, client = aws["catalog"], aws["catalog"]._client()
+    catalog.put_workspace(ws)
+    doc_id = document_id_for(ws.id, "kept.txt")
+    key = UploadKey(ws.id, doc_id, "kept.txt").key
+    handler = load_handler("ingest_trigger")
+    handler(_s3_record(key, "etag-v1", "0055AED6DCD9028100", "2026-11-22T05:00:00.000Z"), LocalContext("t"))
+    client.update_item(  # as the item was written before: the sequencer inside the metadata JSON only
+        TableName=catalog.table,
+        Key={"pk": {"S": f"WS#{ws.id}"}, "sk": {"S": f"DOC#{doc_id}"}},
+        UpdateExpression="REMOVE s3_sequencer",
+    )
+
+    older = _s3_record(key, "etag-v0", "0055AED6DCD9028000", "2026-11-22T04:59:00.000Z")
+    newer = _s3_record(key, "etag-v2", "0055AED6DCD9028200", "2026-11-22T05:01:00.000Z")
+    assert handler(older, LocalContext("ingest_trigger")) == {"batchItemFailures": []}
+    assert handler(newer, LocalContext("ingest_trigger")) == {"batchItemFailures": []}
+
+    document = catalog.get_document(ws.id, doc_id)
+    assert document is not None and document.content_hash == "etag-v2"
+    assert document.metadata["s3_sequencer"] == "0055AED6DCD9028200"

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from quarry.errors import Conflict
 from quarry.models import Chunk, Document, DocumentSource, DocumentStatus, SearchRequest, Workspace
 from quarry.ports import ParsedDocument, WorkflowName
 from quarry.services.access import WorkspaceAccess
@@ -230,3 +231,170 @@ def test_a_newer_upload_of_bytes_seen_before_is_a_new_run(
     stored = catalog.get_document("ws", document_id_for("ws", "a.txt"))
     assert stored is not None and stored.content_hash == "A" and stored.metadata["s3_sequencer"] == "03"
     assert len(workflow.ingest_runs()) == 3
+
+
+# --------------------------------------------------------------------------- upload events racing each other
+
+
+class InterleavingCatalog(FakeCatalog):
+    """A FakeCatalog that runs ``between`` once, right after registering (reading) a document of ``when_hash``.
+
+    That is the instant a concurrent ingest_trigger could apply its own event: this one has read the stored
+    version and decided, and has not written yet.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.when_hash: str | None = None
+        self.between: Callable[[], None] | None = None
+
+    def register_document(self, document: Document, *, idempotency_key: str | None = None) -> tuple[Document, bool]:
+        registered = super().register_document(document, idempotency_key=idempotency_key)
+        if self.between is not None and document.content_hash == self.when_hash:
+            hook, self.between = self.between, None
+            hook()
+        return registered
+
+
+def _service(catalog: FakeCatalog, workflow: RecordingWorkflow) -> DocumentService:
+    catalog.put_workspace(Workspace("ws", "docs", USER, "hash-16", 16))
+    return DocumentService(
+        catalog=catalog,
+        blobs=FakeBlobStore(),
+        index=FakeVectorIndex(),
+        workflow=workflow,
+        access=WorkspaceAccess(catalog),
+        max_upload_bytes=1_000_000,
+    )
+
+
+def test_an_older_event_that_loses_the_race_to_a_newer_one_does_not_overwrite_it(workflow: RecordingWorkflow) -> None:
+    """v1 stored; the events of v2 and v3 both read v1; v3 writes first: v2's write must not land."""
+    catalog = InterleavingCatalog()
+    service = _service(catalog, workflow)
+    key = UploadKey("ws", document_id_for("ws", "a.txt"), "a.txt").key
+    service.register_upload(key, etag="v1", size=1, content_type="text/plain", sequencer="01")
+    newer: list[tuple[Document, bool]] = []
+    catalog.when_hash = "v2"
+    catalog.between = lambda: newer.append(
+        service.register_upload(key, etag="v3", size=1, content_type="text/plain", sequencer="03")
+    )
+
+    _, started = service.register_upload(key, etag="v2", size=1, content_type="text/plain", sequencer="02")
+
+    assert newer and newer[0][1] is True and started is False
+    stored = catalog.get_document("ws", document_id_for("ws", "a.txt"))
+    assert stored is not None and stored.content_hash == "v3" and stored.metadata["s3_sequencer"] == "03"
+    assert len(workflow.ingest_runs()) == 2  # v1 and v3
+
+
+def test_a_newer_event_that_loses_the_race_to_an_older_one_decides_again_and_wins(
+    workflow: RecordingWorkflow,
+) -> None:
+    catalog = InterleavingCatalog()
+    service = _service(catalog, workflow)
+    key = UploadKey("ws", document_id_for("ws", "a.txt"), "a.txt").key
+    service.register_upload(key, etag="v1", size=1, content_type="text/plain", sequencer="01")
+    catalog.when_hash = "v3"
+    catalog.between = lambda: service.register_upload(key, etag="v2", size=1, content_type="text/plain", sequencer="02")
+
+    _, started = service.register_upload(key, etag="v3", size=1, content_type="text/plain", sequencer="03")
+
+    assert started is True
+    stored = catalog.get_document("ws", document_id_for("ws", "a.txt"))
+    assert stored is not None and stored.content_hash == "v3" and stored.metadata["s3_sequencer"] == "03"
+    assert len(workflow.ingest_runs()) == 3
+
+
+def test_a_version_that_keeps_changing_under_the_event_is_a_conflict_after_one_retry(
+    workflow: RecordingWorkflow,
+) -> None:
+    """Lost twice: the event fails (SQS redelivers it) rather than looping or writing blind."""
+    catalog = InterleavingCatalog()
+    service = _service(catalog, workflow)
+    key = UploadKey("ws", document_id_for("ws", "a.txt"), "a.txt").key
+    service.register_upload(key, etag="v1", size=1, content_type="text/plain", sequencer="01")
+    sneaking = iter(["02", "03"])
+
+    def another_writer() -> None:  # each time the event has read, an older version (still newer than v1) lands
+        sequencer = next(sneaking, None)
+        if sequencer is not None:
+            service.register_upload(key, etag=f"v{sequencer}", size=1, content_type="text/plain", sequencer=sequencer)
+            catalog.between = another_writer
+
+    catalog.when_hash, catalog.between = "v9", another_writer
+
+    with pytest.raises(Conflict):
+        service.register_upload(key, etag="v9", size=1, content_type="text/plain", sequencer="09")
+    stored = catalog.get_document("ws", document_id_for("ws", "a.txt"))
+    assert stored is not None and stored.metadata["s3_sequencer"] == "03"
+
+
+# --------------------------------------------------------------------------- the same bytes again after a failure
+
+
+def test_the_same_bytes_uploaded_again_after_an_error_start_a_new_run(
+    documents: tuple[DocumentService, FakeCatalog, RecordingWorkflow],
+) -> None:
+    service, catalog, workflow = documents
+    doc_id = document_id_for("ws", "a.txt")
+    key = UploadKey("ws", doc_id, "a.txt").key
+    service.register_upload(key, etag="A", size=1, content_type="text/plain", sequencer="01")
+    catalog.set_document_status("ws", doc_id, DocumentStatus.ERROR, reason="parser crashed")
+
+    assert service.register_upload(key, etag="A", size=1, content_type="text/plain", sequencer="02")[1] is True
+    assert service.register_upload(key, etag="A", size=1, content_type="text/plain", sequencer="02")[1] is False
+
+    stored = catalog.get_document("ws", doc_id)
+    assert stored is not None and stored.status is DocumentStatus.CREATED and stored.metadata["s3_sequencer"] == "02"
+    assert len(workflow.ingest_runs()) == 2
+
+
+def test_the_same_bytes_after_an_error_restart_a_document_that_records_no_version(
+    documents: tuple[DocumentService, FakeCatalog, RecordingWorkflow],
+) -> None:
+    """Registered before versions were recorded (or without one): nothing orders the new event against it."""
+    service, catalog, workflow = documents
+    doc_id = document_id_for("ws", "a.txt")
+    key = UploadKey("ws", doc_id, "a.txt").key
+    service.register_upload(key, etag="A", size=1, content_type="text/plain")  # no sequencer, no event time
+    catalog.set_document_status("ws", doc_id, DocumentStatus.ERROR, reason="parser crashed")
+
+    _, started = service.register_upload(key, etag="A", size=1, content_type="text/plain", sequencer="02")
+    _, redelivered = service.register_upload(key, etag="A", size=1, content_type="text/plain", sequencer="02")
+
+    assert (started, redelivered) == (True, False)
+    stored = catalog.get_document("ws", doc_id)
+    assert stored is not None and stored.status is DocumentStatus.CREATED and stored.metadata["s3_sequencer"] == "02"
+    assert len(workflow.ingest_runs()) == 2
+
+
+def test_a_redelivered_event_of_a_failed_document_stays_a_no_op(
+    documents: tuple[DocumentService, FakeCatalog, RecordingWorkflow],
+) -> None:
+    service, catalog, workflow = documents
+    doc_id = document_id_for("ws", "a.txt")
+    key = UploadKey("ws", doc_id, "a.txt").key
+    service.register_upload(key, etag="A", size=1, content_type="text/plain", sequencer="01")
+    catalog.set_document_status("ws", doc_id, DocumentStatus.ERROR, reason="parser crashed")
+
+    assert service.register_upload(key, etag="A", size=1, content_type="text/plain", sequencer="01")[1] is False
+    unsequenced = service.register_upload(key, etag="A", size=1, content_type="text/plain")  # nothing new to go by
+    assert unsequenced[1] is False
+
+    stored = catalog.get_document("ws", doc_id)
+    assert stored is not None and stored.status is DocumentStatus.ERROR
+    assert len(workflow.ingest_runs()) == 1
+
+
+def test_add_file_retries_the_same_bytes_after_an_error_like_an_upload(
+    documents: tuple[DocumentService, FakeCatalog, RecordingWorkflow],
+) -> None:
+    service, catalog, workflow = documents
+    document, _ = service.add_file(USER, "ws", "a.txt", b"the same bytes")
+    catalog.set_document_status("ws", document.id, DocumentStatus.ERROR, reason="parser crashed")
+
+    again, started = service.add_file(USER, "ws", "a.txt", b"the same bytes")
+
+    assert started is True and again.status is DocumentStatus.CREATED
+    assert len(workflow.ingest_runs()) == 2

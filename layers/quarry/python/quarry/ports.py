@@ -29,6 +29,7 @@ from quarry.models import (
 )
 
 __all__ = [
+    "UPLOAD_SEQUENCER",
     "BlobInfo",
     "BlobStore",
     "Bus",
@@ -107,6 +108,10 @@ class BlobStore(Protocol):
 
 # --------------------------------------------------------------------------- catalog
 
+#: The ``Document.metadata`` key holding the S3 ``sequencer`` of the upload a document was last set from:
+#: the value ``Catalog.put_document_if`` compares.
+UPLOAD_SEQUENCER = "s3_sequencer"
+
 
 @runtime_checkable
 class Catalog(Protocol):
@@ -129,6 +134,16 @@ class Catalog(Protocol):
         ...
 
     def put_document(self, document: Document) -> None: ...
+    def put_document_if(self, document: Document, *, expected_sequencer: str | None) -> bool:
+        """Compare-and-set: replace the stored document only if it still records ``expected_sequencer``.
+
+        The stored value is ``metadata[UPLOAD_SEQUENCER]`` (None: the document records none). One atomic
+        write, so of two writers that read the same version only the first wins; the other gets False,
+        writes nothing, and reads again. False as well when no document is stored under that id (it was
+        deleted: register it again). An idempotency key set at registration is kept.
+        """
+        ...
+
     def get_document(self, workspace_id: str, document_id: str) -> Document | None: ...
     def list_documents(
         self,

@@ -45,7 +45,7 @@ from quarry.models import (
     Session,
     Workspace,
 )
-from quarry.ports import ConnectionInfo, Page
+from quarry.ports import UPLOAD_SEQUENCER, ConnectionInfo, Page
 
 __all__ = ["TABLES", "DynamoCancellations", "DynamoCatalog", "DynamoChatHistory", "DynamoConnections", "create_tables"]
 
@@ -371,11 +371,40 @@ def _document_attributes(document: Document) -> Item:
         "size_bytes": document.size_bytes,
         "content_hash": document.content_hash,
         "metadata": json.dumps(document.metadata, sort_keys=True),
+        # Top level too (the metadata is a JSON string): what ``put_document_if`` conditions on.
+        UPLOAD_SEQUENCER: _upload_sequencer(document),
         "parent_id": document.parent_id,
         "chunk_count": document.chunk_count,
         "created_at": _ts(document.created_at),
         "updated_at": updated,
         **_document_status_keys(document.workspace_id, document.id, document.status, updated),
+    }
+
+
+def _upload_sequencer(document: Document) -> str | None:
+    value = document.metadata.get(UPLOAD_SEQUENCER)
+    return str(value) if value else None
+
+
+def _sequencer_condition(expected: str | None) -> dict[str, Any]:
+    """``put_document_if``'s condition: the item exists and records ``expected`` as its sequencer.
+
+    Items written before the top-level attribute existed hold the sequencer only inside the metadata
+    JSON (``sort_keys``, default separators, so ``"s3_sequencer": "..."`` appears verbatim, and a quote
+    inside a string value is escaped): those are matched on that text instead.
+    """
+    names = {"#seq": UPLOAD_SEQUENCER, "#meta": "metadata"}
+    if expected is None:
+        return {
+            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#seq) AND NOT contains(#meta, :key)",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": _values(key=json.dumps(UPLOAD_SEQUENCER) + ":"),
+        }
+    return {
+        "ConditionExpression": "attribute_exists(pk)"
+        " AND (#seq = :seq OR (attribute_not_exists(#seq) AND contains(#meta, :legacy)))",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": _values(seq=expected, legacy=json.dumps({UPLOAD_SEQUENCER: expected})[1:-1]),
     }
 
 
@@ -567,6 +596,28 @@ class DynamoCatalog(_Table):
                 Key=_to_item(_doc_key(document.workspace_id, document.id)),
                 **_update(_document_attributes(document)),
             )
+
+    def put_document_if(self, document: Document, *, expected_sequencer: str | None) -> bool:
+        """``put_document`` with a ConditionExpression on the top-level ``s3_sequencer`` attribute."""
+        params = _update(_document_attributes(document))
+        condition = _sequencer_condition(expected_sequencer)
+        params["ExpressionAttributeNames"] |= condition["ExpressionAttributeNames"]
+        params["ExpressionAttributeValues"] = (
+            params.get("ExpressionAttributeValues", {}) | condition["ExpressionAttributeValues"]
+        )
+        try:
+            self._client().update_item(
+                TableName=self.table,
+                Key=_to_item(_doc_key(document.workspace_id, document.id)),
+                ConditionExpression=condition["ConditionExpression"],
+                **params,
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            with _errors("put_document_if"):
+                raise
+        return True
 
     def get_document(self, workspace_id: str, document_id: str) -> Document | None:
         item = self._get(_doc_key(workspace_id, document_id))

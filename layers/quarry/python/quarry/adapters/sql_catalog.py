@@ -35,7 +35,7 @@ from quarry.models import (
     Workspace,
     utcnow,
 )
-from quarry.ports import ConnectionInfo, Page
+from quarry.ports import UPLOAD_SEQUENCER, ConnectionInfo, Page
 
 __all__ = ["SqlCatalog", "SqlChatHistory", "SqlConnections", "decode_cursor", "encode_cursor"]
 
@@ -181,6 +181,7 @@ _DOCUMENT_FIELDS = (
 _DOCUMENT_COLUMNS = ", ".join(_DOCUMENT_FIELDS)
 _DOCUMENT_VALUES = ", ".join(f"%({name})s" for name in _DOCUMENT_FIELDS)
 _DOCUMENT_UPDATES = ", ".join(f"{name} = EXCLUDED.{name}" for name in _DOCUMENT_FIELDS[2:])
+_DOCUMENT_SETS = ", ".join(f"{name} = %({name})s" for name in _DOCUMENT_FIELDS[2:])
 
 
 def _document_params(document: Document) -> dict[str, Any]:
@@ -319,6 +320,18 @@ class SqlCatalog(_Tables):
                 _document_params(document),
             )
         )
+
+    def put_document_if(self, document: Document, *, expected_sequencer: str | None) -> bool:
+        """One ``UPDATE ... WHERE`` on the stored sequencer: Postgres re-checks the condition on the row it
+        locked, so of two concurrent writers that read the same version only the first matches."""
+        stored = f"(metadata ->> '{UPLOAD_SEQUENCER}')"  # the row before the update
+        condition = f"{stored} IS NULL" if expected_sequencer is None else f"{stored} = %(expected_sequencer)s"
+        row = self._one(
+            f"UPDATE {{t}}.documents SET {_DOCUMENT_SETS}"
+            f" WHERE workspace_id = %(workspace_id)s AND id = %(id)s AND {condition} RETURNING id",
+            _document_params(document) | {"expected_sequencer": expected_sequencer},
+        )
+        return row is not None
 
     def get_document(self, workspace_id: str, document_id: str) -> Document | None:
         row = self._one("SELECT * FROM {t}.documents WHERE workspace_id = %s AND id = %s", (workspace_id, document_id))

@@ -13,7 +13,16 @@ from typing import Any
 from quarry.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from quarry.filetypes import content_type_for
 from quarry.models import Document, DocumentSource, DocumentStatus, content_hash, new_id, utcnow
-from quarry.ports import BlobStore, Catalog, Page, UploadTarget, VectorIndex, Workflow, WorkflowName
+from quarry.ports import (
+    UPLOAD_SEQUENCER,
+    BlobStore,
+    Catalog,
+    Page,
+    UploadTarget,
+    VectorIndex,
+    Workflow,
+    WorkflowName,
+)
 from quarry.services.access import WorkspaceAccess
 from quarry.services.workspaces import workspace_prefix
 
@@ -29,7 +38,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Where an upload's object version is recorded on its document (metadata, so no schema change).
-SEQUENCER = "s3_sequencer"
+SEQUENCER = UPLOAD_SEQUENCER  # also what ``Catalog.put_document_if`` compares
 EVENT_TIME = "s3_event_time"
 VERSION_ID = "s3_version_id"
 
@@ -61,7 +70,9 @@ def _upload_supersedes(incoming: Document, stored: Document) -> bool:
     """Whether an upload event's object version comes after the one the document holds.
 
     By S3 sequencer when both have one; else by event time when both have one and they differ; else
-    (nothing to order by) a different content wins, the same content is the same version.
+    (nothing to order by) a different content wins, and the same content is the same version, except
+    after a failed run: then an event other than the one recorded (a document registered before versions
+    were recorded holds none) is the same bytes uploaded again, a new run. A redelivered event never is.
     """
     new_seq, old_seq = incoming.metadata.get(SEQUENCER), stored.metadata.get(SEQUENCER)
     if new_seq and old_seq:
@@ -69,7 +80,20 @@ def _upload_supersedes(incoming: Document, stored: Document) -> bool:
     new_time, old_time = incoming.metadata.get(EVENT_TIME), stored.metadata.get(EVENT_TIME)
     if new_time and old_time and new_time != old_time:
         return datetime.fromisoformat(str(new_time)) > datetime.fromisoformat(str(old_time))
-    return incoming.content_hash != stored.content_hash
+    if incoming.content_hash != stored.content_hash:
+        return True
+    new_version, old_version = _upload_version(incoming), _upload_version(stored)
+    return stored.status is DocumentStatus.ERROR and any(new_version) and new_version != old_version
+
+
+def _upload_version(document: Document) -> tuple[str | None, ...]:
+    recorded = (document.metadata.get(name) for name in (SEQUENCER, EVENT_TIME, VERSION_ID))
+    return tuple(str(value) if value else None for value in recorded)
+
+
+def _sequencer_of(document: Document) -> str | None:
+    value = document.metadata.get(SEQUENCER)
+    return str(value) if value else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,28 +196,37 @@ class DocumentService:
         run_key: str | None = None,
         supersedes: Callable[[Document, Document], bool] | None = None,
     ) -> tuple[Document, bool]:
-        """``supersedes(new, stored)``: whether ``document`` replaces a stored one (default: other content)."""
-        stored, created = self._catalog.register_document(document, idempotency_key=idempotency_key)
-        if not created:
-            if not (supersedes or _other_content)(document, stored):
-                if stored.content_hash != document.content_hash:
-                    log.info(
-                        "stale version of %s ignored: %s is older than the stored %s",
-                        document.name,
-                        {k: v for k, v in document.metadata.items() if k.startswith("s3_")},
-                        {k: v for k, v in stored.metadata.items() if k.startswith("s3_")},
-                    )
-                return stored, False
-            # Same name, a newer version: it replaces the document (and, once indexed, its chunks).
-            self._catalog.put_document(document)
-            stored, created = document, True
-        if created:
+        """``supersedes(new, stored)``: whether ``document`` replaces a stored one (default: other content).
+
+        The replacement is a compare-and-set on the stored version's sequencer (``put_document_if``): a
+        writer that read the same version and wrote first wins, and this decision is taken once more on
+        what it wrote (an older event then changes nothing). Losing twice is a Conflict (an event is
+        redelivered, a request can be repeated).
+        """
+        for _ in range(2):
+            stored, created = self._catalog.register_document(document, idempotency_key=idempotency_key)
+            if not created:
+                if not (supersedes or _other_content)(document, stored):
+                    if stored.content_hash != document.content_hash:
+                        log.info(
+                            "stale version of %s ignored: %s is older than the stored %s",
+                            document.name,
+                            {k: v for k, v in document.metadata.items() if k.startswith("s3_")},
+                            {k: v for k, v in stored.metadata.items() if k.startswith("s3_")},
+                        )
+                    return stored, False
+                # Same name, a newer version: it replaces the document (and, once indexed, its chunks).
+                if not self._catalog.put_document_if(document, expected_sequencer=_sequencer_of(stored)):
+                    log.info("%s changed while a new version was applied: deciding again", document.name)
+                    continue
+                stored = document
             self._workflow.start(
                 WorkflowName.INGEST,
                 {"workspace_id": document.workspace_id, "document_id": document.id},
                 run_id=hashlib.sha256((run_key or idempotency_key).encode()).hexdigest()[:40],
             )
-        return stored, created
+            return stored, True
+        raise Conflict(f"{document.name!r} is being replaced concurrently; try again")
 
     def add_file(self, user: str, workspace_id: str, filename: str, data: bytes) -> tuple[Document, bool]:
         """Direct ingestion of a local file (CLI): stored, then registered like an upload."""
