@@ -1,7 +1,7 @@
 """Who may do what: one small function per consumer, each listing exactly the actions it needs.
 
 Table keys: ``catalog`` (workspaces, documents, memberships, feedback), ``chat`` (sessions, messages),
-``connections`` (WebSocket connections); see ``quarry.adapters.dynamodb_tables``.
+``connections`` (WebSocket connections); see ``quarry.adapters.dynamodb.tables``.
 """
 
 from __future__ import annotations

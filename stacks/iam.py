@@ -13,7 +13,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 
-from quarry.adapters.dynamodb_tables import TableSpec
+from quarry.adapters.dynamodb.tables import TableSpec
 
 __all__ = [
     "PROFILE_PREFIXES",

@@ -1,6 +1,6 @@
 """Buckets (uploads, processing, access logs) and the DynamoDB tables, plus the stack's KMS key.
 
-The tables are built from ``quarry.adapters.dynamodb_tables.TABLES``, the same data the adapter and
+The tables are built from ``quarry.adapters.dynamodb.tables.TABLES``, the same data the adapter and
 the moto tests create tables from, so the keys and indexes cannot drift apart.
 
 Data resources are kept when the stack is deleted or a resource replaced (``removal = "retain"``) but not
@@ -19,7 +19,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from quarry.adapters.dynamodb_tables import TABLES, KeyAttr, TableSpec
+from quarry.adapters.dynamodb.tables import TABLES, KeyAttr, TableSpec
 from stacks.config import DeployConfig
 from stacks.iam import table_arns
 
@@ -48,8 +48,12 @@ def stack_suffix() -> str:
     return Fn.select(0, Fn.split("-", Fn.select(2, Fn.split("/", Aws.STACK_ID))))
 
 
-def _attr(key: KeyAttr | None) -> dynamodb.Attribute | None:
-    return None if key is None else dynamodb.Attribute(name=key.name, type=_ATTR_TYPES[key.type])
+def _attr(key: KeyAttr) -> dynamodb.Attribute:
+    return dynamodb.Attribute(name=key.name, type=_ATTR_TYPES[key.type])
+
+
+def _optional_attr(key: KeyAttr | None) -> dynamodb.Attribute | None:
+    return None if key is None else _attr(key)
 
 
 class Storage(Construct):
@@ -140,7 +144,7 @@ class Storage(Construct):
             self,
             f"Table{spec.suffix.title().replace('-', '')}",
             partition_key=_attr(spec.partition_key),
-            sort_key=_attr(spec.sort_key),
+            sort_key=_optional_attr(spec.sort_key),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
@@ -153,13 +157,15 @@ class Storage(Construct):
             table.add_global_secondary_index(
                 index_name=index.name,
                 partition_key=_attr(index.partition_key or spec.partition_key),
-                sort_key=_attr(index.sort_key),
+                sort_key=_optional_attr(index.sort_key),
                 projection_type=_PROJECTIONS[index.projection],
             )
         for index in spec.local_indexes:
+            if index.sort_key is None:
+                raise ValueError(f"local index {index.name} of table {spec.suffix} needs a sort key")
             table.add_local_secondary_index(
                 index_name=index.name,
-                sort_key=_attr(index.sort_key),  # type: ignore[arg-type]
+                sort_key=_attr(index.sort_key),
                 projection_type=_PROJECTIONS[index.projection],
             )
         return table

@@ -14,6 +14,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from quarry import errors
+from quarry.adapters.aws_clients import LazyClient
 from quarry.adapters.aws_errors import (
     AwsTarget,
     Failure,
@@ -22,7 +23,6 @@ from quarry.adapters.aws_errors import (
     classify,
     client_config,
     error_code,
-    make_client,
     map_error,
     stream_with_retry,
 )
@@ -245,7 +245,19 @@ def test_quarry_errors_inside_a_stream_pass_through(policy: RetryPolicy, sleeps:
 
 
 def test_clients_are_made_lazily_with_adaptive_rate_limiting_and_one_attempt() -> None:
-    client = make_client("sagemaker-runtime", "eu-west-1", read_timeout=42.0)
+    made: list[str] = []
+
+    class Session(boto3.Session):
+        def client(self, service: str, **kwargs: Any) -> Any:
+            made.append(service)
+            return super().client(service, **kwargs)
+
+    lazy = LazyClient(
+        "sagemaker-runtime", session=Session(), region="eu-west-1", config=client_config(read_timeout=42.0)
+    )
+    assert made == []  # nothing made until the first call
+    client = lazy()
+    assert lazy() is client and made == ["sagemaker-runtime"]
     assert client.meta.region_name == "eu-west-1"
     assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 1}
     assert client.meta.config.read_timeout == 42.0

@@ -7,10 +7,12 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 
 from quarry.adapters.dynamodb import DynamoCatalog, DynamoChatHistory, DynamoConnections, create_tables
-from quarry.adapters.dynamodb_tables import TABLES, create_table_params
-from quarry.errors import InvalidInput
+from quarry.adapters.dynamodb.tables import TABLES, create_table_params
+from quarry.adapters.retry import RetryPolicy, no_jitter
+from quarry.errors import InvalidInput, Throttled
 from quarry.models import (
     Citation,
     Document,
@@ -435,3 +437,53 @@ def test_connections_by_id_and_user_expire(dynamodb: Any) -> None:
     assert connections.user_of("unknown") is None
     with pytest.raises(InvalidInput):
         connections.add("", "alice")
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def _doc_keys(*ids: str) -> list[dict[str, Any]]:
+    return [{"pk": {"S": "WS#ws1"}, "sk": {"S": f"DOC#{doc_id}"}} for doc_id in ids]
+
+
+def _batch_get(keys: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"RequestItems": {"qtest-catalog": {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "pk, sk"}}}
+
+
+def test_unprocessed_batch_keys_are_asked_for_again_after_the_policys_backoff() -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    waits: list[float] = []
+    catalog = DynamoCatalog(TABLE_PREFIX, client=client, retry=RetryPolicy(attempts=3, sleep=waits.append))
+    with Stubber(client) as stub:
+        stub.add_response(
+            "batch_get_item",
+            {
+                "Responses": {"qtest-catalog": _doc_keys("a")},
+                "UnprocessedKeys": {"qtest-catalog": {"Keys": _doc_keys("b"), "ConsistentRead": True}},
+            },
+            _batch_get(_doc_keys("a", "b", "c")),
+        )
+        stub.add_response(
+            "batch_get_item",
+            {"Responses": {"qtest-catalog": _doc_keys("b")}},
+            {"RequestItems": {"qtest-catalog": {"Keys": _doc_keys("b"), "ConsistentRead": True}}},
+        )
+        assert catalog.existing_document_ids("ws1", ["c", "a", "b", "a"]) == {"a", "b"}
+        stub.assert_no_pending_responses()
+    assert len(waits) == 1
+
+
+def test_keys_left_unprocessed_after_every_attempt_are_throttled() -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    waits: list[float] = []
+    policy = RetryPolicy(attempts=3, base_delay=0.05, max_delay=1.0, jitter=no_jitter, sleep=waits.append)
+    catalog = DynamoCatalog(TABLE_PREFIX, client=client, retry=policy)
+    left = {"qtest-catalog": {"Keys": _doc_keys("a"), "ConsistentRead": True}}
+    with Stubber(client) as stub:
+        stub.add_response("batch_get_item", {"UnprocessedKeys": left}, _batch_get(_doc_keys("a")))
+        for _ in range(2):
+            stub.add_response("batch_get_item", {"UnprocessedKeys": left}, {"RequestItems": left})
+        with pytest.raises(Throttled, match="unprocessed"):
+            catalog.existing_document_ids("ws1", ["a"])
+        stub.assert_no_pending_responses()
+    assert waits == [0.05, 0.1]  # no wait after the last attempt

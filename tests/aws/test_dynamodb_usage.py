@@ -9,8 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from quarry.adapters.dynamodb import create_tables
-from quarry.adapters.dynamodb_usage import DynamoUsageLedger
+from quarry.adapters.dynamodb import DynamoUsageLedger, create_tables
 from quarry.models import UsageScope
 from tests.contracts.usage_contract import DAY, UsageLedgerContract, make_entry
 

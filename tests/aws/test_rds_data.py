@@ -17,9 +17,10 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import ANY, Stubber
 
-from quarry.adapters.aws_errors import RetryPolicy, client_config
+from quarry.adapters.aws_errors import client_config
 from quarry.adapters.pg_sql import Column, SqlError
 from quarry.adapters.rds_data import DataApiDatabase, decode_field, encode_parameter
+from quarry.adapters.retry import RetryPolicy
 from quarry.errors import DatabaseWaking, UpstreamError
 
 from .conftest import REGION, Sleeps

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from quarry.adapters.dynamodb_tables import TABLES
+from quarry.adapters.dynamodb.tables import TABLES
 from tests.cdk.cdk_synth import Synth, flatten, logical_id
 
 pytestmark = pytest.mark.cdk

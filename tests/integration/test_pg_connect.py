@@ -18,7 +18,8 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from quarry.adapters.embedded_pg import EmbeddedPostgres
-from quarry.adapters.pg import RetryPolicy, SecretCredentials, connect, create_pool, pool_from_settings, with_retry
+from quarry.adapters.pg import SecretCredentials, connect, create_pool, pool_from_settings, with_retry
+from quarry.adapters.retry import RetryPolicy, no_jitter
 from quarry.errors import UpstreamError
 from quarry.settings import Settings
 from tests.conftest import pg_data_dir
@@ -41,8 +42,10 @@ def test_with_retry_backs_off_exponentially_then_succeeds() -> None:
             raise error
         return "connected"
 
-    policy = RetryPolicy(attempts=5, initial_delay=0.5, multiplier=2.0, max_delay=8.0)
-    assert with_retry(flaky, policy=policy, sleep=slept.append) == "connected"
+    policy = RetryPolicy(
+        attempts=5, base_delay=0.5, multiplier=2.0, max_delay=8.0, jitter=no_jitter, sleep=slept.append
+    )
+    assert with_retry(flaky, policy=policy) == "connected"
     assert slept == [0.5, 1.0]
 
 
@@ -56,7 +59,8 @@ def test_with_retry_gives_up_with_the_last_error_and_caps_delays() -> None:
         raise psycopg.OperationalError(f"attempt {calls}")
 
     with pytest.raises(psycopg.OperationalError, match="attempt 5"):
-        with_retry(down, policy=RetryPolicy(attempts=5, initial_delay=1.0, max_delay=3.0), sleep=slept.append)
+        policy = RetryPolicy(attempts=5, base_delay=1.0, max_delay=3.0, jitter=no_jitter, sleep=slept.append)
+        with_retry(down, policy=policy)
     assert slept == [1.0, 2.0, 3.0, 3.0]
 
 
@@ -67,7 +71,7 @@ def test_with_retry_does_not_retry_other_errors() -> None:
         raise ValueError("a bug, not an outage")
 
     with pytest.raises(ValueError):
-        with_retry(broken, policy=RetryPolicy(), sleep=slept.append)
+        with_retry(broken, policy=RetryPolicy(sleep=slept.append))
     assert slept == []
 
 
@@ -90,7 +94,7 @@ def test_connect_waits_for_a_server_that_is_waking_up(sleeping_server: tuple[Emb
     waker.start()
     started = time.monotonic()
     try:
-        conn = connect(dsn, retry=RetryPolicy(attempts=40, initial_delay=0.1, max_delay=0.5, connect_timeout=2))
+        conn = connect(dsn, retry=RetryPolicy(attempts=40, base_delay=0.1, max_delay=0.5), connect_timeout=2)
     finally:
         waker.join()
     with conn:
@@ -102,7 +106,7 @@ def test_connect_to_a_server_that_stays_down_fails_clearly(sleeping_server: tupl
     _, dsn = sleeping_server
     started = time.monotonic()
     with pytest.raises(UpstreamError, match="cannot connect"):
-        connect(dsn, retry=RetryPolicy(attempts=3, initial_delay=0.2, max_delay=0.2))
+        connect(dsn, retry=RetryPolicy(attempts=3, base_delay=0.2, max_delay=0.2, jitter=no_jitter))
     assert time.monotonic() - started >= 0.4  # two waits between three attempts
 
 

@@ -9,6 +9,7 @@ a few times with a short backoff, then surfaces as ``errors.Throttled``.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,7 +18,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from quarry.adapters.aws_clients import LazyClient, error_code
+from quarry.adapters.aws_clients import LazyClient
+from quarry.adapters.aws_errors import error_code
+from quarry.adapters.retry import RetryPolicy, no_jitter
 from quarry.errors import InvalidInput, PayloadTooLarge, Throttled, UpstreamError
 from quarry.ports import Connections
 
@@ -53,9 +56,10 @@ class ApiGatewayNotifier:
             config=_CLIENT_CONFIG,
         )
         self._connections = connections
-        self._attempts = max(1, attempts)
-        self._backoff = backoff_seconds
-        self._sleep = sleep
+        # Throttled posts: ``attempts`` in all, ``backoff_seconds`` doubling between them.
+        self._retry = RetryPolicy(
+            attempts=max(1, attempts), base_delay=backoff_seconds, max_delay=math.inf, jitter=no_jitter, sleep=sleep
+        )
 
     def send(self, connection_id: str, payload: Mapping[str, Any]) -> bool:
         if not connection_id:
@@ -63,7 +67,8 @@ class ApiGatewayNotifier:
         data = json.dumps(payload, separators=(",", ":"), default=str).encode("utf-8")
         if len(data) > MAX_FRAME_BYTES:
             raise PayloadTooLarge(f"WebSocket message is {len(data)} bytes; the limit is {MAX_FRAME_BYTES}")
-        for attempt in range(self._attempts):
+        throttled: ClientError | None = None
+        for _ in self._retry.tries():
             try:
                 self._client().post_to_connection(ConnectionId=connection_id, Data=data)
                 return True
@@ -74,10 +79,8 @@ class ApiGatewayNotifier:
                     return False
                 if code not in _THROTTLING:
                     raise UpstreamError(f"post_to_connection failed: {code}") from exc
-                if attempt + 1 == self._attempts:
-                    raise Throttled(f"post_to_connection throttled {self._attempts} times") from exc
-                self._sleep(self._backoff * 2**attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+                throttled = exc
+        raise Throttled(f"post_to_connection throttled {self._retry.attempts} times") from throttled
 
     def close(self, connection_id: str, *, code: int, reason: str) -> None:
         """``DeleteConnection``: API Gateway sends its own close frame (``code``/``reason`` cannot be set)."""

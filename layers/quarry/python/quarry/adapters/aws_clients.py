@@ -1,20 +1,21 @@
-"""Lazily made boto3 clients (Powertools style).
+"""The one way an adapter gets a boto3 client: ``LazyClient`` (Powertools style).
 
 An adapter takes an optional injected client (or boto3 ``Session``) and makes
-its own only on first use, so importing an adapter never touches AWS or the
-environment, and tests inject moto- or Stubber-backed clients.
+its own only on first use, so importing an adapter never touches AWS, boto3 or the
+environment, and tests inject moto- or Stubber-backed clients. Error codes are read
+with ``aws_errors.error_code``.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
+if TYPE_CHECKING:
+    import boto3
+    from botocore.config import Config
 
-__all__ = ["LazyClient", "error_code"]
+__all__ = ["LazyClient"]
 
 
 class LazyClient:
@@ -42,17 +43,17 @@ class LazyClient:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    # A Session per adapter: boto3's default session is not thread-safe.
-                    session = self._session or boto3.Session()
-                    self._client = session.client(
-                        self._service,  # type: ignore[call-overload,unused-ignore]  # stubs differ by version
-                        region_name=self._region,
-                        endpoint_url=self._endpoint_url or None,
-                        config=self._config,
-                    )
+                    self._client = self._make()
         return self._client
 
+    def _make(self) -> Any:
+        import boto3
 
-def error_code(exc: ClientError) -> str:
-    """The service's error code (``NoSuchKey``, ``ConditionalCheckFailedException``...)."""
-    return str(exc.response.get("Error", {}).get("Code", ""))
+        # A Session per adapter: boto3's default session is not thread-safe.
+        session = self._session or boto3.Session()
+        return session.client(
+            self._service,  # type: ignore[call-overload,unused-ignore]  # stubs differ by version
+            region_name=self._region or None,
+            endpoint_url=self._endpoint_url or None,
+            config=self._config,
+        )

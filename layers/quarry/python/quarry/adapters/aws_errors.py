@@ -11,20 +11,22 @@ Shared by the Bedrock and SageMaker adapters. The policy:
   with a message naming the model id or endpoint, never retried;
 * everything else becomes ``UpstreamError`` carrying AWS's own message.
 
-Clients made here use botocore's *adaptive* retry mode with a single attempt: botocore then
-rate-limits the client after throttling responses (a token bucket shared by every call on
-that client), while the retrying itself happens in one visible, bounded loop here, which also
-covers errors that arrive inside an event stream (botocore never retries those).
+``error_code`` is the one reading of an AWS error code, for every AWS adapter. The backoff is
+``quarry.adapters.retry.RetryPolicy``, the same policy PostgreSQL connections use.
+
+Model clients (``aws_clients.LazyClient`` with ``client_config()``) use botocore's *adaptive*
+retry mode with a single attempt: botocore then rate-limits the client after throttling
+responses (a token bucket shared by every call on that client), while the retrying itself
+happens in one visible, bounded loop here, which also covers errors that arrive inside an
+event stream (botocore never retries those).
 """
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from botocore.config import Config
 from botocore.exceptions import (
@@ -39,6 +41,7 @@ from botocore.exceptions import (
 )
 
 from quarry import errors
+from quarry.adapters.retry import RetryPolicy
 
 __all__ = [
     "AwsTarget",
@@ -46,8 +49,8 @@ __all__ = [
     "RetryPolicy",
     "call_with_retry",
     "classify",
+    "client_config",
     "error_code",
-    "make_client",
     "map_error",
     "stream_with_retry",
 ]
@@ -119,27 +122,6 @@ class AwsTarget:
         return f"{self.kind} {self.resource!r}"
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Bounded exponential backoff with full jitter: attempt n sleeps U(0, min(cap, base * 2**n))."""
-
-    attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
-    jitter: Callable[[], float] = field(default=random.random, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("a retry policy needs at least one attempt")
-        if self.base_delay < 0 or self.max_delay < 0:
-            raise ValueError("retry delays must not be negative")
-
-    def delay(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (0 for the first retry)."""
-        return self.jitter() * min(self.max_delay, self.base_delay * (2**retry))
-
-
 # --------------------------------------------------------------------------- classification
 
 
@@ -207,14 +189,17 @@ def map_error(exc: BaseException, target: AwsTarget, *, attempts: int = 1) -> er
 
 def call_with_retry(call: Callable[[], T], target: AwsTarget, policy: RetryPolicy) -> T:
     """Run ``call``, retrying retryable AWS failures; any failure leaves as a ``QuarryError``."""
-    for attempt in range(1, policy.attempts + 1):
+    failure: ClientError | BotoCoreError | None = None
+    attempts = 0
+    for attempts in policy.tries():
         try:
             return call()
         except (ClientError, BotoCoreError) as exc:
-            if not classify(exc).retryable or attempt == policy.attempts:
-                raise map_error(exc, target, attempts=attempt) from exc
-            policy.sleep(policy.delay(attempt - 1))
-    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+            if not classify(exc).retryable:
+                raise map_error(exc, target, attempts=attempts) from exc
+            failure = exc
+    assert failure is not None  # the policy allows at least one attempt
+    raise map_error(failure, target, attempts=attempts) from failure
 
 
 def stream_with_retry(open_stream: Callable[[], Iterator[T]], target: AwsTarget, policy: RetryPolicy) -> Iterator[T]:
@@ -223,7 +208,9 @@ def stream_with_retry(open_stream: Callable[[], Iterator[T]], target: AwsTarget,
     Once an item has been handed to the caller a retry would repeat it, so a later failure
     is raised at once (as a ``QuarryError``).
     """
-    for attempt in range(1, policy.attempts + 1):
+    failure: ClientError | BotoCoreError | None = None
+    attempts = 0
+    for attempts in policy.tries():
         started = False
         stream: Iterator[T] | None = None
         try:
@@ -233,13 +220,15 @@ def stream_with_retry(open_stream: Callable[[], Iterator[T]], target: AwsTarget,
                 yield item
             return
         except (ClientError, BotoCoreError) as exc:
-            if started or not classify(exc).retryable or attempt == policy.attempts:
-                raise map_error(exc, target, attempts=attempt) from exc
+            if started or not classify(exc).retryable:
+                raise map_error(exc, target, attempts=attempts) from exc
+            failure = exc
         finally:
             close = getattr(stream, "close", None)
             if callable(close):
                 close()  # release the HTTP connection, also when the caller stops early
-        policy.sleep(policy.delay(attempt - 1))
+    assert failure is not None  # the policy allows at least one attempt
+    raise map_error(failure, target, attempts=attempts) from failure
 
 
 # --------------------------------------------------------------------------- clients
@@ -253,11 +242,3 @@ def client_config(*, read_timeout: float = 60.0, connect_timeout: float = 5.0) -
         connect_timeout=connect_timeout,
         tcp_keepalive=True,
     )
-
-
-def make_client(service: str, region: str | None, *, read_timeout: float = 60.0) -> Any:
-    """A boto3 client made when first needed (never at import)."""
-    import boto3
-
-    session: Any = boto3.session.Session()
-    return session.client(service, region_name=region or None, config=client_config(read_timeout=read_timeout))

@@ -33,7 +33,6 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from quarry.adapters.retry import RetryPolicy, no_jitter
 from quarry.errors import QuarryError
 
 if TYPE_CHECKING:
@@ -356,14 +356,17 @@ class EmbeddedPostgres:
     # ------------------------------------------------------------------ processes
 
     def _connect(self, database: str) -> psycopg.Connection[Any]:
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            try:
-                return psycopg.connect(self.dsn_for(database), autocommit=True, connect_timeout=5)
-            except psycopg.OperationalError as exc:
-                if time.monotonic() > deadline:
-                    raise EmbeddedPostgresError(f"cannot connect to the embedded PostgreSQL server: {exc}") from exc
-                time.sleep(0.2)
+        """A connection, polling every 0.2 s for up to ``start_timeout`` while the server comes up."""
+        polling = RetryPolicy(
+            attempts=None, base_delay=0.2, multiplier=1.0, deadline=self.start_timeout, jitter=no_jitter
+        )
+        try:
+            return polling.call(
+                lambda: psycopg.connect(self.dsn_for(database), autocommit=True, connect_timeout=5),
+                retry_if=lambda exc: isinstance(exc, psycopg.OperationalError),
+            )
+        except psycopg.OperationalError as exc:
+            raise EmbeddedPostgresError(f"cannot connect to the embedded PostgreSQL server: {exc}") from exc
 
     def _pg(self, program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run one of the wheel's PostgreSQL programs (as the system user when we are root)."""

@@ -1,8 +1,9 @@
 """Connections to PostgreSQL: the embedded server locally, Aurora Serverless v2 (or any Postgres) in AWS.
 
 - ``create_pool`` builds a psycopg 3 ``ConnectionPool`` whose connections know pgvector's types.
-- Before the pool opens, ``connect`` reaches the server with retries and exponential backoff: an
-  Aurora Serverless v2 cluster resuming from 0 ACU refuses or times out connections for a while.
+- Before the pool opens, ``connect`` reaches the server with retries and exponential backoff (the shared
+  ``quarry.adapters.retry.RetryPolicy``): an Aurora Serverless v2 cluster resuming from 0 ACU refuses or
+  times out connections for a while.
   That first connection also makes sure the ``vector`` extension exists.
 - ``SecretCredentials`` reads user and password from a Secrets Manager secret (the RDS format),
   lazily, cached for a while and re-read once when the server rejects them (rotation).
@@ -15,8 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
@@ -25,14 +25,18 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from quarry.adapters.aws_clients import LazyClient
 from quarry.adapters.pg_sql import read_script
+from quarry.adapters.retry import RetryPolicy, no_jitter
 from quarry.errors import UpstreamError
 
 if TYPE_CHECKING:
     from quarry.settings import Settings
 
 __all__ = [
-    "RetryPolicy",
+    "CONNECT_RETRY",
+    "CONNECT_TIMEOUT",
+    "NO_RETRY",
     "SecretCredentials",
     "configure_connection",
     "connect",
@@ -50,44 +54,24 @@ Credentials = Callable[[], dict[str, Any]]
 AUTH_FAILED = ("28P01", "28000")
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff: ``initial_delay * multiplier**n`` capped at ``max_delay``, ``attempts`` tries."""
-
-    attempts: int = 8
-    initial_delay: float = 0.5
-    max_delay: float = 8.0
-    multiplier: float = 2.0
-    connect_timeout: int = 10
-
-    def delays(self) -> Iterator[float]:
-        delay = self.initial_delay
-        for _ in range(self.attempts - 1):
-            yield min(delay, self.max_delay)
-            delay *= self.multiplier
-
-
+#: While the server wakes: eight attempts, 0.5, 1, 2, 4 then 8 s apart (no jitter).
+CONNECT_RETRY = RetryPolicy(attempts=8, base_delay=0.5, max_delay=8.0, jitter=no_jitter)
 NO_RETRY = RetryPolicy(attempts=1)
+CONNECT_TIMEOUT = 10  # seconds per connection attempt
 
 
 def with_retry(
     fn: Callable[[], T],
     *,
     policy: RetryPolicy,
-    retry_on: tuple[type[BaseException], ...] = (psycopg.OperationalError,),
-    sleep: Callable[[float], None] = time.sleep,
+    retry_on: tuple[type[Exception], ...] = (psycopg.OperationalError,),
 ) -> T:
-    """Call ``fn`` until it succeeds or the policy's attempts are spent (then re-raise the last error)."""
-    delays = policy.delays()
-    while True:
-        try:
-            return fn()
-        except retry_on as exc:
-            delay = next(delays, None)
-            if delay is None:
-                raise
-            _log.warning("database not reachable (%s); retrying in %.1fs", exc, delay)
-            sleep(delay)
+    """Call ``fn`` until it succeeds or the policy is spent (then re-raise the last error), logging each wait."""
+    return policy.call(fn, retry_if=lambda exc: isinstance(exc, retry_on), on_retry=_log_wait)
+
+
+def _log_wait(exc: Exception, delay: float) -> None:
+    _log.warning("database not reachable (%s); retrying in %.1fs", exc, delay)
 
 
 class SecretCredentials:
@@ -102,19 +86,11 @@ class SecretCredentials:
         ttl_seconds: float = 300.0,
     ) -> None:
         self.secret_arn = secret_arn
-        self._client = client
-        self._region = region
+        self._client = LazyClient("secretsmanager", client=client, region=region)
         self._ttl = ttl_seconds
         self._cached: dict[str, Any] | None = None
         self._fetched_at = 0.0
         self._lock = threading.Lock()
-
-    def _secrets_client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("secretsmanager", region_name=self._region)
-        return self._client
 
     def __call__(self) -> dict[str, Any]:
         with self._lock:
@@ -129,7 +105,7 @@ class SecretCredentials:
 
     def _fetch(self) -> dict[str, Any]:
         try:
-            response = self._secrets_client().get_secret_value(SecretId=self.secret_arn)
+            response = self._client().get_secret_value(SecretId=self.secret_arn)
             secret = json.loads(response["SecretString"])
         except (KeyError, ValueError) as exc:
             raise UpstreamError(f"secret {self.secret_arn} is not a JSON database secret") from exc
@@ -176,6 +152,7 @@ def connect(
     *,
     credentials: Credentials | None = None,
     retry: RetryPolicy = NO_RETRY,
+    connect_timeout: int = CONNECT_TIMEOUT,
     create_extension: bool = True,
     autocommit: bool = False,
 ) -> psycopg.Connection[Any]:
@@ -184,13 +161,13 @@ def connect(
 
     def attempt() -> psycopg.Connection[Any]:
         try:
-            return psycopg.connect(conninfo, connect_timeout=retry.connect_timeout, autocommit=True, **kwargs())
+            return psycopg.connect(conninfo, connect_timeout=connect_timeout, autocommit=True, **kwargs())
         except psycopg.OperationalError as exc:
             if not _is_auth_failure(exc):
                 raise
             if isinstance(credentials, SecretCredentials):  # maybe rotated: read the secret again, once
                 credentials.invalidate()
-                return psycopg.connect(conninfo, connect_timeout=retry.connect_timeout, autocommit=True, **kwargs())
+                return psycopg.connect(conninfo, connect_timeout=connect_timeout, autocommit=True, **kwargs())
             raise
 
     try:
@@ -213,18 +190,19 @@ def create_pool(
     min_size: int = 1,
     max_size: int = 8,
     credentials: Credentials | None = None,
-    retry: RetryPolicy = RetryPolicy(),
+    retry: RetryPolicy = CONNECT_RETRY,
+    connect_timeout: int = CONNECT_TIMEOUT,
     name: str = "quarry",
     timeout: float = 30.0,
     extra_kwargs: Mapping[str, Any] | None = None,
 ) -> ConnectionPool[psycopg.Connection[Any]]:
     """An open pool; waits (with backoff) until the database answers and has pgvector."""
-    connect(conninfo, credentials=credentials, retry=retry).close()
+    connect(conninfo, credentials=credentials, retry=retry, connect_timeout=connect_timeout).close()
     per_connection = _connect_kwargs(conninfo, credentials)
     extra = dict(extra_kwargs or {})
 
     def kwargs() -> dict[str, Any]:
-        return {"connect_timeout": retry.connect_timeout, **extra, **per_connection()}
+        return {"connect_timeout": connect_timeout, **extra, **per_connection()}
 
     pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
         conninfo,
@@ -249,7 +227,7 @@ def pool_from_settings(
     *,
     dsn: str | None = None,
     secrets_client: Any | None = None,
-    retry: RetryPolicy = RetryPolicy(),
+    retry: RetryPolicy = CONNECT_RETRY,
 ) -> ConnectionPool[psycopg.Connection[Any]]:
     """The pool for ``settings.pg_dsn`` (or ``dsn``, e.g. the embedded server's), with the secret when set."""
     conninfo = dsn if dsn is not None else settings.pg_dsn

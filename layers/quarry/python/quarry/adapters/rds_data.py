@@ -35,8 +35,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from quarry.adapters.aws_clients import LazyClient
-from quarry.adapters.aws_errors import Failure, RetryPolicy, classify, client_config, error_code
+from quarry.adapters.aws_errors import Failure, classify, client_config, error_code
 from quarry.adapters.pg_sql import Column, Params, Scalar, SqlError, quote_ident, vector_literal
+from quarry.adapters.retry import RetryPolicy
 from quarry.errors import DatabaseWaking, UpstreamError
 
 __all__ = ["DEFAULT_RESUME_WAIT_SECONDS", "DataApiDatabase", "decode_field", "encode_parameter"]
@@ -208,6 +209,7 @@ class DataApiDatabase:
             request.setdefault("database", self.database)
         started = self._clock()
         deadline = started + self.resume_wait_seconds
+        max_attempts = self._retry.attempts if self._retry.attempts is not None else math.inf
         attempt = 0
         while True:
             attempt += 1
@@ -224,19 +226,14 @@ class DataApiDatabase:
                 if not (waking or classify(exc).retryable):
                     raise _upstream(code, message, attempt) from exc
                 remaining = deadline - self._clock()
-                if not retry or remaining <= 0 or (not waking and attempt >= self._retry.attempts):
+                if not retry or remaining <= 0 or (not waking and attempt >= max_attempts):
                     if code == _RESUMING:
                         raise DatabaseWaking(_retry_after(self._clock() - started)) from exc
                     raise _upstream(code, message, attempt) from exc
             except BotoCoreError as exc:
                 waking = False
                 remaining = deadline - self._clock()
-                if (
-                    classify(exc) is not Failure.TRANSIENT
-                    or not retry
-                    or remaining <= 0
-                    or attempt >= self._retry.attempts
-                ):
+                if classify(exc) is not Failure.TRANSIENT or not retry or remaining <= 0 or attempt >= max_attempts:
                     raise UpstreamError(f"the RDS Data API cannot be reached: {exc}") from exc
             delay = self._retry.delay(attempt - 1)
             if waking:

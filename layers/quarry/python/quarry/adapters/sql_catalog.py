@@ -2,13 +2,11 @@
 
 Tables live in one schema (``quarry`` by default; DDL in ``quarry/sql/pg_catalog.sql``, applied
 idempotently by ``ensure_schema``). Timestamps are ``timestamptz`` and come back as UTC datetimes.
-Listings page with keyset cursors, handed out as opaque url-safe strings.
+Listings page with keyset cursors, handed out as opaque strings (``quarry.adapters.paging``).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -20,6 +18,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from quarry.adapters.paging import INVALID_CURSOR, check_limit, decode_cursor, encode_cursor
 from quarry.adapters.pg import ddl
 from quarry.errors import Conflict, InvalidInput
 from quarry.models import (
@@ -37,9 +36,8 @@ from quarry.models import (
 )
 from quarry.ports import UPLOAD_SEQUENCER, ConnectionInfo, Page
 
-__all__ = ["SqlCatalog", "SqlChatHistory", "SqlConnections", "decode_cursor", "encode_cursor"]
+__all__ = ["SqlCatalog", "SqlChatHistory", "SqlConnections"]
 
-MAX_PAGE = 1000
 _IN_BATCH = 500  # ids per generated IN (...) list
 
 Pool = ConnectionPool[psycopg.Connection[Any]]
@@ -49,37 +47,12 @@ T = TypeVar("T")
 # --------------------------------------------------------------------------- cursors
 
 
-def encode_cursor(*values: str | int) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
-    """The values of a cursor made by ``encode_cursor``, checked against ``kinds``; InvalidInput if forged."""
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput("invalid page cursor") from exc
-    if not isinstance(values, list) or len(values) != len(kinds):
-        raise InvalidInput("invalid page cursor")
-    if not all(
-        isinstance(value, kind) and not isinstance(value, bool) for value, kind in zip(values, kinds, strict=True)
-    ):
-        raise InvalidInput("invalid page cursor")
-    return values
-
-
 def _cursor_time(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise InvalidInput("invalid page cursor") from exc
+        raise InvalidInput(INVALID_CURSOR) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _check_limit(limit: int) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
-    return limit
 
 
 def _utc(moment: datetime) -> datetime:
@@ -123,8 +96,9 @@ class _Tables:
         query: str,
         params: dict[str, Any],
         *,
+        listing: str,
         cursor: str | None,
-        key_kind: type,
+        key_kind: type[str] | type[int],
         limit: int,
         order: tuple[str, str],
         item: Callable[[dict[str, Any]], T],
@@ -132,13 +106,14 @@ class _Tables:
         """One page of a keyset-paginated query ordered by ``order`` (a time column, a key column), either way.
 
         ``query`` compares its ordering columns with ``%(cursor_time)s`` and ``%(cursor_key)s`` (NULL on the
-        first page) and ends with ``LIMIT %(limit)s``; the cursor is the last row's time and key.
+        first page) and ends with ``LIMIT %(limit)s``; the cursor, tagged ``listing``, is the last row's time
+        and key.
         """
-        _check_limit(limit)
+        check_limit(limit)
         moment: datetime | None = None
         key: Any = None
         if cursor is not None:
-            text, key = decode_cursor(cursor, (str, key_kind))
+            text, key = decode_cursor(cursor, listing, (str, key_kind))
             moment = _cursor_time(text)
         rows = self._all(query, {**params, "cursor_time": moment, "cursor_key": key, "limit": limit + 1})
         page = rows[:limit]
@@ -146,7 +121,9 @@ class _Tables:
         time_column, key_column = order
         last = page[-1] if page else None
         next_cursor = (
-            encode_cursor(last[time_column].astimezone(UTC).isoformat(), last[key_column]) if more and last else None
+            encode_cursor(listing, last[time_column].astimezone(UTC).isoformat(), last[key_column])
+            if more and last
+            else None
         )
         return Page([item(row) for row in page], next_cursor)
 
@@ -351,6 +328,7 @@ class SqlCatalog(_Tables):
             " AND (%(cursor_time)s::timestamptz IS NULL OR (created_at, id) > (%(cursor_time)s, %(cursor_key)s))"
             " ORDER BY created_at, id LIMIT %(limit)s",
             {"workspace_id": workspace_id, "status": DocumentStatus(status).value if status is not None else None},
+            listing="documents",
             cursor=cursor,
             key_kind=str,
             limit=limit,
@@ -493,6 +471,7 @@ class SqlChatHistory(_Tables):
             " AND (%(cursor_time)s::timestamptz IS NULL OR (updated_at, id) < (%(cursor_time)s, %(cursor_key)s))"
             " ORDER BY updated_at DESC, id DESC LIMIT %(limit)s",
             {"owner": owner},
+            listing="sessions",
             cursor=cursor,
             key_kind=str,
             limit=limit,
@@ -562,6 +541,7 @@ class SqlChatHistory(_Tables):
             " AND (%(cursor_time)s::timestamptz IS NULL OR (created_at, seq) > (%(cursor_time)s, %(cursor_key)s))"
             " ORDER BY created_at, seq LIMIT %(limit)s",
             {"session_id": session_id},
+            listing="messages",
             cursor=cursor,
             key_kind=int,
             limit=limit,
@@ -570,7 +550,7 @@ class SqlChatHistory(_Tables):
         )
 
     def recent_messages(self, session_id: str, *, limit: int) -> list[Message]:
-        _check_limit(limit)
+        check_limit(limit)
         rows = self._all(
             "SELECT * FROM {t}.messages WHERE session_id = %s ORDER BY created_at DESC, seq DESC LIMIT %s",
             (session_id, limit),

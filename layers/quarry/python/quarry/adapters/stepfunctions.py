@@ -18,7 +18,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from quarry.adapters.aws_clients import LazyClient, error_code
+from quarry.adapters.aws_clients import LazyClient
+from quarry.adapters.aws_errors import error_code
 from quarry.errors import InvalidInput, PayloadTooLarge, QuarryError, Throttled, UpstreamError
 from quarry.models import new_id
 from quarry.ports import WorkflowName

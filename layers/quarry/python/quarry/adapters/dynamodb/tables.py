@@ -3,7 +3,7 @@
 Three tables, named ``{prefix}-{suffix}`` (``Settings.table_prefix``, default ``quarry``),
 all on-demand (PAY_PER_REQUEST), every key attribute a string (``S``) except the TTL.
 
-``catalog`` (``quarry.adapters.dynamodb.DynamoCatalog``), single-table, overloaded keys::
+``catalog`` (``catalog.DynamoCatalog``), single-table, overloaded keys::
 
     item         pk                       sk              gsi1pk / gsi1sk
     workspace    WS#{ws}                  #META
@@ -18,17 +18,18 @@ all on-demand (PAY_PER_REQUEST), every key attribute a string (``S``) except the
     gsi1: documents by status oldest-first (``stale_documents``) and feedback by time.
     gsi2: one workspace's documents of one status (``list_documents(status=...)``, exact pages).
 
-``chat`` (``DynamoChatHistory``)::
+``chat`` (``chat_history.DynamoChatHistory``)::
 
     session         SESSION#{session}          #META              OWNER#{owner} / {updated}#{session}
     message         SESSION#{session}          MSG#{created}#{id} lsi1sk = MSGID#{id}
     message claim   SESSION#{session}          MSGID#{id}         (``add_message_if_new``: one write per id)
 
     gsi1: an owner's sessions, newest first. lsi1: a message by id inside its session.
-    Usage counters (``dynamodb_usage.DynamoUsageLedger``) share this table: ``USAGE#USER#{user}`` /
+    Usage counters (``usage.DynamoUsageLedger``) share this table: ``USAGE#USER#{user}`` /
     ``USAGE#WS#{ws}`` with ``DAY#{day}#{model}`` (ADD-updated numbers), ``USAGE#MSG#{message}`` / ``#USAGE``.
 
-``connections`` (``DynamoConnections``)::
+``connections`` (``connections.DynamoConnections``; ``cancellations.DynamoCancellations`` keeps its
+flags there too, as ``connection_id = cancel#{session}`` with no ``user_id``)::
 
     connection_id (pk), user_id, connected_at, expires_at (TTL, whole epoch seconds),
     expires_at_ms (the exact expiry reads compare against: TTL deletion lags by up to days),

@@ -1,6 +1,6 @@
 """``UsageLedger`` on DynamoDB: atomic per-day counters in the chat table, updated with ``ADD``.
 
-Items (beside the sessions and messages of ``{prefix}-chat``, see ``dynamodb_tables``)::
+Items (beside the sessions and messages of ``{prefix}-chat``, see ``tables``)::
 
     counter   USAGE#USER#{user} | USAGE#WS#{ws}   DAY#{yyyy-mm-dd}#{model}   day, model, requests,
                                                                              prompt_tokens, completion_tokens,
@@ -16,21 +16,23 @@ and model, never a scan. Costs are DynamoDB numbers (decimal), so sums do not dr
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date
 from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from quarry.adapters.dynamodb import _CHECK_FAILED, _cancellation_codes, _Table, _to_item, _ts, _values
+from quarry.adapters.dynamodb.codec import attribute_values, timestamp, to_item
+from quarry.adapters.dynamodb.table import CHECK_FAILED, Table, cancellation_codes
+from quarry.adapters.retry import RetryPolicy, no_jitter
 from quarry.errors import Throttled, UpstreamError
 from quarry.models import UsageEntry, UsageScope, UsageTotal
 
 __all__ = ["DynamoUsageLedger"]
 
 _GUARD_SK = "#USAGE"
-_ATTEMPTS = 4
+# Other answers are adding to the same counters: try again after 0.05, 0.1, 0.2 s, four transactions in all.
+_CONTENDED = RetryPolicy(attempts=4, base_delay=0.05, max_delay=1.0, jitter=no_jitter)
 _RETRYABLE = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 _ADD = (
     "SET #day = :day, #model = :model"
@@ -47,7 +49,7 @@ def _counter_sk(day: date, model: str) -> str:
     return f"DAY#{day.isoformat()}#{model}"
 
 
-class DynamoUsageLedger(_Table):
+class DynamoUsageLedger(Table):
     _spec = "chat"
 
     def record(self, entry: UsageEntry) -> bool:
@@ -58,13 +60,13 @@ class DynamoUsageLedger(_Table):
             "user": entry.user,
             "workspace_id": entry.workspace_id,
             "model": entry.model,
-            "at": _ts(entry.at),
+            "at": timestamp(entry.at),
         }
         items: list[dict[str, Any]] = [
             {
                 "Put": {
                     "TableName": self.table,
-                    "Item": _to_item(guard),
+                    "Item": to_item(guard),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             }
@@ -74,26 +76,25 @@ class DynamoUsageLedger(_Table):
             scopes.append((UsageScope.WORKSPACE, entry.workspace_id))
         for scope, key in scopes:
             items.append({"Update": self._add(_counter_pk(scope, key), day, entry)})
-        for attempt in range(_ATTEMPTS):
+        for _ in _CONTENDED.tries():
             try:
                 self._transact(items)
                 return True
             except ClientError as exc:
-                codes = _cancellation_codes(exc)  # anything but a cancelled transaction is raised, typed
-                if codes and codes[0] == _CHECK_FAILED:
+                codes = cancellation_codes(exc)  # anything but a cancelled transaction is raised, typed
+                if codes and codes[0] == CHECK_FAILED:
                     return False  # counted already: a redelivered answer
                 if not set(codes) & _RETRYABLE:
                     raise UpstreamError(f"DynamoDB usage record cancelled: {', '.join(codes)}") from exc
-            time.sleep(min(0.05 * 2**attempt, 1.0))  # other answers are adding to the same counters
         raise Throttled("DynamoDB usage counters stayed contended")
 
     def _add(self, pk: str, day: date, entry: UsageEntry) -> dict[str, Any]:
         return {
             "TableName": self.table,
-            "Key": _to_item({"pk": pk, "sk": _counter_sk(day, entry.model)}),
+            "Key": to_item({"pk": pk, "sk": _counter_sk(day, entry.model)}),
             "UpdateExpression": _ADD,
             "ExpressionAttributeNames": {"#day": "day", "#model": "model"},
-            "ExpressionAttributeValues": _values(
+            "ExpressionAttributeValues": attribute_values(
                 day=day.isoformat(),
                 model=entry.model,
                 one=1,
@@ -106,7 +107,7 @@ class DynamoUsageLedger(_Table):
     def totals(self, scope: UsageScope, key: str, *, since: date, until: date) -> list[UsageTotal]:
         rows = self._query_all(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
-            ExpressionAttributeValues=_values(
+            ExpressionAttributeValues=attribute_values(
                 pk=_counter_pk(scope, key), lo=f"DAY#{since.isoformat()}#", hi=f"DAY#{until.isoformat()}$"
             ),
             ConsistentRead=True,
