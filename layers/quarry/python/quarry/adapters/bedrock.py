@@ -15,7 +15,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from quarry import errors
-from quarry.adapters.aws_errors import AwsTarget, RetryPolicy, call_with_retry, make_client, stream_with_retry
+from quarry.adapters.aws_clients import LazyClient
+from quarry.adapters.aws_errors import AwsTarget, RetryPolicy, call_with_retry, client_config, stream_with_retry
+from quarry.adapters.chat_checks import check_chat_request
 from quarry.models import Role, Usage
 from quarry.ports import ChatDelta, ChatTurn
 
@@ -122,13 +124,8 @@ def converse_request(
     system_prompts: bool = True,
 ) -> dict[str, Any]:
     """The keyword arguments of ``bedrock-runtime.converse_stream`` for ``turns``."""
-    if max_tokens < 1:
-        raise errors.InvalidInput("max_tokens must be at least 1")
-    if not 0.0 <= temperature <= 1.0:
-        raise errors.InvalidInput("temperature must be between 0 and 1")
-    system, messages = _conversation(turns)
-    if not messages:
-        raise errors.InvalidInput("a chat needs at least one non-empty user turn")
+    check_chat_request(turns, max_tokens=max_tokens, temperature=temperature, max_temperature=1.0)
+    system, messages = _conversation(turns)  # not empty: some user turn has text
     request: dict[str, Any] = {
         "modelId": model_id,
         "messages": messages,
@@ -193,7 +190,8 @@ class BedrockChatModel:
 
     def _runtime(self) -> Any:
         if self._client is None:
-            self._client = make_client("bedrock-runtime", self._region, read_timeout=300.0)
+            config = client_config(read_timeout=300.0)
+            self._client = LazyClient("bedrock-runtime", region=self._region, config=config)()
         return self._client
 
     def stream(
@@ -267,7 +265,7 @@ class BedrockEmbedder:
 
     def _runtime(self) -> Any:
         if self._client is None:
-            self._client = make_client("bedrock-runtime", self._region)
+            self._client = LazyClient("bedrock-runtime", region=self._region, config=client_config())()
         return self._client
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
@@ -353,7 +351,7 @@ class BedrockReranker:
 
     def _agent_runtime(self) -> Any:
         if self._client is None:
-            self._client = make_client("bedrock-agent-runtime", self._region)
+            self._client = LazyClient("bedrock-agent-runtime", region=self._region, config=client_config())()
         return self._client
 
     def score(self, query: str, passages: Sequence[str]) -> list[float]:

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from quarry.adapters.chat_checks import check_chat_request
 from quarry.errors import ModelUnavailable
 from quarry.models import Usage
 from quarry.ports import ChatDelta, ChatTurn
@@ -86,10 +87,14 @@ class LlamaCppChatModel:
         model_dir: Path,
         context_tokens: int = 4096,
         threads: int = 0,
+        max_tokens: int = 512,
         name: str = "qwen2.5-coder-0.5b-instruct",
     ) -> None:
+        if max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
         self.name = name
         self.context_tokens = context_tokens
+        self.max_tokens = max_tokens  # the longest answer this model writes (Settings.llm_max_tokens)
         self._model_path = model_path
         self._model_dir = model_dir
         self._threads = threads or (os.cpu_count() or 2)
@@ -107,12 +112,15 @@ class LlamaCppChatModel:
                 raise ModelUnavailable(f"GGUF model not found: {path}")
             from llama_cpp import Llama
 
-            self._llm = Llama(
-                model_path=str(path),
-                n_ctx=self.context_tokens,
-                n_threads=self._threads,
-                verbose=False,
-            )
+            try:
+                self._llm = Llama(
+                    model_path=str(path),
+                    n_ctx=self.context_tokens,
+                    n_threads=self._threads,
+                    verbose=False,
+                )
+            except (ValueError, OSError, RuntimeError) as exc:  # llama.cpp: "Failed to load model from file"
+                raise ModelUnavailable(f"llama.cpp cannot load {path.name}: {exc}") from exc
         return self._llm
 
     def count_tokens(self, text: str) -> int:
@@ -121,16 +129,29 @@ class LlamaCppChatModel:
     def stream(
         self, turns: Sequence[ChatTurn], *, max_tokens: int = 512, temperature: float = 0.1
     ) -> Iterator[ChatDelta]:
+        """``max_tokens`` beyond the model's own ``max_tokens`` are capped to it.
+
+        The request is checked at once (llama.cpp would take ``max_tokens=0`` as "until the context is
+        full"); closing the returned iterator early stops the generation and frees the model.
+        """
+        check_chat_request(turns, max_tokens=max_tokens, temperature=temperature, max_temperature=2.0)
+        return self._generate(turns, max_tokens=min(max_tokens, self.max_tokens), temperature=temperature)
+
+    def _generate(self, turns: Sequence[ChatTurn], *, max_tokens: int, temperature: float) -> Iterator[ChatDelta]:
         messages = [{"role": t.role.value, "content": t.content} for t in turns]
         with self._lock:
             llm = self._get()
             prompt_tokens = sum(self.count_tokens(t.content) for t in turns)
             completion_tokens = 0
-            for chunk in llm.create_chat_completion(
+            chunks = llm.create_chat_completion(
                 messages=messages, max_tokens=max_tokens, temperature=temperature, stream=True
-            ):
-                delta = chunk["choices"][0].get("delta", {}).get("content")
-                if delta:
-                    completion_tokens += 1
-                    yield ChatDelta(text=delta)
+            )
+            try:
+                for chunk in chunks:
+                    delta = chunk["choices"][0].get("delta", {}).get("content")
+                    if delta:
+                        completion_tokens += 1
+                        yield ChatDelta(text=delta)
+            finally:
+                chunks.close()  # at once, also when the caller stops early: no token is computed that nobody reads
         yield ChatDelta(text="", usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens))

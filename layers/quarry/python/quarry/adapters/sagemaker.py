@@ -8,7 +8,8 @@
       {"type": "info"}
 
   and answers ``{"embeddings": [[...], ...]}``, ``{"scores": [...]}``, ``{"models": [...]}``.
-  ``model`` may be omitted when the endpoint serves one model of that type.
+  ``model`` may be omitted when the endpoint serves one model of that type. A text past the
+  endpoint's 100,000 characters is sent as its first 100,000 (the model reads far fewer tokens).
 
   ``SageMakerEmbedder`` asks for embeddings as ``application/x-npy`` (one little-endian float32
   matrix: a quarter of the JSON bytes, no float formatting on the endpoint) and decodes it with
@@ -39,8 +40,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from quarry import errors
-from quarry.adapters.aws_errors import AwsTarget, RetryPolicy, call_with_retry, make_client, stream_with_retry
-from quarry.models import Role, Usage
+from quarry.adapters.aws_clients import LazyClient
+from quarry.adapters.aws_errors import AwsTarget, RetryPolicy, call_with_retry, client_config, stream_with_retry
+from quarry.adapters.chat_checks import check_chat_request
+from quarry.models import Usage
 from quarry.ports import ChatDelta, ChatTurn
 
 if TYPE_CHECKING:
@@ -60,6 +63,9 @@ JSON = "application/json"
 NPY = "application/x-npy"
 _NPY_MAGIC = b"\x93NUMPY"
 _JSON_ONLY = "answers application/json"  # what an endpoint with the JSON-only inference code says to NPY
+# The endpoint refuses longer texts (``MAX_TEXT_CHARS`` in sagemaker_models/inference.py); its models read
+# a few hundred tokens of each anyway, so the adapters send the head of a longer text, as Bedrock's do.
+_MAX_TEXT_CHARS = 100_000
 
 _ENDPOINT_HINT = (
     "Check the endpoint name and region, that it is InService, and that the role may sagemaker:InvokeEndpoint."
@@ -80,7 +86,8 @@ class _Endpoint:
 
     def client(self) -> Any:
         if self._client is None:
-            self._client = make_client("sagemaker-runtime", self._region, read_timeout=120.0)
+            config = client_config(read_timeout=120.0)
+            self._client = LazyClient("sagemaker-runtime", region=self._region, config=config)()
         return self._client
 
     def invoke_json(self, payload: Mapping[str, Any]) -> Any:
@@ -145,14 +152,18 @@ def float32_rows(data: bytes) -> list[list[float]]:
 
 
 def embeddings_request(texts: Sequence[str], *, model: str | None) -> dict[str, Any]:
-    request: dict[str, Any] = {"type": "embeddings", "input": list(texts)}
+    request: dict[str, Any] = {"type": "embeddings", "input": [text[:_MAX_TEXT_CHARS] for text in texts]}
     if model:
         request["model"] = model
     return request
 
 
 def cross_encoder_request(query: str, passages: Sequence[str], *, model: str | None) -> dict[str, Any]:
-    request: dict[str, Any] = {"type": "cross-encoder", "input": [query], "passages": list(passages)}
+    request: dict[str, Any] = {
+        "type": "cross-encoder",
+        "input": [query[:_MAX_TEXT_CHARS]],
+        "passages": [passage[:_MAX_TEXT_CHARS] for passage in passages],
+    }
     if model:
         request["model"] = model
     return request
@@ -451,15 +462,6 @@ def chatml_prompt(turns: Sequence[ChatTurn]) -> str:
     return "".join(parts) + "<|im_start|>assistant\n"
 
 
-def _check_generation(turns: Sequence[ChatTurn], max_tokens: int, temperature: float) -> None:
-    if max_tokens < 1:
-        raise errors.InvalidInput("max_tokens must be at least 1")
-    if not 0.0 <= temperature <= 2.0:
-        raise errors.InvalidInput("temperature must be between 0 and 2")
-    if not any(turn.role is Role.USER and turn.content.strip() for turn in turns):
-        raise errors.InvalidInput("a chat needs at least one non-empty user turn")
-
-
 def messages_request(turns: Sequence[ChatTurn], *, max_tokens: int, temperature: float) -> dict[str, Any]:
     """A streamed Messages API (OpenAI chat completion) request; the server applies the chat template."""
     return {
@@ -514,7 +516,7 @@ class SageMakerChatModel:
         )
 
     def request(self, turns: Sequence[ChatTurn], *, max_tokens: int, temperature: float) -> dict[str, Any]:
-        _check_generation(turns, max_tokens, temperature)
+        check_chat_request(turns, max_tokens=max_tokens, temperature=temperature, max_temperature=2.0)
         if self.api == "messages":
             return messages_request(turns, max_tokens=max_tokens, temperature=temperature)
         return generate_request(self._render(turns), max_tokens=max_tokens, temperature=temperature)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -114,7 +114,8 @@ class SentenceTransformerEmbedder(_LazyModel):
         from sentence_transformers import SentenceTransformer
 
         path = self._path or packaged_minilm_path()
-        model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        with _unavailable_unless_loaded(path):
+            model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         dims = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else None
         if dims is None:
             dims = model.get_sentence_embedding_dimension()
@@ -139,6 +140,17 @@ class SentenceTransformerEmbedder(_LazyModel):
 
     def embed_query(self, text: str) -> list[float]:
         return self._queries(text)
+
+
+@contextlib.contextmanager
+def _unavailable_unless_loaded(path: Path) -> Iterator[None]:
+    """A model folder that is missing or unreadable is ``ModelUnavailable``, never a hub download."""
+    if not path.is_dir():
+        raise ModelUnavailable(f"model folder not found: {path}")
+    try:
+        yield
+    except (OSError, ValueError) as exc:  # a folder without weights or config, a corrupt file
+        raise ModelUnavailable(f"cannot load the model in {path}: {exc}") from exc
 
 
 def _use_bf16(precision: str) -> bool:
@@ -171,11 +183,10 @@ class CrossEncoderReranker(_LazyModel):
         self._batch_size = batch_size
 
     def _load(self) -> Any:
-        if not self._path.is_dir():
-            raise ModelUnavailable(f"cross-encoder folder not found: {self._path}")
-        from sentence_transformers import CrossEncoder
+        with _unavailable_unless_loaded(self._path):
+            from sentence_transformers import CrossEncoder
 
-        return CrossEncoder(str(self._path), device="cpu", local_files_only=True)
+            return CrossEncoder(str(self._path), device="cpu", local_files_only=True)
 
     def score(self, query: str, passages: Sequence[str]) -> list[float]:
         if not passages:
