@@ -30,6 +30,7 @@ from quarry.adapters.opensearch_bodies import IndexLayout
 from quarry.models import Chunk
 from quarry.ports import VectorIndex
 from quarry.settings import Settings
+from tests.aws.opensearch_emulator import decode_body
 
 pytestmark = pytest.mark.aws
 
@@ -53,23 +54,12 @@ class Recording:
         assert (method, path) == (expected["method"], expected["path"]), where
         sent = {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in (params or {}).items()}
         assert sent == expected.get("params", {}), where
-        assert _decode(body) == expected.get("body"), where
+        assert decode_body(body) == expected.get("body"), where
         response = exchange["response"]
         return int(response["status"]), json.dumps(response["body"])
 
     def assert_done(self) -> None:
         assert self.position == len(self.exchanges), f"{self.name}: {len(self.exchanges) - self.position} left"
-
-
-def _decode(body: Any) -> Any:
-    """A request body as JSON: one document, or a list of NDJSON lines (bulk)."""
-    if body is None:
-        return None
-    text = body.decode() if isinstance(body, bytes) else str(body)
-    lines = [line for line in text.split("\n") if line.strip()]
-    if len(lines) > 1 or text.endswith("\n"):
-        return [json.loads(line) for line in lines]
-    return json.loads(text)
 
 
 class ReplayConnection(Connection):
@@ -154,12 +144,13 @@ def test_managed_domain_lifecycle(replay: Any) -> None:
     assert index.count("ws1") == 2
     assert index.delete_document("ws1", "doc1") == 2
     index.drop_workspace("ws1")
-    assert index.count("ws1") == 0  # no index: nothing in it
+    with pytest.raises(errors.NotFound):  # no index: the workspace is gone
+        index.count("ws1")
 
 
 def test_managed_domain_searches(replay: Any) -> None:
     index = OpenSearchIndex(client=replay("managed_search"))
-    dense = index.dense("ws1", [0.5, 0.5, 0.5, 0.5], k=2, filters={"lang": "en", "document_id": ["doc1", "doc2"]})
+    dense = index.dense("ws1", [0.5, 0.5, 0.5, 0.5], k=2, filters={"lang": "en", "document_id": "doc1"})
     assert [hit.chunk.id for hit in dense] == ["doc1:0", "doc1:1"]
     assert [hit.score for hit in dense] == [1.0, 0.5]  # cosine, back from (1 + cos) / 2
     first = dense[0].chunk
@@ -175,8 +166,10 @@ def test_managed_domain_searches(replay: Any) -> None:
     )
     keyword = index.keyword("ws1", "bm25 rankings", k=3, filters={"page": 2})
     assert [(hit.chunk.id, hit.score) for hit in keyword] == [("doc1:1", 2.3107)]
-    assert index.dense("empty", [0.5, 0.5, 0.5, 0.5], k=5) == []
-    assert index.keyword("empty", "anything", k=5) == []
+    with pytest.raises(errors.NotFound):  # the mapping is read first: no index, no search
+        index.dense("empty", [0.5, 0.5, 0.5, 0.5], k=5)
+    with pytest.raises(errors.NotFound):
+        index.keyword("empty", "anything", k=5)
 
 
 def test_serverless_collection_replace_search_delete(replay: Any) -> None:
@@ -212,10 +205,13 @@ def test_bad_input_never_reaches_opensearch(replay: Any) -> None:
     replay_recording.position = len(replay_recording.exchanges)  # any request would fail the test
     with pytest.raises(errors.InvalidInput, match="k must be"):
         index.dense("ws1", [1.0], k=0)
-    with pytest.raises(errors.InvalidInput, match="empty"):
-        index.keyword("ws1", "  ", k=3)
+    assert index.keyword("ws1", "  ", k=3) == []  # no terms: no matches, and no request
     with pytest.raises(errors.InvalidInput, match="filter 'lang'"):
         index.keyword("ws1", "x", k=3, filters={"lang": {"$ne": "en"}})
+    with pytest.raises(errors.InvalidInput, match="filter 'tags'"):  # one value per key: the port's filters
+        index.keyword("ws1", "x", k=3, filters={"tags": ["a", "b"]})
+    with pytest.raises(errors.InvalidInput, match="document_id filter must be a string"):
+        index.dense("ws1", [1.0], k=3, filters={"document_id": ["d1", "d2"]})
     with pytest.raises(errors.InvalidInput, match="cannot name an OpenSearch index"):
         index.count("Work Space/1")
     with pytest.raises(errors.InvalidInput, match="does not belong"):
@@ -250,19 +246,26 @@ def test_index_body_managed_and_serverless() -> None:
 
 
 def test_filters() -> None:
-    assert bodies.filter_clauses(
-        {"document_id": "d1", "lang": "en", "page": 3, "draft": False, "tags": ["a", "b"]}
-    ) == [
+    assert bodies.filter_clauses({"document_id": "d1", "lang": "en", "page": 3, "draft": False, "w": 0.5}) == [
         {"term": {"document_id": "d1"}},
         {"term": {"metadata.lang": "en"}},
         {"term": {"metadata.page": 3}},
         {"term": {"metadata.draft": False}},
-        {"terms": {"metadata.tags": ["a", "b"]}},
+        {"term": {"metadata.w": 0.5}},
     ]
     assert bodies.filter_clauses({"source.site": "x"}) == [{"term": {"metadata.source.site": "x"}}]
     assert bodies.filter_clauses(None) == []
     bad: dict[str, Any]
-    for bad in ({"": "x"}, {"a": []}, {"a": [{"b": 1}]}, {"a": None}, {".a": 1}):
+    for bad in (
+        {"": "x"},
+        {"a": []},
+        {"a": [{"b": 1}]},
+        {"a": None},
+        {".a": 1},
+        {"tags": ["a", "b"]},  # one value per key, as every VectorIndex takes
+        {"document_id": 7},
+        {"w": math.nan},
+    ):
         with pytest.raises(errors.InvalidInput):
             bodies.filter_clauses(bad)
 

@@ -9,21 +9,28 @@ the same limits hold locally as in the S3 policy.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import os
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from quarry.adapters.blob_keys import check_key, check_prefix
 from quarry.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge, UnsupportedDocument
 from quarry.ports import BlobInfo, UploadTarget
 
 __all__ = ["LocalBlobStore"]
 
 _META_SUFFIX = ".meta.json"
+_MAX_NAME_BYTES = 255  # one path segment is one file name on disk
+
+
+def _is_sidecar(path: Path) -> bool:
+    """The metadata file next to a blob, or a write in progress (see ``put``)."""
+    return path.name.endswith(_META_SUFFIX) or (path.name.startswith(".") and path.name.endswith(".tmp"))
 
 
 class LocalBlobStore:
@@ -34,8 +41,9 @@ class LocalBlobStore:
 
     # ------------------------------------------------------------------ paths
     def _path(self, key: str) -> Path:
-        if not key or key.startswith("/") or ".." in Path(key).parts:
-            raise InvalidInput(f"invalid blob key: {key!r}")
+        check_key(key)
+        if any(len(segment.encode("utf-8")) > _MAX_NAME_BYTES for segment in key.split("/")):
+            raise InvalidInput(f"blob key {key!r} has a segment longer than {_MAX_NAME_BYTES} bytes (a file name)")
         return self._root / key
 
     # ------------------------------------------------------------------ BlobStore
@@ -72,18 +80,31 @@ class LocalBlobStore:
         path.with_name(path.name + _META_SUFFIX).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> int:
-        base = self._path(prefix.rstrip("/"))
-        if base.is_dir():
-            count = sum(1 for p in base.rglob("*") if p.is_file() and not p.name.endswith(_META_SUFFIX))
-            shutil.rmtree(base, ignore_errors=True)
-            return count
-        if base.is_file():
-            self.delete(prefix)
-            return 1
-        return 0
+        """Delete every blob whose key starts with ``prefix`` (a string prefix, as on S3)."""
+        check_prefix(prefix)
+        folder = prefix.rpartition("/")[0]
+        base = self._root / folder if folder else self._root
+        if not base.is_dir():
+            return 0
+        deleted = 0
+        for path in sorted(base.rglob("*")):
+            key = path.relative_to(self._root).as_posix()
+            if path.is_file() and not _is_sidecar(path) and key.startswith(prefix):
+                self.delete(key)
+                deleted += 1
+        folders = [p for p in base.rglob("*") if p.is_dir()] + ([base] if base != self._root else [])
+        for directory in sorted(folders, reverse=True):  # deepest first
+            if f"{directory.relative_to(self._root).as_posix()}/".startswith(prefix):
+                with contextlib.suppress(OSError):  # not empty: it holds another prefix's blobs
+                    directory.rmdir()
+        return deleted
 
     def presigned_post(self, key: str, *, max_bytes: int, content_type: str, expires_in: int) -> UploadTarget:
         self._path(key)  # validates
+        if max_bytes < 1:
+            raise InvalidInput("max_bytes must be at least 1")
+        if not content_type.strip():
+            raise InvalidInput("content_type must not be empty")
         expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
         policy = {
             "key": key,

@@ -16,6 +16,11 @@ vanish mid-replace:
   delete. Until that delete lands a search may see two copies of a chunk; ``parse_hits``
   keeps one.
 
+A workspace without an index is ``NotFound`` to writes, counts and searches, as on every
+``VectorIndex`` (only ``ensure_workspace`` creates one, so a replace racing a workspace deletion
+cannot bring its index back); ``delete_document`` and ``drop_workspace`` find nothing to do there.
+Chunks and query vectors are checked against the index's dimensions before anything is sent.
+
 The client is injected or built lazily with SigV4 auth (service ``es`` or ``aoss``).
 """
 
@@ -166,6 +171,13 @@ class OpenSearchIndex:
             raise errors.Conflict(f"OpenSearch index {index} exists but has no knn_vector 'embedding' field")
         return dimensions
 
+    def _existing_dimensions(self, index: str, workspace_id: str) -> int:
+        dimensions = self._dimensions_of(index)
+        if dimensions is None:
+            raise errors.NotFound(f"workspace {workspace_id!r} has no index")
+        self._known[index] = dimensions
+        return dimensions
+
     def _create(self, index: str, dimensions: int) -> None:
         from opensearchpy import exceptions as os_errors
 
@@ -198,14 +210,13 @@ class OpenSearchIndex:
         """Nothing to do: OpenSearch keeps its own statistics; new segments are searchable after refresh."""
 
     def replace_document(self, workspace_id: str, document_id: str, chunks: Sequence[Chunk]) -> None:
-        for chunk in chunks:
-            if chunk.workspace_id != workspace_id or chunk.document_id != document_id:
-                raise errors.InvalidInput(f"chunk {chunk.id} does not belong to {workspace_id}/{document_id}")
-            if chunk.embedding is None:
-                raise errors.InvalidInput(f"chunk {chunk.id} has no embedding")
+        """Checks every chunk first (a bad one changes nothing); a workspace without an index is ``NotFound``:
+        the index is made by ``ensure_workspace`` only, so a dropped workspace is never brought back."""
+        bodies.check_chunks(chunks, workspace_id=workspace_id, document_id=document_id)
         index = self._index(workspace_id)
-        if chunks and index not in self._known:
-            self.ensure_workspace(workspace_id, dimensions=len(chunks[0].embedding or ()))
+        dimensions = self._existing_dimensions(index, workspace_id)
+        for chunk in chunks:
+            bodies.check_vector(chunk.embedding or (), dimensions, f"the embedding of chunk {chunk.id}")
         generation = self._new_generation()
         for start in range(0, len(chunks), _BULK_CHUNKS):
             batch = chunks[start : start + _BULK_CHUNKS]
@@ -282,7 +293,7 @@ class OpenSearchIndex:
                 response = self._os().count(index=self._index(workspace_id), body=bodies.count_query(document_id))
             except Exception as exc:
                 if _is_missing_index(exc):
-                    return 0
+                    raise errors.NotFound(f"workspace {workspace_id!r} has no index") from exc
                 raise
         return int(response.get("count", 0))
 
@@ -290,12 +301,18 @@ class OpenSearchIndex:
         self, workspace_id: str, vector: Sequence[float], *, k: int, filters: Mapping[str, Any] | None = None
     ) -> list[ScoredChunk]:
         body = bodies.dense_query(vector, k=k, filters=filters, layout=self.layout)
+        dimensions = self._existing_dimensions(self._index(workspace_id), workspace_id)
+        bodies.check_vector(vector, dimensions, "the query vector")
         response = self._search(workspace_id, body, "dense search")
         return bodies.parse_hits(response, workspace_id=workspace_id, space_type=self.layout.space_type)
 
     def keyword(
         self, workspace_id: str, query: str, *, k: int, filters: Mapping[str, Any] | None = None
     ) -> list[ScoredChunk]:
+        bodies.check_k(k)
+        bodies.filter_clauses(filters)
+        if not query.strip():
+            return []  # no terms, no matches (as for a query of stop words only)
         body = bodies.keyword_query(query, k=k, filters=filters)
         response = self._search(workspace_id, body, "keyword search")
         return bodies.parse_hits(response, workspace_id=workspace_id)
@@ -306,6 +323,6 @@ class OpenSearchIndex:
                 response: Mapping[str, Any] = self._os().search(index=self._index(workspace_id), body=body)
             except Exception as exc:
                 if _is_missing_index(exc):
-                    return {"hits": {"hits": []}}  # nothing indexed in this workspace yet
+                    raise errors.NotFound(f"workspace {workspace_id!r} has no index") from exc
                 raise
         return response

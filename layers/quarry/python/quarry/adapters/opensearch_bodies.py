@@ -32,6 +32,9 @@ __all__ = [
     "IndexLayout",
     "bulk_delete_actions",
     "bulk_index_actions",
+    "check_chunks",
+    "check_k",
+    "check_vector",
     "chunk_source",
     "cosine_from_score",
     "count_query",
@@ -197,7 +200,8 @@ def bulk_delete_actions(index: str, ids: Iterable[str]) -> list[dict[str, Any]]:
 
 
 def filter_clauses(filters: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """Equality on each key (AND); a list value matches any of its items.
+    """Equality on each key (AND), the filter language of ``ports.VectorIndex``: one string, number or
+    boolean per key, ``document_id`` a string.
 
     ``document_id`` and ``chunk_id`` are top-level fields; other keys are metadata
     (dotted keys reach nested metadata).
@@ -207,26 +211,46 @@ def filter_clauses(filters: Mapping[str, Any] | None) -> list[dict[str, Any]]:
         if not isinstance(key, str) or not key.strip() or key.startswith(".") or key.endswith("."):
             raise errors.InvalidInput(f"invalid filter key {key!r}")
         field_name = key if key in _TOP_LEVEL_FILTERS else f"metadata.{key}"
-        if isinstance(value, (list, tuple)):
-            if not value or not all(isinstance(item, _FILTER_VALUE) for item in value):
-                raise errors.InvalidInput(f"filter {key!r} needs a non-empty list of strings, numbers or booleans")
-            clauses.append({"terms": {field_name: list(value)}})
-        elif isinstance(value, _FILTER_VALUE):
-            clauses.append({"term": {field_name: value}})
-        else:
-            raise errors.InvalidInput(f"filter {key!r} must be a string, number, boolean or a list of them")
+        if key in _TOP_LEVEL_FILTERS and not isinstance(value, str):
+            raise errors.InvalidInput(f"the {key} filter must be a string")
+        if not isinstance(value, _FILTER_VALUE) or (isinstance(value, float) and not math.isfinite(value)):
+            raise errors.InvalidInput(f"filter {key!r} must be a string, number or boolean (equality)")
+        clauses.append({"term": {field_name: value}})
     return clauses
 
 
-def _check_k(k: int) -> None:
-    if not 1 <= k <= 10_000:
+def check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 10_000:
         raise errors.InvalidInput("k must be between 1 and 10000")
+
+
+def check_vector(vector: Sequence[float], dimensions: int, what: str) -> None:
+    """A vector the index can hold or be searched with: its dimensions, finite, not zero."""
+    if len(vector) != dimensions:
+        raise errors.InvalidInput(f"{what} has {len(vector)} dimensions; the index takes {dimensions}")
+    if not all(isinstance(value, int | float) and math.isfinite(value) for value in vector):
+        raise errors.InvalidInput(f"{what} holds a value that is not a finite number")
+    if not any(vector):
+        raise errors.InvalidInput(f"{what} is a zero vector")
+
+
+def check_chunks(chunks: Sequence[Chunk], *, workspace_id: str, document_id: str) -> None:
+    """The chunks are the document's, each with an embedding, each ordinal once (dimensions: ``check_vector``)."""
+    ordinals: set[int] = set()
+    for chunk in chunks:
+        if chunk.workspace_id != workspace_id or chunk.document_id != document_id:
+            raise errors.InvalidInput(f"chunk {chunk.id} does not belong to {workspace_id}/{document_id}")
+        if chunk.embedding is None:
+            raise errors.InvalidInput(f"chunk {chunk.id} has no embedding")
+        if chunk.ordinal in ordinals:
+            raise errors.InvalidInput(f"chunk {chunk.id} appears twice")
+        ordinals.add(chunk.ordinal)
 
 
 def dense_query(
     vector: Sequence[float], *, k: int, filters: Mapping[str, Any] | None, layout: IndexLayout
 ) -> dict[str, Any]:
-    _check_k(k)
+    check_k(k)
     knn: dict[str, Any] = {"vector": _vector(vector, layout), "k": k}
     clauses = filter_clauses(filters)
     if clauses:
@@ -235,7 +259,7 @@ def dense_query(
 
 
 def keyword_query(query: str, *, k: int, filters: Mapping[str, Any] | None) -> dict[str, Any]:
-    _check_k(k)
+    check_k(k)
     if not query.strip():
         raise errors.InvalidInput("keyword query must not be empty")
     match = {"multi_match": {"query": query, "fields": ["text", "title"], "type": "best_fields", "tie_breaker": 0.3}}

@@ -17,7 +17,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from quarry.adapters.aws_clients import LazyClient, error_code
+from quarry.adapters.aws_clients import LazyClient
+from quarry.adapters.aws_errors import error_code
+from quarry.adapters.blob_keys import check_key, check_prefix
 from quarry.errors import InvalidInput, NotFound, QuarryError, UpstreamError
 from quarry.ports import BlobInfo, UploadTarget
 
@@ -67,7 +69,7 @@ class S3BlobStore:
     # ------------------------------------------------------------------ BlobStore
 
     def put(self, key: str, data: bytes, *, content_type: str | None = None) -> BlobInfo:
-        _check_key(key)
+        check_key(key)
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": data, **self._sse_params()}
         if content_type:
             params["ContentType"] = content_type
@@ -78,7 +80,7 @@ class S3BlobStore:
         return BlobInfo(key=key, size=len(data), content_type=content_type, etag=_etag(response.get("ETag")))
 
     def get(self, key: str) -> bytes:
-        _check_key(key)
+        check_key(key)
         try:
             response = self._client().get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
@@ -89,7 +91,7 @@ class S3BlobStore:
         return body
 
     def head(self, key: str) -> BlobInfo | None:
-        _check_key(key)
+        check_key(key)
         try:
             response = self._client().head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
@@ -104,7 +106,7 @@ class S3BlobStore:
         )
 
     def delete(self, key: str) -> None:
-        _check_key(key)
+        check_key(key)
         try:
             self._client().delete_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
@@ -112,8 +114,7 @@ class S3BlobStore:
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix``; an empty prefix is refused (it would empty the bucket)."""
-        if not prefix:
-            raise InvalidInput("delete_prefix needs a non-empty prefix")
+        check_prefix(prefix)
         deleted = 0
         batch: list[str] = []
         for key in self._keys(prefix):
@@ -127,7 +128,7 @@ class S3BlobStore:
 
     def presigned_post(self, key: str, *, max_bytes: int, content_type: str, expires_in: int) -> UploadTarget:
         """A browser upload limited to exactly ``key``, 1..``max_bytes`` bytes and ``content_type``."""
-        _check_key(key)
+        check_key(key)
         if max_bytes < 1:
             raise InvalidInput("max_bytes must be at least 1")
         if not content_type.strip():
@@ -184,11 +185,6 @@ class S3BlobStore:
                 f"(first: {first.get('Key')!r}: {first.get('Code')} {first.get('Message')})"
             )
         return len(keys)
-
-
-def _check_key(key: str) -> None:
-    if not key or len(key.encode("utf-8")) > 1024:
-        raise InvalidInput("blob key must be 1 to 1024 bytes long")
 
 
 def _etag(raw: str | None) -> str:

@@ -1,8 +1,9 @@
 """SNS behind ``ports.Bus``, and the parser for SQS records that came from an SNS subscription.
 
 Every message is JSON with String message attributes: ``topic`` (``chat.in``...) plus
-whatever the caller adds (``direction`` -> ``in``). Subscriptions select with filter
-policies on those attributes, e.g. ``{"topic": ["chat.in"], "direction": ["in"]}``.
+whatever the caller adds (``direction`` -> ``in``), encoded and checked by ``bus_messages``
+as the local bus does. Subscriptions select with filter policies on those attributes,
+e.g. ``{"topic": ["chat.in"], "direction": ["in"]}``.
 """
 
 from __future__ import annotations
@@ -10,31 +11,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from enum import Enum
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from quarry.adapters.aws_clients import LazyClient, error_code
-from quarry.errors import InvalidInput, PayloadTooLarge, Throttled, UpstreamError
+from quarry.adapters.aws_clients import LazyClient
+from quarry.adapters.aws_errors import error_code
+from quarry.adapters.bus_messages import encode_message
+from quarry.errors import InvalidInput, Throttled, UpstreamError
 
 __all__ = ["BusRecord", "SnsBus", "parse_bus_record"]
 
-MAX_SNS_BYTES = 256 * 1024  # message body plus attributes
-MAX_ATTRIBUTES = 10  # SNS limit per message
 _THROTTLING = {"Throttling", "ThrottlingException", "ThrottledException"}
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 class SnsBus:
@@ -61,33 +50,17 @@ class SnsBus:
         arn = self._topic_arns.get(topic, self._default_arn)
         if not arn:
             raise InvalidInput(f"no SNS topic configured for {topic!r}")
+        encoded = encode_message(topic, message, attributes)
+        message_attributes = {
+            name: {"DataType": "String", "StringValue": value} for name, value in encoded.attributes.items()
+        }
         try:
-            body = json.dumps(message, default=_json_default, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"bus message is not JSON serialisable: {exc}") from exc
-        message_attributes = _attributes(topic, attributes or {})
-        size = len(body.encode("utf-8")) + sum(
-            len(name) + len(value["StringValue"]) + len("String") for name, value in message_attributes.items()
-        )
-        if size > MAX_SNS_BYTES:
-            raise PayloadTooLarge(f"bus message is {size} bytes; SNS takes at most {MAX_SNS_BYTES}")
-        try:
-            self._client().publish(TopicArn=arn, Message=body, MessageAttributes=message_attributes)
+            self._client().publish(TopicArn=arn, Message=encoded.body, MessageAttributes=message_attributes)
         except ClientError as exc:
             code = error_code(exc)
             if code in _THROTTLING:
                 raise Throttled("SNS publish throttled") from exc
             raise UpstreamError(f"SNS publish to {topic!r} failed: {code}") from exc
-
-
-def _attributes(topic: str, extra: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    values = {**extra, "topic": topic}
-    if len(values) > MAX_ATTRIBUTES:
-        raise InvalidInput(f"at most {MAX_ATTRIBUTES} message attributes")
-    for name, value in values.items():
-        if not isinstance(value, str) or not value:
-            raise InvalidInput(f"message attribute {name!r} must be a non-empty string")
-    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
 
 
 # --------------------------------------------------------------------------- SQS side

@@ -6,6 +6,9 @@ consumer would take it again); a failed message (exception, or reported in
 ``batchItemFailures``) comes back after ``retry_delay`` (locally shorter than the
 rest of the visibility timeout SQS would wait); after ``max_receives`` attempts
 it goes to the dead-letter folder as JSON (``LocalBus.dead_letters``).
+
+Messages are encoded and checked as ``SnsBus`` does (``adapters.bus_messages``), and a queue
+subscribes to topics with an optional SNS-style filter policy on the message attributes.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from quarry.adapters.bus_messages import encode_message, matches_filter
 from quarry.local.events import sns_envelope, sqs_event
 
 __all__ = ["LocalBus", "SqsHandler", "read_dead_letters"]
@@ -42,6 +46,7 @@ class _Queue:
     name: str
     handler: SqsHandler
     topics: frozenset[str]
+    filter_policy: dict[str, frozenset[str]]
     visibility_timeout: float
     max_receives: int
     messages: list[_Message] = field(default_factory=list)
@@ -74,9 +79,25 @@ class LocalBus:
         self._closed = threading.Event()
 
     # ------------------------------------------------------------------ wiring
-    def subscribe(self, queue: str, handler: SqsHandler, *, topics: tuple[str, ...] = (), workers: int = 1) -> None:
-        """Create a queue fed by ``topics`` (SNS-style envelope) and/or direct ``send``s, consumed by ``handler``."""
-        q = _Queue(queue, handler, frozenset(topics), self._visibility, self._max_receives)
+    def subscribe(
+        self,
+        queue: str,
+        handler: SqsHandler,
+        *,
+        topics: tuple[str, ...] = (),
+        filter_policy: Mapping[str, Sequence[str]] | None = None,
+        workers: int = 1,
+    ) -> None:
+        """Create a queue fed by ``topics`` (SNS-style envelope) and/or direct ``send``s, consumed by ``handler``.
+
+        ``filter_policy`` (e.g. ``{"direction": ["in"]}``) keeps only the published messages whose attributes
+        match, as an SNS subscription's filter policy does (exact string values).
+        """
+        for name, values in (filter_policy or {}).items():
+            if isinstance(values, str) or not values or not all(isinstance(value, str) for value in values):
+                raise ValueError(f"filter policy {name!r}: the local bus matches lists of exact strings only")
+        policy = {name: frozenset(values) for name, values in (filter_policy or {}).items()}
+        q = _Queue(queue, handler, frozenset(topics), policy, self._visibility, self._max_receives)
         self._queues[queue] = q
         for n in range(workers):
             t = threading.Thread(target=self._consume, args=(q,), name=f"bus-{queue}-{n}", daemon=True)
@@ -85,14 +106,15 @@ class LocalBus:
 
     # ------------------------------------------------------------------ Bus port
     def publish(self, topic: str, message: Mapping[str, Any], *, attributes: Mapping[str, str] | None = None) -> None:
-        attrs = {"topic": topic, **(attributes or {})}
+        encoded = encode_message(topic, message, attributes)
+        body = json.loads(encoded.body)  # what the consumer will see: plain JSON values
         delivered = False
         for q in self._queues.values():
-            if topic in q.topics:
-                self._enqueue(q, sns_envelope(message, attrs, topic))
+            if topic in q.topics and matches_filter(q.filter_policy, encoded.attributes):
+                self._enqueue(q, sns_envelope(body, encoded.attributes, topic))
                 delivered = True
         if not delivered:
-            log.warning("no queue subscribes to topic %s; message dropped", topic)
+            log.warning("no queue takes %s with attributes %s; message dropped", topic, encoded.attributes)
 
     def send(self, queue: str, body: str) -> str:
         """SQS SendMessage to one queue (e.g. S3 event notifications)."""

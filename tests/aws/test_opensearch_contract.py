@@ -1,0 +1,211 @@
+"""OpenSearchIndex under ``VectorIndexContract``, on the in-process emulator (``opensearch_emulator.py``).
+
+The real opensearch-py client and the adapter's real request bodies and response parsing run; only the
+connection is the emulator, which computes k-NN and BM25 answers over the documents it was sent. The
+last tests hold the emulator to the recordings: the adapter's requests and the emulator's answers have
+the recorded exchanges' shapes, status by status.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from opensearchpy import OpenSearch
+
+from quarry import errors
+from quarry.adapters.opensearch import OpenSearchIndex
+from quarry.models import Chunk
+from tests.contracts.vector_index_contract import VectorIndexContract, make_chunk
+
+from .opensearch_emulator import EmulatorConnection, OpenSearchEmulator, analyze
+
+pytestmark = pytest.mark.aws
+
+RECORDINGS = Path(__file__).parent / "recordings" / "opensearch"
+HOST = {"host": "search-quarry.us-east-1.es.amazonaws.com", "port": 443}
+
+
+def emulated_client(emulator: OpenSearchEmulator) -> OpenSearch:
+    return OpenSearch(hosts=[HOST], connection_class=EmulatorConnection, emulator=emulator, max_retries=0)
+
+
+class TestOpenSearchManagedDomain(VectorIndexContract):
+    """Lucene HNSW, cosinesimil, deterministic ids, ``_delete_by_query``, refresh on write."""
+
+    exact_bm25: ClassVar[bool] = False  # Lucene drops BM25's (k1 + 1) factor and stores lengths in one byte
+
+    @pytest.fixture
+    def index(self) -> OpenSearchIndex:
+        return OpenSearchIndex(client=emulated_client(OpenSearchEmulator()))
+
+
+class TestOpenSearchServerless(VectorIndexContract):
+    """Faiss, inner product on unit vectors, server ids, stale chunks found by search and bulk-deleted.
+
+    The emulator makes a Serverless collection's writes visible before the next read; a real collection
+    shows them after its refresh interval (about a second), so read-your-writes holds there only then.
+    """
+
+    exact_bm25: ClassVar[bool] = False
+
+    @pytest.fixture
+    def index(self) -> OpenSearchIndex:
+        return OpenSearchIndex(client=emulated_client(OpenSearchEmulator(serverless=True)), serverless=True)
+
+
+# --------------------------------------------------------------------------- the emulator itself
+
+
+def test_the_analyzer_is_englishs_minus_stemming() -> None:
+    assert analyze("The Kinase's inhibitors, and BM25 k-NN!") == ["kinase", "inhibitors", "bm25", "k", "nn"]
+
+
+def test_the_emulator_refuses_what_opensearch_refuses() -> None:
+    emulator = OpenSearchEmulator()
+    client = emulated_client(emulator)
+    index = OpenSearchIndex(client=client)
+    index.ensure_workspace("w1", dimensions=3)
+    source = {"document_id": "d", "ordinal": 0, "metadata": {"page": "one"}, "embedding": [1.0, 0.0, 0.0]}
+    ok = client.bulk(body=[{"index": {"_index": "quarry-w1", "_id": "d:0"}}, source], refresh="true")
+    assert ok["errors"] is False
+    bad_documents = [
+        {**source, "embedding": [1.0, 0.0]},  # another dimension
+        {**source, "embedding": [0.0, 0.0, 0.0]},  # zero under cosinesimil
+        {**source, "metadata": {"page": {"n": 1}}},  # an object where a keyword is mapped
+        {**source, "ordinal": "first"},  # not an integer
+    ]
+    for document in bad_documents:
+        answer = client.bulk(body=[{"index": {"_index": "quarry-w1", "_id": "d:1"}}, document])
+        assert answer["items"][0]["index"]["error"]["type"] == "mapper_parsing_exception", document
+    with pytest.raises(Exception, match="parsing_exception"):
+        client.search(index="quarry-w1", body={"query": {"match_phrase": {"text": "x"}}})
+    assert client.count(index="quarry-w1")["count"] == 1
+
+
+def test_writes_are_searchable_only_after_a_refresh() -> None:
+    emulator = OpenSearchEmulator()
+    client = emulated_client(emulator)
+    OpenSearchIndex(client=client).ensure_workspace("w1", dimensions=3)
+    source = {"document_id": "d", "ordinal": 0, "text": "apple", "embedding": [1.0, 0.0, 0.0]}
+
+    client.bulk(body=[{"index": {"_index": "quarry-w1", "_id": "d:0"}}, source])
+    assert client.count(index="quarry-w1")["count"] == 0
+    client.indices.refresh(index="quarry-w1")
+    assert client.count(index="quarry-w1")["count"] == 1
+
+
+def test_serverless_refuses_custom_ids_and_delete_by_query() -> None:
+    client = emulated_client(OpenSearchEmulator(serverless=True))
+    OpenSearchIndex(client=client, serverless=True).ensure_workspace("w1", dimensions=3)
+    source = {"document_id": "d", "ordinal": 0, "embedding": [1.0, 0.0, 0.0]}
+
+    answer = client.bulk(body=[{"index": {"_index": "quarry-w1", "_id": "d:0"}}, source])
+
+    assert answer["items"][0]["index"]["status"] == 400
+    with pytest.raises(Exception, match="illegal_argument_exception"):
+        client.delete_by_query(index="quarry-w1", body={"query": {"match_all": {}}})
+
+
+# --------------------------------------------------------------------------- against the recordings
+
+
+def shape(value: Any) -> Any:
+    """The structure of a JSON value: keys (recursively) and the shape of a list's first item, no values."""
+    if isinstance(value, dict):
+        return {key: shape(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return type(value).__name__ if value is not None else "null"
+
+
+def recorded(name: str) -> list[dict[str, Any]]:
+    exchanges: list[dict[str, Any]] = json.loads((RECORDINGS / f"{name}.json").read_text())["exchanges"]
+    return exchanges
+
+
+def generations() -> Callable[[], str]:
+    names = iter(["gen-1", "gen-2", "gen-3"])
+    return lambda: next(names)
+
+
+def recorded_chunk(ordinal: int, text: str, start: int, embedding: tuple[float, ...]) -> Chunk:
+    """The chunks of the recordings (test_opensearch.py)."""
+    return Chunk(
+        workspace_id="ws1",
+        document_id="doc1",
+        ordinal=ordinal,
+        text=text,
+        start=start,
+        end=start + len(text),
+        title="Quarry guide",
+        metadata={"lang": "en", "page": ordinal + 1},
+        embedding=embedding,
+    )
+
+
+CHUNKS = [
+    recorded_chunk(0, "Quarry indexes documents into OpenSearch.", 0, (0.5, 0.5, 0.5, 0.5)),
+    recorded_chunk(1, "Hybrid search fuses BM25 and k-NN rankings.", 42, (3.0, 4.0, 0.0, 0.0)),
+]
+
+
+def assert_like_the_recording(name: str, exchanges: list[dict[str, Any]]) -> None:
+    expected = recorded(name)
+    assert [e["request"] for e in exchanges] == [e["request"] for e in expected]
+    for ours, theirs in zip(exchanges, expected, strict=True):
+        where = f"{name}: {theirs['request']['method']} {theirs['request']['path']}"
+        assert ours["response"]["status"] == theirs["response"]["status"], where
+        assert shape(ours["response"]["body"]) == shape(theirs["response"]["body"]), where
+
+
+def test_the_managed_lifecycle_matches_its_recording() -> None:
+    emulator = OpenSearchEmulator()
+    index = OpenSearchIndex(client=emulated_client(emulator), new_generation=generations())
+
+    index.ensure_workspace("ws1", dimensions=4)
+    index.replace_document("ws1", "doc1", CHUNKS)
+    assert index.count("ws1", document_id="doc1") == 2
+    assert index.count("ws1") == 2
+    assert index.delete_document("ws1", "doc1") == 2
+    index.drop_workspace("ws1")
+    with pytest.raises(errors.NotFound):
+        index.count("ws1")
+
+    assert_like_the_recording("managed_lifecycle", emulator.exchanges)
+
+
+def test_the_managed_searches_match_their_recording() -> None:
+    emulator = OpenSearchEmulator()
+    loader = OpenSearchIndex(client=emulated_client(emulator), new_generation=generations())
+    loader.ensure_workspace("ws1", dimensions=4)
+    loader.replace_document("ws1", "doc1", CHUNKS)
+    del emulator.exchanges[:]
+    index = OpenSearchIndex(client=emulated_client(emulator))  # another process: it has not seen the index
+
+    dense = index.dense("ws1", [0.5, 0.5, 0.5, 0.5], k=2, filters={"lang": "en", "document_id": "doc1"})
+    keyword = index.keyword("ws1", "bm25 rankings", k=3, filters={"page": 2})
+    with pytest.raises(errors.NotFound):
+        index.dense("empty", [0.5, 0.5, 0.5, 0.5], k=5)
+    with pytest.raises(errors.NotFound):
+        index.keyword("empty", "anything", k=5)
+
+    assert [hit.chunk.id for hit in dense] == ["doc1:0", "doc1:1"]
+    assert [hit.score for hit in dense] == pytest.approx([1.0, 0.7])  # the cosines, back from (1 + cos) / 2
+    assert [hit.chunk.id for hit in keyword] == ["doc1:1"]
+    assert_like_the_recording("managed_search", emulator.exchanges)
+
+
+def test_a_bad_chunk_set_is_refused_before_anything_is_sent() -> None:
+    emulator = OpenSearchEmulator()
+    index = OpenSearchIndex(client=emulated_client(emulator))
+    index.ensure_workspace("ws1", dimensions=3)
+    sent = len(emulator.exchanges)
+
+    with pytest.raises(errors.InvalidInput, match="2 dimensions"):
+        index.replace_document("ws1", "d", [make_chunk("ws1", "d", 0, "x", (1.0, 0.0))])
+
+    assert len(emulator.exchanges) == sent
