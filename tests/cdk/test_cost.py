@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from quarry.deployment.config import DeployConfig, load_config
+from quarry.deployment.cost import HOURS_PER_MONTH, PRICES, Estimate, LineItem, Workload, estimate, main
 from quarry.errors import InvalidInput
 from quarry.pricing import TOKEN_PRICES_1K, token_cost
-from stacks.config import DeployConfig, load_config
-from stacks.cost import HOURS_PER_MONTH, PRICES, Estimate, LineItem, Workload, estimate, main
 
 pytestmark = pytest.mark.cdk
 
@@ -138,3 +138,28 @@ def test_main_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["--workload", "nonsense"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
     assert main(["--workload", "prompt_tokens=many"]) == 2
+
+
+def test_quarry_cost_command_runs_the_packaged_estimate(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from quarry.cli import app
+
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"context": {"quarry": {"opensearch": {"enabled": True}}}}))
+    result = CliRunner().invoke(app, ["cost", "--cdk-json", str(cdk_json), "--json"])
+    assert result.exit_code == 0, result.output
+    config = load_config({"opensearch": {"enabled": True}})
+    assert json.loads(result.stdout) == estimate(config).to_dict()
+
+    refused = CliRunner().invoke(app, ["cost", "--cdk-json", str(cdk_json), "--workload", "nonsense"])
+    assert refused.exit_code == 2 and "KEY=VALUE" in refused.stderr
+
+    usage = CliRunner().invoke(app, ["cost", "--help"])  # the estimate's own options, not an empty typer page
+    assert usage.exit_code == 0 and "--workload KEY=VALUE" in usage.stdout and "--cdk-json" in usage.stdout
+
+
+def test_the_stacks_deploy_the_schema_quarry_cost_prices() -> None:
+    import stacks.config
+
+    assert stacks.config.DeployConfig is DeployConfig and stacks.config.load_config is load_config

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from quarry.adapters.cloudwatch_metrics import COST, FIRST_TOKEN_TIME, INPUT_TOKENS
-from stacks.cost import PRICES, Estimate, LineItem, estimate
+from quarry.deployment.cost import PRICES, Estimate, LineItem, estimate
 from stacks.monitoring import TTFT_METRIC
 from tests.cdk.cdk_synth import Synth, flatten, logical_id
 

@@ -18,7 +18,6 @@ from quarry.cli_common import (
     DataDir,
     JsonOpt,
     WorkspaceOpt,
-    fail,
     find_workspace,
     guarded,
     services_for,
@@ -332,16 +331,11 @@ def dead_letters(data_dir: DataDir = None, as_json: JsonOpt = False) -> None:
         typer.echo(f"{letter['queue']}  {letter['message_id']}  receives={letter['receives']}  {letter['body'][:120]}")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
 def cost(ctx: typer.Context) -> None:
     """Itemised monthly cost estimate of a deployment configuration (see `quarry cost --help`)."""
-    from quarry.paths import PROJECT_ROOT
+    from quarry.deployment.cost import main as cost_main
 
-    sys.path.insert(0, str(PROJECT_ROOT))
-    try:
-        from stacks.cost import main as cost_main
-    except ImportError:
-        fail("the deployment code (stacks/) is not next to this installation")
     raise typer.Exit(cost_main(list(ctx.args)))
 
 

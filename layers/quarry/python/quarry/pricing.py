@@ -1,4 +1,4 @@
-"""Per-token model prices: the one table both ``quarry cost`` (``stacks/cost.py``) and the runtime read.
+"""Per-token model prices: the one table both ``quarry cost`` (``quarry/deployment/cost.py``) and the runtime read.
 
 The runtime prices every answer from it (stored with the message and summed per user and workspace per
 day); the deployment estimate multiplies the same numbers by its workload assumptions. us-east-1

@@ -8,7 +8,7 @@ per-token model prices come from :mod:`quarry.pricing`, which the runtime prices
 usage assumptions are in :class:`Workload`. Estimates, not a bill: taxes, free tiers and data transfer
 beyond what is listed are left out.
 
-Usage: ``python -m stacks.cost [--config FILE] [--json]`` (or ``quarry cost``).
+Usage: ``quarry cost [--config FILE] [--json]``.
 """
 
 from __future__ import annotations
@@ -21,11 +21,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from quarry.deployment.config import DeployConfig, load_config
 from quarry.errors import InvalidInput
 from quarry.pricing import PRICES_AS_OF, TOKEN_PRICES_1K, base_model_id
-from stacks.config import DeployConfig, load_config
 
-__all__ = ["HOURS_PER_MONTH", "PRICES", "PRICES_AS_OF", "Estimate", "LineItem", "Workload", "estimate", "main"]
+__all__ = [
+    "HOURS_PER_MONTH",
+    "PRICES",
+    "PRICES_AS_OF",
+    "Estimate",
+    "LineItem",
+    "Workload",
+    "estimate",
+    "main",
+    "render",
+]
 
 HOURS_PER_MONTH = 730
 
@@ -133,7 +143,7 @@ def _price(table: str, key: str) -> Any:
     prices = PRICES[table]
     base = base_model_id(key)
     if base not in prices:
-        where = "quarry/pricing.py" if table == "bedrock_tokens_1k" else "stacks/cost.py"
+        where = "quarry/pricing.py" if table == "bedrock_tokens_1k" else "quarry/deployment/cost.py"
         raise InvalidInput(f"no price for {key!r} in PRICES[{table!r}] ({where}); add it to estimate")
     return prices[base]
 
