@@ -246,10 +246,6 @@ class Models(Construct):
         return ids
 
     @property
-    def embedding_model_ids(self) -> list[str]:
-        return [self.config.bedrock.embedding_model_id] if self.config.bedrock.enabled else []
-
-    @property
     def endpoints(self) -> list[SageMakerEndpoint]:
         return [e for e in (self.embedding, self.llm) if e is not None]
 

@@ -6,7 +6,7 @@ Every key is a field of :class:`quarry.settings.Settings` (checked by ``tests/cd
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from stacks.config import DeployConfig
@@ -48,9 +48,6 @@ class RuntimeResources:
     catalog_table: str = ""
     chat_table: str = ""
     connections_table: str = ""
-
-    def with_workflows(self, ingest_arn: str, delete_arn: str) -> RuntimeResources:
-        return replace(self, ingest_state_machine_arn=ingest_arn, delete_state_machine_arn=delete_arn)
 
 
 def _adapters(config: DeployConfig) -> dict[str, str]:

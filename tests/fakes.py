@@ -1,4 +1,4 @@
-"""In-memory fakes of the storage ports, for service unit tests.
+"""In-memory fakes of the storage ports, and small deterministic models, for service unit tests.
 
 They keep the behaviour the contract suites in ``tests/contracts`` pin down (and those suites run
 against them in ``tests/unit/test_fakes_contracts.py``), so a service tested on fakes behaves the
@@ -7,33 +7,49 @@ same on Postgres, DynamoDB or OpenSearch.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import math
 import re
 import threading
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from quarry.adapters.paging import INVALID_CURSOR, check_limit, decode_cursor, encode_cursor
 from quarry.errors import Conflict, InvalidInput, NotFound
-from quarry.models import Chunk, Document, DocumentStatus, Feedback, Message, Session, Workspace, utcnow
-from quarry.ports import UPLOAD_SEQUENCER, BlobInfo, ConnectionInfo, Page, ScoredChunk, UploadTarget
+from quarry.models import Chunk, Document, DocumentStatus, Feedback, Message, Session, Usage, Workspace, utcnow
+from quarry.ports import (
+    UPLOAD_SEQUENCER,
+    BlobInfo,
+    ChatDelta,
+    ChatTurn,
+    ConnectionInfo,
+    Page,
+    ScoredChunk,
+    UploadTarget,
+    WorkflowName,
+)
+from quarry.text.bm25 import BM25
 
 __all__ = [
     "ENGLISH_STOP_WORDS",
+    "ChatCall",
     "FakeBlobStore",
     "FakeCatalog",
     "FakeChatHistory",
     "FakeConnections",
     "FakeVectorIndex",
+    "HashEmbedder",
+    "RecordingBus",
+    "RecordingNotifier",
+    "RecordingWorkflow",
+    "ScriptedChatModel",
+    "WordOverlapReranker",
+    "WordTokenizer",
     "analyse",
 ]
-
-MAX_PAGE = 1000
 
 # PostgreSQL's english.stop (Snowball), so keyword scores match the pgvector adapter on plain words.
 ENGLISH_STOP_WORDS = frozenset(
@@ -52,28 +68,20 @@ def analyse(text: str) -> list[str]:
     return [word for word in re.findall(r"[^\W_]+", text.lower()) if word not in ENGLISH_STOP_WORDS]
 
 
-def _cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps(["fake", offset]).encode()).decode()
-
-
 def _offset(cursor: str | None) -> int:
     if cursor is None:
         return 0
-    try:
-        tag, offset = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput("invalid page cursor") from exc
-    if tag != "fake" or not isinstance(offset, int) or offset < 0:
-        raise InvalidInput("invalid page cursor")
-    return offset
+    (offset,) = decode_cursor(cursor, "fake", (int,))
+    if offset < 0:
+        raise InvalidInput(INVALID_CURSOR)
+    return int(offset)
 
 
 def _page(items: list[Any], limit: int, cursor: str | None) -> Page[Any]:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    check_limit(limit)
     start = _offset(cursor)
     end = start + limit
-    return Page(items[start:end], _cursor(end) if end < len(items) else None)
+    return Page(items[start:end], encode_cursor("fake", end) if end < len(items) else None)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -252,8 +260,7 @@ class FakeChatHistory:
         return _page(self._ordered(session_id), limit, cursor)
 
     def recent_messages(self, session_id: str, *, limit: int) -> list[Message]:
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        check_limit(limit)
         return self._ordered(session_id)[-limit:]
 
 
@@ -373,7 +380,7 @@ class _FakeWorkspace:
 
 
 class FakeVectorIndex:
-    """Brute-force cosine and exact BM25 (same formula and defaults as the pgvector adapter)."""
+    """Brute-force cosine and exact BM25 (``quarry.text.bm25``: the pgvector adapter's formula and defaults)."""
 
     def __init__(self, *, k1: float = 0.9, b: float = 0.4) -> None:
         self.k1 = k1
@@ -447,26 +454,12 @@ class FakeVectorIndex:
         _check_k(k)
         wanted = _check_filters(filters)
         chunks = workspace.chunks()
-        bags = [Counter(analyse(f"{chunk.title} {chunk.text}")) for chunk in chunks]
-        n = len(chunks)
-        avgdl = sum(sum(bag.values()) for bag in bags) / max(n, 1)
-        terms = Counter(analyse(query))
-        df = {term: sum(1 for bag in bags if term in bag) for term in terms}
-        scored = []
-        for chunk, bag in zip(chunks, bags, strict=True):
-            if not _matches(chunk, wanted) or not any(term in bag for term in terms):
-                continue
-            dl = sum(bag.values())
-            score = sum(
-                qtf
-                * math.log(1 + (n - df[term] + 0.5) / (df[term] + 0.5))
-                * bag[term]
-                * (self.k1 + 1)
-                / (bag[term] + self.k1 * (1 - self.b + self.b * dl / avgdl))
-                for term, qtf in terms.items()
-                if term in bag
-            )
-            scored.append(ScoredChunk(replace(chunk, embedding=None), score))
+        bm25 = BM25((f"{chunk.title} {chunk.text}" for chunk in chunks), analyzer=analyse, k1=self.k1, b=self.b)
+        scored = [
+            ScoredChunk(replace(chunks[position], embedding=None), score)
+            for position, score in bm25.scores(query).items()
+            if _matches(chunks[position], wanted)
+        ]
         return _best(scored, k)
 
 
@@ -524,3 +517,178 @@ class FakeBlobStore:
             expires_at=utcnow() + timedelta(seconds=expires_in),
             max_bytes=max_bytes,
         )
+
+
+# --------------------------------------------------------------------------- models
+
+
+class HashEmbedder:
+    """A deterministic ``Embedder``: a bag of hashed lower-cased words (punctuation dropped), unit length.
+
+    Texts sharing words have a positive cosine, texts sharing none a cosine of zero. Every call's batch size
+    is kept in ``batches``.
+    """
+
+    def __init__(self, *, name: str = "hash-16", dimensions: int = 16) -> None:
+        self.name = name
+        self.dimensions = dimensions
+        self.batches: list[int] = []
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        self.batches.append(len(texts))
+        return [self._vector(text) for text in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+    def _vector(self, text: str) -> list[float]:
+        v = [0.0] * self.dimensions
+        for word in re.findall(r"[^\W_]+", text.lower()):
+            v[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimensions] += 1.0
+        norm = math.sqrt(sum(x * x for x in v)) or 1.0
+        return [x / norm for x in v]
+
+
+class WordOverlapReranker:
+    """A deterministic ``Reranker``: the share of the query's distinct words found in each passage."""
+
+    def __init__(self, *, name: str = "overlap") -> None:
+        self.name = name
+
+    def score(self, query: str, passages: Sequence[str]) -> list[float]:
+        wanted = set(query.lower().split())
+        return [len(wanted & set(p.lower().split())) / max(len(wanted), 1) for p in passages]
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    """One request a ``ScriptedChatModel`` received."""
+
+    turns: list[ChatTurn]
+    max_tokens: int
+    temperature: float
+
+
+class ScriptedChatModel:
+    """A ``ChatModel`` that answers from a script: each call streams the next reply's pieces, then a usage delta.
+
+    A reply is a list of pieces (each one ``ChatDelta``) or a string (one piece). The usage counts the
+    words of the request as prompt tokens and the pieces as completion tokens. Requests are kept in
+    ``calls``; ``closed`` counts the streams closed before their end (a cancelled answer).
+    """
+
+    context_tokens = 2048
+
+    def __init__(self, *replies: str | Sequence[str], name: str = "scripted") -> None:
+        self.name = name
+        self.replies: list[list[str]] = [[r] if isinstance(r, str) else list(r) for r in replies]
+        self.calls: list[ChatCall] = []
+        self.closed = 0
+
+    def stream(
+        self, turns: Sequence[ChatTurn], *, max_tokens: int = 512, temperature: float = 0.1
+    ) -> Iterator[ChatDelta]:
+        self.calls.append(ChatCall(list(turns), max_tokens, temperature))
+        if not self.replies:
+            raise AssertionError(f"the chat model was called {len(self.calls)} times; the script has no reply left")
+        pieces = self.replies.pop(0)
+        usage = Usage(prompt_tokens=sum(len(t.content.split()) for t in turns), completion_tokens=len(pieces))
+        return self._deltas(pieces, usage)
+
+    def _deltas(self, pieces: list[str], usage: Usage) -> Iterator[ChatDelta]:
+        finished = False
+        try:
+            for piece in pieces:
+                yield ChatDelta(piece)
+            yield ChatDelta("", usage=usage)
+            finished = True
+        finally:
+            if not finished:
+                self.closed += 1
+
+
+class WordTokenizer:
+    """A ``Tokenizer`` counting whitespace-separated words: chunk budgets in words, for the real chunker."""
+
+    def count(self, text: str) -> int:
+        return len(text.split())
+
+
+# --------------------------------------------------------------------------- outgoing calls
+
+
+class RecordingWorkflow:
+    """A ``Workflow`` that keeps the runs it is asked to start; like Step Functions, a run id seen before
+    starts nothing."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, tuple[WorkflowName, dict[str, Any]]] = {}
+        self.starts = 0
+
+    def start(self, name: WorkflowName, payload: Mapping[str, Any], *, run_id: str | None = None) -> str:
+        self.starts += 1
+        execution = run_id or f"run-{self.starts}"
+        self.runs.setdefault(execution, (name, dict(payload)))
+        return execution
+
+    def started(self, name: WorkflowName) -> list[dict[str, Any]]:
+        """The payloads of the distinct runs of ``name``, in start order."""
+        return [payload for kind, payload in self.runs.values() if kind is name]
+
+
+class RecordingBus:
+    """A ``Bus`` that keeps what is published: (topic, message, attributes)."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+
+    def publish(self, topic: str, message: Mapping[str, Any], *, attributes: Mapping[str, str] | None = None) -> None:
+        self.published.append((topic, dict(message), dict(attributes or {})))
+
+
+class RecordingNotifier:
+    """A ``Notifier`` that keeps what it delivers; a connection in ``gone`` (or gone after ``drop_after``
+    deliveries) refuses, as API Gateway answers 410."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.closed: list[tuple[str, int, str]] = []
+        self.gone: set[str] = set()
+        self._left: dict[str, int] = {}
+
+    def drop_after(self, connection_id: str, deliveries: int) -> None:
+        self._left[connection_id] = deliveries
+
+    def send(self, connection_id: str, payload: Mapping[str, Any]) -> bool:
+        if connection_id in self._left:
+            if self._left[connection_id] <= 0:
+                self.gone.add(connection_id)
+            self._left[connection_id] -= 1
+        if connection_id in self.gone:
+            return False
+        self.sent.append((connection_id, dict(payload)))
+        return True
+
+    def close(self, connection_id: str, *, code: int, reason: str) -> None:
+        self.closed.append((connection_id, code, reason))
+
+    def to(self, connection_id: str) -> list[dict[str, Any]]:
+        """What ``connection_id`` received, in order."""
+        return [payload for target, payload in self.sent if target == connection_id]
+
+
+def fake_overrides(recorder: Any, models: Any, **more: Any) -> Any:
+    """Adapter overrides for ``build_services`` on the in-memory stores: one ``recorder`` standing in for the
+    bus, the workflow and the notifier, the given model registry, and any ``more`` ports."""
+    return {
+        "catalog": FakeCatalog(),
+        "chat_history": FakeChatHistory(),
+        "connections": FakeConnections(),
+        "vector_index": FakeVectorIndex(),
+        "blob_store": FakeBlobStore(),
+        "bus": recorder,
+        "workflow": recorder,
+        "notifier": recorder,
+        "models": models,
+        **more,
+    }

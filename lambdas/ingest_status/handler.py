@@ -44,11 +44,11 @@ def failure_reason(error: dict[str, Any] | str | None) -> str:
 
 
 def _set_processing(s: Services, step: Step) -> Any:
-    return s.ingestion.set_processing(step.workspace_id, step.document_id)
+    return s.ingestion_steps.set_processing(step.workspace_id, step.document_id)
 
 
 def _set_processed(s: Services, step: Step) -> Any:
-    document = s.ingestion.set_processed(step.workspace_id, step.document_id, step.chunk_count)
+    document = s.ingestion_steps.set_processed(step.workspace_id, step.document_id, step.chunk_count)
     metrics.add_metric(name="DocumentsProcessed", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ChunksWritten", unit=MetricUnit.Count, value=document.chunk_count)
     return document
@@ -58,7 +58,7 @@ def _set_error(s: Services, step: Step) -> Any:
     reason = failure_reason(step.error)
     metrics.add_metric(name="DocumentsFailed", unit=MetricUnit.Count, value=1)
     logger.warning("ingestion failed", extra={"reason": reason})
-    return s.ingestion.set_error(step.workspace_id, step.document_id, reason, keep_recorded=True)
+    return s.ingestion_steps.set_error(step.workspace_id, step.document_id, reason, keep_recorded=True)
 
 
 def _purge_document(s: Services, step: Step) -> Any:

@@ -28,7 +28,7 @@ logger = Logger(service="quarry-sweeper")
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     services = get_services()
-    swept = services.ingestion.sweep_stale(timedelta(seconds=services.settings.processing_timeout_seconds))
+    swept = services.ingestion_steps.sweep_stale(timedelta(seconds=services.settings.processing_timeout_seconds))
     for document in swept:
         logger.warning("document timed out", extra={"workspace_id": document.workspace_id, "document_id": document.id})
     return {"swept": [d.id for d in swept]}

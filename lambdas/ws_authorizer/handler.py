@@ -15,12 +15,7 @@ logger = Logger(service="quarry-ws-authorizer")
 
 
 def _verifier() -> TokenVerifier:
-    services = get_services()
-    verifier: TokenVerifier | None = services.extras.get("token_verifier")
-    if verifier is None:
-        verifier = TokenVerifier(services.settings)
-        services.extras["token_verifier"] = verifier
-    return verifier
+    return get_services().token_verifier  # built once per container: the JWKS stay cached between invocations
 
 
 def _policy(principal: str, effect: str, resource: str, context: dict[str, str]) -> dict[str, Any]:
@@ -42,7 +37,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except Unauthorized as exc:
         logger.info("connection refused", extra={"reason": exc.message})
         return _policy("anonymous", "Deny", event["methodArn"], {})
-    context = {"user": identity.user}
+    authorizer_context = {"user": identity.user}
     if identity.expires_at is not None:  # kept with the connection by ws_connect; ws_message closes it after
-        context["expires_at"] = str(identity.expires_at)
-    return _policy(identity.user, "Allow", event["methodArn"], context)
+        authorizer_context["expires_at"] = str(identity.expires_at)
+    return _policy(identity.user, "Allow", event["methodArn"], authorizer_context)

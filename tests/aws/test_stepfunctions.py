@@ -11,8 +11,9 @@ import pytest
 
 from quarry.adapters.stepfunctions import StepFunctionsWorkflow, execution_name
 from quarry.errors import InvalidInput, PayloadTooLarge, QuarryError
-from quarry.ports import Workflow, WorkflowName
+from quarry.ports import WorkflowName
 from quarry.settings import Settings
+from tests.contracts.workflow_contract import Delivered, WorkflowContract
 
 pytestmark = pytest.mark.aws
 
@@ -40,8 +41,30 @@ def workflow(sfn: Any, machines: dict[str, str]) -> StepFunctionsWorkflow:
     return StepFunctionsWorkflow.from_settings(settings, client=sfn)
 
 
-def test_is_a_workflow(workflow: StepFunctionsWorkflow) -> None:
-    assert isinstance(workflow, Workflow)
+class TestStepFunctionsWorkflow(WorkflowContract):
+    """The contract on moto: ingest and delete_document each have a state machine, delete_workspace none."""
+
+    @pytest.fixture
+    def contract_machines(self, sfn: Any) -> dict[WorkflowName, str]:
+        role = "arn:aws:iam::123456789012:role/sfn"
+        return {
+            name: sfn.create_state_machine(name=f"contract-{name.value}", definition=PASS, roleArn=role)[
+                "stateMachineArn"
+            ]
+            for name in (WorkflowName.INGEST, WorkflowName.DELETE_DOCUMENT)
+        }
+
+    @pytest.fixture
+    def workflow(self, sfn: Any, contract_machines: dict[WorkflowName, str]) -> StepFunctionsWorkflow:
+        return StepFunctionsWorkflow(contract_machines, client=sfn)
+
+    @pytest.fixture
+    def delivered(self, sfn: Any, contract_machines: dict[WorkflowName, str]) -> Delivered:
+        def inputs(name: WorkflowName) -> list[dict[str, Any]]:
+            executions = sfn.list_executions(stateMachineArn=contract_machines[name])["executions"]
+            return [json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"]) for e in executions]
+
+        return inputs
 
 
 def test_start_runs_the_mapped_state_machine_with_the_payload(

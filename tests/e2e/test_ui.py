@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,26 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"good": good, "broken": broken}
 
 
+@dataclass
+class Journey:
+    """What one test of this module leaves for the next (they run in order, against one server)."""
+
+    workspace_id: str | None = None
+
+
+@pytest.fixture(scope="module")
+def journey() -> Journey:
+    return Journey()
+
+
 def open_app(page: Any, live: LivePlatform, route: str) -> None:
     page.goto(f"{live.base_url}/#{route}")
     page.wait_for_selector("[data-testid=connection-status][data-status=open]")
 
 
-def test_create_workspace_upload_and_see_status(browser_page: Any, live: LivePlatform, files: dict[str, Path]) -> None:
+def test_create_workspace_upload_and_see_status(
+    browser_page: Any, live: LivePlatform, files: dict[str, Path], journey: Journey
+) -> None:
     page = browser_page
     open_app(page, live, "/workspaces")
     page.get_by_test_id("workspace-name").fill("HR handbook")
@@ -55,12 +70,12 @@ def test_create_workspace_upload_and_see_status(browser_page: Any, live: LivePla
     reason = broken.get_by_test_id("document-reason").inner_text()
     assert "scan.pdf" in reason
     page.screenshot(path=str(ARTIFACTS / "documents.png"), full_page=True)
-    live.services.extras["e2e_workspace"] = workspace_id
+    journey.workspace_id = workspace_id
 
 
-def test_ask_stream_cite_feedback_and_reopen(browser_page: Any, live: LivePlatform) -> None:
+def test_ask_stream_cite_feedback_and_reopen(browser_page: Any, live: LivePlatform, journey: Journey) -> None:
     page = browser_page
-    workspace_id = live.services.extras.get("e2e_workspace")
+    workspace_id = journey.workspace_id
     assert workspace_id, "the upload test must run first"
     open_app(page, live, "/chat")
     page.get_by_test_id("new-chat").click()

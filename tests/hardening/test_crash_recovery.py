@@ -143,7 +143,7 @@ def test_a_restart_resumes_at_once_what_the_dead_process_left(
         ws = dead.workspaces.create(CLI_USER, WorkspaceSpec(name="ferries", chunk_size=64, chunk_overlap=8))
         queued = dead.documents.add_text(CLI_USER, ws.id, title="queued", text=TEXT)
         running = dead.documents.add_text(CLI_USER, ws.id, title="running", text=TEXT + " It runs daily.")
-        dead.ingestion.set_processing(ws.id, running.id)  # the job had begun when the process died
+        dead.ingestion_steps.set_processing(ws.id, running.id)  # the job had begun when the process died
         left = {d.id: d.status for d in dead.documents.list_documents(CLI_USER, ws.id).items}
         assert left == {queued.id: DocumentStatus.CREATED, running.id: DocumentStatus.PROCESSING}
     finally:
@@ -174,8 +174,8 @@ def test_a_failed_document_is_retried_over_rest(data_dir: Path, pg_database: str
         assert processed.status_code == 409 and processed.json()["error"]["code"] == "conflict"
 
         # A run interrupted without a restart: the sweeper ends it in `error: timed out`.
-        quarry.services.ingestion.set_processing(ws["id"], doc_id)
-        swept = quarry.services.ingestion.sweep_stale(timedelta(0))
+        quarry.services.ingestion_steps.set_processing(ws["id"], doc_id)
+        swept = quarry.services.ingestion_steps.sweep_stale(timedelta(0))
         assert [d.id for d in swept] == [doc_id] and quarry.status(ws["id"], doc_id) == "error"
 
         assert quarry.api("POST", retry_path, user="mallory").status_code == 404
@@ -197,7 +197,7 @@ def test_the_cli_retries_a_failed_document(data_dir: Path, pg_database: str) -> 
     try:
         ws = dead.workspaces.create(CLI_USER, WorkspaceSpec(name="cli-retry", chunk_size=64, chunk_overlap=8))
         doc = dead.documents.add_text(CLI_USER, ws.id, title="ferry", text=TEXT)
-        dead.ingestion.set_error(ws.id, doc.id, "timed out")
+        dead.ingestion_steps.set_error(ws.id, doc.id, "timed out")
     finally:
         dead.close()
     env = {**os.environ, "QUARRY_DATA_DIR": str(data_dir), "QUARRY_PG_DSN": pg_database, "HF_HUB_OFFLINE": "1"}

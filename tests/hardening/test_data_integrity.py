@@ -61,9 +61,9 @@ def test_a_document_deleted_while_processing_does_not_come_back(
 ) -> None:
     ws = services.workspaces.create(USER, WorkspaceSpec(name="deleted-while-processing"))
     doc_id = document_id_for(ws.id, "text:observatory")
-    parser = services.ingestion._parser  # the real parser, wrapped to time the deletion
+    parser = services.document_pipeline._parser  # the real parser, wrapped to time the deletion
     monkeypatch.setattr(
-        services.ingestion,
+        services.document_pipeline,
         "_parser",
         _DeleteWhileParsing(parser, lambda: services.documents.delete(USER, ws.id, doc_id)),
     )

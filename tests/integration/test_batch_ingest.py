@@ -73,12 +73,12 @@ def put_upload(services: Services, ws_id: str, name: str, data: bytes) -> str:
 def run_job(services: Services, aws_env: Settings, ws_id: str, doc_id: str) -> int:
     """SetProcessing -> the container's entry point -> SetProcessed, like the state machine."""
     main = importlib.import_module("batch_ingest.main")
-    services.ingestion.set_processing(ws_id, doc_id)
+    services.ingestion_steps.set_processing(ws_id, doc_id)
     code = main.run({"QUARRY_JOB_WORKSPACE_ID": ws_id, "QUARRY_JOB_DOCUMENT_ID": doc_id}, aws_env)
     if code == 0:
-        services.ingestion.set_processed(ws_id, doc_id)
+        services.ingestion_steps.set_processed(ws_id, doc_id)
     else:
-        services.ingestion.set_error(ws_id, doc_id, "Essential container in task exited", keep_recorded=True)
+        services.ingestion_steps.set_error(ws_id, doc_id, "Essential container in task exited", keep_recorded=True)
     return code
 
 

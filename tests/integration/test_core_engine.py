@@ -196,9 +196,9 @@ def test_documents_stuck_in_processing_are_swept_to_error(services: Services, wo
 
     stuck = Document(id="stuck-doc", workspace_id=workspace.id, name="stuck.pdf", source=DocumentSource.FILE)
     services.adapters.catalog.put_document(stuck)
-    services.ingestion.set_processing(workspace.id, stuck.id)
-    assert services.ingestion.sweep_stale(timedelta(hours=1)) == []  # not stale yet
-    swept = services.ingestion.sweep_stale(timedelta(seconds=0))
+    services.ingestion_steps.set_processing(workspace.id, stuck.id)
+    assert services.ingestion_steps.sweep_stale(timedelta(hours=1)) == []  # not stale yet
+    swept = services.ingestion_steps.sweep_stale(timedelta(seconds=0))
     assert [d.id for d in swept] == ["stuck-doc"]
     after = services.documents.get(USER, workspace.id, stuck.id)
     assert after.status is DocumentStatus.ERROR and after.status_reason == "timed out"

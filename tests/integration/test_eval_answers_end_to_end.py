@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from quarry.adapters.llamacpp import assemble_packaged_gguf
 from quarry.cli import app
+from quarry.evaluation.bulk_index import index_documents
 from quarry.models import Document, DocumentSource
 from quarry.ports import ParsedDocument
 from quarry.services.workspaces import WorkspaceSpec
@@ -121,7 +122,7 @@ def test_questions_can_be_put_to_an_existing_workspace(tmp_path: Path, pg_databa
         workspace = services.workspaces.create("local", WorkspaceSpec(name="facts"))
         text = PASSAGES[3]["passage"]
         document = Document(id="tollan", workspace_id=workspace.id, name="Tollan", source=DocumentSource.TEXT)
-        services.ingestion.index_batch(workspace, [(document, ParsedDocument(text=text, title="Tollan rail line"))])
+        index_documents(services, workspace, [(document, ParsedDocument(text=text, title="Tollan rail line"))])
     finally:
         services.close()
     questions = _jsonl(tmp_path / "q.jsonl", [{"question": "When did the Tollan rail line open?", "answer": "2011"}])

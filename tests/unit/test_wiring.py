@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import subprocess
 import sys
 import textwrap
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, get_args
 
 import pytest
+from pydantic import ValidationError
 
+from quarry import model_catalogue, wiring
+from quarry import settings as quarry_settings
+from quarry.adapters import local_workflow
+from quarry.auth import TokenVerifier
 from quarry.errors import InvalidInput
+from quarry.models import Chunk, Document, DocumentSource, Role, Workspace
+from quarry.ports import ChatTurn
+from quarry.protocol import ChatAction, client_message_adapter
+from quarry.services.chat import ChatRequest
+from quarry.services.models_registry import ModelInfo, ModelRegistry
 from quarry.settings import MissingSetting, Settings
-from quarry.wiring import Adapters
+from quarry.wiring import Adapters, Services, build_services
+from tests.fakes import (
+    FakeBlobStore,
+    FakeCatalog,
+    FakeChatHistory,
+    FakeConnections,
+    FakeVectorIndex,
+    HashEmbedder,
+    RecordingWorkflow,
+    ScriptedChatModel,
+)
+
+USER = "alice"
 
 AWS_ENV = {
     "QUARRY_RUNTIME": "aws",
@@ -95,10 +121,67 @@ def test_aws_configuration_builds_every_service_without_heavy_imports(extra: dic
     }
 
 
-def test_unknown_adapter_name_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    adapters = Adapters(Settings(data_dir=tmp_path, catalog="cassandra"))
+@pytest.mark.parametrize(
+    ("variable", "value", "accepted"),
+    [
+        ("QUARRY_CATALOG", "cassandra", "'sql' or 'dynamodb'"),
+        ("QUARRY_VECTOR_INDEX", "faiss", "'pgvector' or 'opensearch'"),
+        ("QUARRY_EMBEDDER", "openai", "'minilm', 'sagemaker' or 'bedrock'"),
+        ("QUARRY_RERANKER", "cohere", "'none', 'cross-encoder', 'sagemaker' or 'bedrock'"),
+        ("QUARRY_WORKFLOW", "airflow", "'local' or 'stepfunctions'"),
+    ],
+)
+def test_an_unknown_adapter_name_fails_settings_validation(
+    variable: str, value: str, accepted: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """A deployment with a typo in an adapter variable fails when its Settings are read, naming the field."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as failure:
+        Settings(data_dir=tmp_path)
+    message = str(failure.value)
+    field = variable.removeprefix("QUARRY_").lower()
+    assert f"{field}\n  Input should be {accepted}" in message
+    assert repr(value) in message
+
+
+@pytest.mark.parametrize(
+    ("literal", "registry"),
+    [
+        (quarry_settings.VectorIndexName, wiring.VECTOR_INDEXES),
+        (quarry_settings.CatalogName, wiring.CATALOGS),
+        (quarry_settings.ChatHistoryName, wiring.CHAT_HISTORIES),
+        (quarry_settings.ChatHistoryName, wiring.USAGE_LEDGERS),
+        (quarry_settings.ConnectionsName, wiring.CONNECTIONS),
+        (quarry_settings.BlobStoreName, wiring.BLOB_STORES),
+        (quarry_settings.BusName, wiring.BUSES),
+        (quarry_settings.WorkflowEngineName, wiring.WORKFLOWS),
+        (quarry_settings.NotifierName, wiring.NOTIFIERS),
+        (quarry_settings.CancellationsName, wiring.CANCELLATIONS),
+        (quarry_settings.ParserName, wiring.PARSERS),
+        (quarry_settings.EmbedderName, model_catalogue.EMBEDDERS),
+        (quarry_settings.ChatModelName, model_catalogue.CHAT_MODELS),
+        (quarry_settings.RerankerName, model_catalogue.RERANKERS),
+    ],
+)
+def test_every_name_settings_accept_has_a_factory_and_no_other(literal: Any, registry: dict[str, Any]) -> None:
+    assert sorted(get_args(literal)) == sorted(registry)
+
+
+def test_a_name_that_skipped_validation_is_still_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``model_copy(update=...)`` (the CLI's overrides) does not validate: the registry lookup still names it."""
+    adapters = Adapters(Settings(data_dir=tmp_path).model_copy(update={"catalog": "cassandra"}))
     with pytest.raises(InvalidInput, match="unknown catalog adapter 'cassandra'"):
         adapters.catalog  # noqa: B018
+    models = Adapters(Settings(data_dir=tmp_path).model_copy(update={"chat_model": "gpt"}))
+    with pytest.raises(InvalidInput, match="unknown chat_model adapter 'gpt'"):
+        models.models  # noqa: B018
+
+
+def test_an_override_for_no_port_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TypeError, match="unknown adapter override\\(s\\): catlog"):
+        Adapters(Settings(data_dir=tmp_path), overrides={"catlog": FakeCatalog()})  # type: ignore[arg-type]
+    catalog = FakeCatalog()
+    assert Adapters(Settings(data_dir=tmp_path), overrides={"catalog": catalog}).catalog is catalog
 
 
 def test_models_registry_describes_the_local_defaults(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -225,3 +308,138 @@ def test_aws_never_starts_an_embedded_postgres(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("QUARRY_PG_CLUSTER_ARN", "arn:aws:rds:us-east-1:123456789012:cluster:db")
     with pytest.raises(MissingSetting, match="QUARRY_PG_SECRET_ARN is not set"):
         Adapters(Settings()).vector_index  # noqa: B018
+
+
+# ============================================================================ settings that reach their use
+
+
+def _services_over_fakes(settings: Settings, chat: ScriptedChatModel) -> Services:
+    models = ModelRegistry()
+    models.embedders.register(ModelInfo("hash-16", "hash", "test", dimensions=16), HashEmbedder)
+    models.chat_models.register(ModelInfo(chat.name, chat.name, "test"), lambda: chat)
+    return build_services(
+        settings,
+        overrides={
+            "catalog": FakeCatalog(),
+            "chat_history": FakeChatHistory(),
+            "connections": FakeConnections(),
+            "vector_index": FakeVectorIndex(),
+            "blob_store": FakeBlobStore(),
+            "workflow": RecordingWorkflow(),
+            "models": models,
+        },
+    )
+
+
+def _indexed_workspace(services: Services, passages: list[str]) -> Workspace:
+    workspace = Workspace(id="ws", name="handbook", owner=USER, embedding_model="hash-16", dimensions=16)
+    services.adapters.catalog.put_workspace(workspace)
+    services.adapters.vector_index.ensure_workspace(workspace.id, dimensions=16)
+    embedder = HashEmbedder()
+    for n, text in enumerate(passages):
+        document = Document(
+            id=f"d{n}", workspace_id=workspace.id, name=f"part-{n}.txt", source=DocumentSource.TEXT, chunk_count=1
+        )
+        services.adapters.catalog.put_document(document)
+        chunk = Chunk(workspace.id, document.id, 0, text, 0, len(text), embedding=tuple(embedder.embed_query(text)))
+        services.adapters.vector_index.replace_document(workspace.id, document.id, [chunk])
+    return workspace
+
+
+def _sources_given(call: Any) -> list[str]:
+    return re.findall(r"^\[(\d+)\] ", call.turns[-1].content, flags=re.MULTILINE)
+
+
+@pytest.mark.parametrize("context_chunks", [2, 5, 7])
+def test_context_chunks_is_how_many_sources_a_chat_gives_the_model(tmp_path: Path, context_chunks: int) -> None:
+    chat = ScriptedChatModel("Employees get 27 days of annual leave [1].", "Again [1].")
+    services = _services_over_fakes(Settings(data_dir=tmp_path, context_chunks=context_chunks), chat)
+    passages = [f"Annual leave policy, part {n}: employees receive annual leave days." for n in range(9)]
+    workspace = _indexed_workspace(services, passages)
+    question = "How many annual leave days do employees receive?"
+
+    services.chat.answer(ChatRequest(user=USER, text=question, workspace_id=workspace.id))
+    services.chat.answer(ChatRequest(user=USER, text=question, workspace_id=workspace.id, top_k=1))
+
+    unasked, asked = chat.calls
+    assert _sources_given(unasked) == [str(n) for n in range(1, context_chunks + 1)]
+    assert _sources_given(asked) == ["1"]  # a request that names its top_k gets what it asks for
+
+
+def test_a_chat_message_without_top_k_leaves_it_to_the_deployment() -> None:
+    chat_action = client_message_adapter.validate_python({"action": "chat", "text": "hi"})
+    assert isinstance(chat_action, ChatAction)
+    assert ChatRequest.of(USER, chat_action).top_k is None
+    asked = ChatAction(action="chat", text="hi", top_k=3)
+    assert ChatRequest.of(USER, asked).top_k == 3
+    assert Settings().context_chunks == 5  # today's number of sources by default
+
+
+def test_llm_max_tokens_caps_what_the_local_model_writes(tmp_path: Path) -> None:
+    class Llama:  # llama-cpp-python's Llama, as far as the adapter uses it
+        def __init__(self) -> None:
+            self.max_tokens: list[int] = []
+
+        def tokenize(self, data: bytes, *, add_bos: bool, special: bool) -> list[int]:
+            return list(range(len(data.split())))
+
+        def create_chat_completion(self, *, max_tokens: int, **_: Any) -> Iterator[dict[str, Any]]:
+            self.max_tokens.append(max_tokens)
+            yield {"choices": [{"delta": {"content": "ok"}}]}
+
+    model = Adapters(Settings(data_dir=tmp_path, llm_max_tokens=7)).models.chat_models.get()
+    llama = Llama()
+    model._llm = llama  # type: ignore[attr-defined]  # no GGUF needed: the request is what is checked
+    turns = [ChatTurn(Role.USER, "hello there")]
+    for asked in (384, 5):
+        list(model.stream(turns, max_tokens=asked))
+    assert llama.max_tokens == [7, 5]
+    default = Adapters(Settings(data_dir=tmp_path)).models.chat_models.get()
+    assert default.max_tokens == Settings().llm_max_tokens == 384  # type: ignore[attr-defined]
+
+
+def test_the_local_workflow_runs_the_services_use_cases(tmp_path: Path) -> None:
+    """The steps reach the LocalWorkflow at construction: deleting a workspace purges it (inline here)."""
+    settings = Settings(data_dir=tmp_path, local_workflow_background=False)
+    services = build_services(
+        settings,
+        overrides={
+            "catalog": FakeCatalog(),
+            "chat_history": FakeChatHistory(),
+            "connections": FakeConnections(),
+            "vector_index": FakeVectorIndex(),
+            "blob_store": FakeBlobStore(),
+            "models": ModelRegistry(),
+        },
+    )
+    try:
+        assert type(services.adapters.workflow).__name__ == "LocalWorkflow"
+        workspace = Workspace(id="ws", name="w", owner=USER, embedding_model="hash-16", dimensions=16)
+        services.adapters.catalog.put_workspace(workspace)
+        services.adapters.vector_index.ensure_workspace("ws", dimensions=16)
+        services.workspaces.delete(USER, "ws")
+        assert services.adapters.catalog.get_workspace("ws") is None
+        assert "ws" not in services.adapters.vector_index.workspaces  # type: ignore[attr-defined]
+    finally:
+        services.close()
+
+
+def test_local_workflow_does_not_know_the_composition_root() -> None:
+    """The steps come in through the constructor: no import of quarry.wiring, not even for type checking."""
+    source = Path(local_workflow.__file__).read_text()
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert not {name for name in imported if name and name.startswith("quarry.wiring")}
+    assert not hasattr(local_workflow.LocalWorkflow, "bind")
+    assert not hasattr(local_workflow.LocalWorkflow, "wait_idle")
+
+
+def test_the_token_verifier_is_a_typed_service_built_once(tmp_path: Path) -> None:
+    services = build_services(Settings(data_dir=tmp_path), overrides={"catalog": FakeCatalog()})
+    assert isinstance(services.token_verifier, TokenVerifier)
+    assert services.token_verifier is services.token_verifier
+    assert not hasattr(services, "extras")

@@ -6,7 +6,6 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from quarry.errors import InvalidInput
 from quarry.models import SearchRequest
 from quarry.protocol import EmbeddingsIn, EmbeddingsOut, HitOut, RerankIn, RerankOut, SearchIn, SearchOut
 from routes.common import caller, services
@@ -41,19 +40,12 @@ def search(workspace_id: str, body: SearchIn) -> SearchOut:
 @router.post("/rerank")
 def rerank(body: RerankIn) -> RerankOut:
     caller(router)
-    registry = services().models.rerankers
-    if registry.default is None and body.model is None:
-        raise InvalidInput("no reranker is configured in this deployment")
-    reranker = registry.get(body.model)
-    scores = reranker.score(body.query, body.passages)
-    ranking = sorted(range(len(scores)), key=lambda i: -scores[i])
-    return RerankOut(scores=scores, ranking=ranking, model=reranker.name)
+    result = services().model_calls.rerank(body.query, body.passages, model=body.model)
+    return RerankOut(scores=result.scores, ranking=result.ranking, model=result.model)
 
 
 @router.post("/embeddings")
 def embeddings(body: EmbeddingsIn) -> EmbeddingsOut:
     caller(router)
-    embedder = services().models.embedders.get(body.model)
-    return EmbeddingsOut(
-        model=embedder.name, dimensions=embedder.dimensions, embeddings=embedder.embed_documents(body.texts)
-    )
+    result = services().model_calls.embed(body.texts, model=body.model)
+    return EmbeddingsOut(model=result.model, dimensions=result.dimensions, embeddings=result.vectors)

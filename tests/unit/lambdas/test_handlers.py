@@ -27,7 +27,7 @@ from quarry.services.models_registry import ModelInfo, ModelRegistry
 from quarry.services.workspaces import WorkspaceSpec
 from quarry.settings import Settings
 from quarry.wiring import Services, build_services, install_services, reset_services
-from tests.fakes import FakeBlobStore, FakeCatalog, FakeChatHistory, FakeConnections, FakeVectorIndex
+from tests.fakes import fake_overrides
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ALICE = "7d8ca528-4931-4254-9273-ea5ee853f271"
@@ -117,17 +117,7 @@ def services(tmp_path: Path, recorder: Recorder) -> Iterator[Services]:
     models = ModelRegistry()
     models.embedders.register(ModelInfo("hash-16", "hash", "test", dimensions=16), HashEmbedder)
     models.chat_models.register(ModelInfo("scripted", "scripted", "test"), ScriptedChat)
-    overrides = {
-        "catalog": FakeCatalog(),
-        "chat_history": FakeChatHistory(),
-        "connections": FakeConnections(),
-        "vector_index": FakeVectorIndex(),
-        "blob_store": FakeBlobStore(),
-        "bus": recorder,
-        "workflow": recorder,
-        "notifier": recorder,
-        "models": models,
-    }
+    overrides = fake_overrides(recorder, models)
     built = build_services(
         Settings(data_dir=tmp_path, cognito_user_pool_id="us-east-1_Example", cognito_client_id="5lnc4lb1q1example"),
         overrides=overrides,
@@ -306,7 +296,7 @@ def test_ws_authorizer_verifies_signature_expiry_issuer_and_audience(services: S
     verifier = TokenVerifier(services.settings)
     jwk = jwt.PyJWK.from_dict(json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(signing_key.public_key())) | {"kid": "k1"})
     verifier.__dict__["_jwks"] = type("Keys", (), {"get_signing_key_from_jwt": lambda self, token: jwk})()
-    services.extras["token_verifier"] = verifier
+    services.token_verifier = verifier
     request = {"type": "REQUEST", "methodArn": "arn:aws:execute-api:us-east-1:123456789012:ws123/prod/$connect"}
 
     def effect(token: str | None) -> tuple[str, dict[str, Any]]:

@@ -16,7 +16,7 @@ from quarry.pricing import PRICES_AS_OF, token_cost
 from quarry.services.models_registry import ModelInfo, ModelRegistry
 from quarry.settings import Settings
 from quarry.wiring import Services, build_services, install_services, reset_services
-from tests.fakes import FakeBlobStore, FakeCatalog, FakeChatHistory, FakeConnections, FakeVectorIndex
+from tests.fakes import fake_overrides
 from tests.unit.lambdas.test_handlers import ALICE, HashEmbedder, Recorder, event
 from tests.unit.services.test_usage import NOVA, PricedChat
 
@@ -27,18 +27,7 @@ def services(tmp_path: Path) -> Iterator[Services]:
     models.embedders.register(ModelInfo("hash-16", "hash", "test", dimensions=16), HashEmbedder)
     models.chat_models.register(ModelInfo(NOVA, "nova", "bedrock"), PricedChat)
     recorder = Recorder()
-    overrides = {
-        "catalog": FakeCatalog(),
-        "chat_history": FakeChatHistory(),
-        "connections": FakeConnections(),
-        "vector_index": FakeVectorIndex(),
-        "blob_store": FakeBlobStore(),
-        "bus": recorder,
-        "workflow": recorder,
-        "notifier": recorder,
-        "models": models,
-        "usage": InMemoryUsageLedger(),
-    }
+    overrides = fake_overrides(recorder, models, usage=InMemoryUsageLedger())
     built = build_services(Settings(data_dir=tmp_path), overrides=overrides)
     install_services(built)
     yield built

@@ -6,7 +6,6 @@ the composition root; the embedder is a deterministic bag of hashed words.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from quarry.errors import Conflict
+from quarry.evaluation.bulk_index import index_documents
 from quarry.models import Chunk, Document, DocumentSource, DocumentStatus, SearchRequest, Workspace
 from quarry.ports import ParsedDocument, WorkflowName
 from quarry.services.access import WorkspaceAccess
@@ -22,28 +22,22 @@ from quarry.services.models_registry import ModelInfo, ModelRegistry
 from quarry.services.workspaces import WorkspaceSpec
 from quarry.settings import Settings
 from quarry.wiring import Services, build_services
-from tests.fakes import FakeBlobStore, FakeCatalog, FakeChatHistory, FakeConnections, FakeVectorIndex
+from tests.fakes import FakeBlobStore, FakeCatalog, FakeChatHistory, FakeConnections, FakeVectorIndex, HashEmbedder
 
 USER = "ada"
 TEXT = "The Plimsk observatory opened in 1911. Its telescope mirror is 2.4 metres wide."
 
 
-class HashEmbedder:
-    name, dimensions = "hash-16", 16
+class InterruptedEmbedder(HashEmbedder):
+    """The hashing embedder; ``before_embedding`` runs once, when the next batch is embedded."""
+
     before_embedding: Callable[[], None] | None = None  # the moment a deletion request arrives, in a test
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        if HashEmbedder.before_embedding is not None:
-            hook, HashEmbedder.before_embedding = HashEmbedder.before_embedding, None
+        if InterruptedEmbedder.before_embedding is not None:
+            hook, InterruptedEmbedder.before_embedding = InterruptedEmbedder.before_embedding, None
             hook()
-        return [self.embed_query(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        v = [0.0] * self.dimensions
-        for word in text.lower().split():
-            v[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimensions] += 1.0
-        norm = sum(x * x for x in v) ** 0.5 or 1.0
-        return [x / norm for x in v]
+        return super().embed_documents(texts)
 
 
 class RecordingWorkflow:
@@ -73,7 +67,7 @@ def workflow() -> RecordingWorkflow:
 @pytest.fixture
 def services(tmp_path: Path, workflow: RecordingWorkflow) -> Iterator[Services]:
     models = ModelRegistry()
-    models.embedders.register(ModelInfo("hash-16", "hash", "test", dimensions=16), HashEmbedder)
+    models.embedders.register(ModelInfo("hash-16", "hash", "test", dimensions=16), InterruptedEmbedder)
     built = build_services(
         Settings(data_dir=tmp_path),
         overrides={
@@ -88,7 +82,7 @@ def services(tmp_path: Path, workflow: RecordingWorkflow) -> Iterator[Services]:
     )
     workflow.services = built
     yield built
-    HashEmbedder.before_embedding = None
+    InterruptedEmbedder.before_embedding = None
 
 
 def _workspace(services: Services) -> Workspace:
@@ -106,7 +100,7 @@ def _search(services: Services, workspace_id: str, query: str) -> list[str]:
 def test_a_document_deleted_while_it_is_embedded_leaves_no_chunks_and_no_error(services: Services) -> None:
     ws = _workspace(services)
     document = services.documents.add_text(USER, ws.id, title="observatory", text=TEXT)
-    HashEmbedder.before_embedding = lambda: services.documents.delete(USER, ws.id, document.id)
+    InterruptedEmbedder.before_embedding = lambda: services.documents.delete(USER, ws.id, document.id)
 
     report = services.ingestion.process(ws.id, document.id)
 
@@ -136,7 +130,7 @@ def test_purge_deletes_the_catalog_record_before_the_chunks(services: Services) 
     assert index.count(ws.id, document_id=document.id) == 0
 
 
-def test_index_batch_registers_its_documents_and_drops_one_deleted_meanwhile(services: Services) -> None:
+def test_the_bulk_indexer_registers_its_documents_and_drops_one_deleted_meanwhile(services: Services) -> None:
     ws = _workspace(services)
     items = [
         (
@@ -154,7 +148,7 @@ def test_index_batch_registers_its_documents_and_drops_one_deleted_meanwhile(ser
 
     index.replace_documents = written_then_deleted  # type: ignore[method-assign]
 
-    services.ingestion.index_batch(ws, items)
+    index_documents(services, ws, items)
 
     catalog = services.adapters.catalog
     assert catalog.existing_document_ids(ws.id, ["p0", "p1", "p2"]) == {"p0", "p2"}

@@ -30,7 +30,7 @@ from quarry.services.usage import UsageService
 from quarry.services.workspaces import WorkspaceSpec
 from quarry.settings import Settings
 from quarry.wiring import Services, build_services
-from tests.fakes import FakeBlobStore, FakeCatalog, FakeChatHistory, FakeConnections, FakeVectorIndex
+from tests.fakes import FakeCatalog, fake_overrides
 from tests.unit.lambdas.test_handlers import HashEmbedder, Recorder
 
 NOVA = "amazon.nova-lite-v1:0"
@@ -64,18 +64,7 @@ def services(tmp_path: Path, ledger: InMemoryUsageLedger) -> Services:
     models.embedders.register(ModelInfo("hash-16", "hash", "test", dimensions=16), HashEmbedder)
     models.chat_models.register(ModelInfo(NOVA, "nova", "bedrock"), PricedChat)
     recorder = Recorder()
-    overrides = {
-        "catalog": FakeCatalog(),
-        "chat_history": FakeChatHistory(),
-        "connections": FakeConnections(),
-        "vector_index": FakeVectorIndex(),
-        "blob_store": FakeBlobStore(),
-        "bus": recorder,
-        "workflow": recorder,
-        "notifier": recorder,
-        "models": models,
-        "usage": ledger,
-    }
+    overrides = fake_overrides(recorder, models, usage=ledger)
     return build_services(Settings(data_dir=tmp_path), overrides=overrides)
 
 

@@ -4,11 +4,46 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["MissingSetting", "Runtime", "Settings"]
+__all__ = [
+    "BlobStoreName",
+    "BusName",
+    "CancellationsName",
+    "CatalogName",
+    "ChatHistoryName",
+    "ChatModelName",
+    "ConnectionsName",
+    "EmbedderName",
+    "MissingSetting",
+    "NotifierName",
+    "ParserName",
+    "RerankerName",
+    "Runtime",
+    "Settings",
+    "VectorIndexName",
+    "WorkflowEngineName",
+]
+
+# The adapter names each port accepts: the keys of its registry in ``quarry.wiring`` (the chat history's also
+# picks the usage ledger beside it) or of the model catalogue (``quarry.model_catalogue``). A name outside them
+# fails Settings validation, naming the variable and the names it accepts.
+VectorIndexName = Literal["pgvector", "opensearch"]
+CatalogName = Literal["sql", "dynamodb"]
+ChatHistoryName = Literal["sql", "dynamodb"]
+ConnectionsName = Literal["sql", "dynamodb"]
+BlobStoreName = Literal["localfs", "s3"]
+BusName = Literal["local", "sns"]
+WorkflowEngineName = Literal["local", "stepfunctions"]
+NotifierName = Literal["local", "apigw"]
+CancellationsName = Literal["memory", "dynamodb"]  # memory: one process; dynamodb: ws_message and chat_worker
+EmbedderName = Literal["minilm", "sagemaker", "bedrock"]
+ChatModelName = Literal["llamacpp", "bedrock", "sagemaker"]
+RerankerName = Literal["none", "cross-encoder", "sagemaker", "bedrock"]
+ParserName = Literal["unstructured"]
 
 
 class MissingSetting(RuntimeError):
@@ -23,7 +58,7 @@ class Runtime(StrEnum):
 class Settings(BaseSettings):
     """Which adapter serves each port, and their knobs.
 
-    Adapter names are keys of the registry in ``quarry.wiring``; the defaults are
+    Adapter names are keys of the registries in ``quarry.wiring`` (the ``*Name`` literals above); the defaults are
     the embedded local stack, so ``Settings()`` on a laptop needs nothing set.
     """
 
@@ -33,19 +68,19 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".quarry")
 
     # --- adapters (registry keys) -------------------------------------------------
-    vector_index: str = "pgvector"  # pgvector | opensearch
-    catalog: str = "sql"  # sql | dynamodb
-    chat_history: str = "sql"  # sql | dynamodb
-    connections: str = "sql"  # sql | dynamodb
-    blob_store: str = "localfs"  # localfs | s3
-    bus: str = "local"  # local | sns
-    workflow: str = "local"  # local | stepfunctions
-    notifier: str = "local"  # local | apigw
-    cancellations: str = "memory"  # memory (one process) | dynamodb (ws_message and chat_worker Lambdas)
-    embedder: str = "minilm"  # minilm | sagemaker | bedrock
-    chat_model: str = "llamacpp"  # llamacpp | bedrock | sagemaker
-    reranker: str = "none"  # none | cross-encoder | sagemaker | bedrock
-    parser: str = "unstructured"
+    vector_index: VectorIndexName = "pgvector"
+    catalog: CatalogName = "sql"
+    chat_history: ChatHistoryName = "sql"
+    connections: ConnectionsName = "sql"
+    blob_store: BlobStoreName = "localfs"
+    bus: BusName = "local"
+    workflow: WorkflowEngineName = "local"
+    notifier: NotifierName = "local"
+    cancellations: CancellationsName = "memory"
+    embedder: EmbedderName = "minilm"
+    chat_model: ChatModelName = "llamacpp"
+    reranker: RerankerName = "none"
+    parser: ParserName = "unstructured"
 
     # --- Postgres -----------------------------------------------------------------
     # Empty: start the embedded server under data_dir. Otherwise a libpq DSN (Aurora, any Postgres).
@@ -68,7 +103,7 @@ class Settings(BaseSettings):
     llm_model_path: str = ""  # empty: the packaged Qwen2.5 0.5B GGUF, assembled and verified
     llm_context_tokens: int = 4096
     llm_threads: int = 0  # 0: all cores
-    llm_max_tokens: int = 384
+    llm_max_tokens: int = Field(default=384, ge=1)  # the longest answer llama.cpp writes; longer asks are capped
     bedrock_chat_model_id: str = "amazon.nova-lite-v1:0"  # the default; on demand, no use-case form
     bedrock_chat_model_ids: list[str] = Field(default_factory=list)  # more to offer; env: a JSON array
     bedrock_embedding_model_id: str = "amazon.titan-embed-text-v2:0"
@@ -84,7 +119,7 @@ class Settings(BaseSettings):
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
     candidates: int = 50  # per ranker before fusion / rerank
-    context_chunks: int = 5  # sources given to the LLM
+    context_chunks: int = Field(default=5, ge=1, le=20)  # sources given to the LLM when a chat does not say
     min_relevance: float = 0.3  # dense cosine below which a passage does not ground an answer
 
     # --- ingestion ----------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Composition root: Settings -> adapters -> services. One place, explicit, cached per process.
 
-Each port has a registry of named factories (``Settings.<port>`` picks one).
-Factories import their technology lazily, so a Lambda that runs on DynamoDB,
-S3 and Bedrock never imports torch, llama.cpp or unstructured.
+Each port has a registry of named factories typed by the port they build (``Settings.<port>``, one of the
+names its ``Literal`` allows, picks one); the models come from ``quarry.model_catalogue``. Factories import
+their technology lazily, so a Lambda that runs on DynamoDB, S3 and Bedrock never imports torch, llama.cpp or
+unstructured.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from __future__ import annotations
 import contextlib
 import secrets
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar, cast
 
 from quarry.errors import Forbidden, InvalidInput
-from quarry.models import ChunkingConfig, Document
+from quarry.model_catalogue import register_models
+from quarry.models import ChunkingConfig, Document, DocumentSource
 from quarry.ports import (
     BlobStore,
     Bus,
@@ -30,30 +31,103 @@ from quarry.ports import (
     UsageLedger,
     VectorIndex,
     Workflow,
+    WorkflowName,
 )
 from quarry.services.access import WorkspaceAccess
 from quarry.services.chat import ChatService
 from quarry.services.chat_stream import ChatStreamService
+from quarry.services.document_pipeline import Chunker, DocumentPipeline
 from quarry.services.documents import DocumentService
 from quarry.services.feedback import FeedbackService
-from quarry.services.ingestion import Chunker, IngestionService, PageSource
-from quarry.services.models_registry import ModelInfo, ModelRegistry
+from quarry.services.ingestion import IngestionService
+from quarry.services.ingestion_steps import IngestionSteps
+from quarry.services.model_calls import ModelCallService
+from quarry.services.models_registry import ModelRegistry
 from quarry.services.search import RetrievalConfig, SearchService
 from quarry.services.sessions import SessionService
 from quarry.services.status import DocumentStatusPublisher
 from quarry.services.usage import UsageService
+from quarry.services.website_ingestion import PageSource, WebsiteIngestion
 from quarry.services.workspaces import WorkspaceService
-from quarry.settings import Runtime, Settings
+from quarry.settings import (
+    BlobStoreName,
+    BusName,
+    CancellationsName,
+    CatalogName,
+    ChatHistoryName,
+    ConnectionsName,
+    NotifierName,
+    ParserName,
+    Runtime,
+    Settings,
+    VectorIndexName,
+    WorkflowEngineName,
+)
 
-__all__ = ["Adapters", "Services", "build_services", "get_services", "install_services", "reset_services"]
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    from quarry.auth import TokenVerifier
+    from quarry.text.tokens import HFTokenizer
+
+__all__ = [
+    "AdapterOverrides",
+    "Adapters",
+    "Services",
+    "WorkflowSteps",
+    "build_services",
+    "get_services",
+    "install_services",
+    "reset_services",
+]
+
+
+class AdapterOverrides(TypedDict, total=False):
+    """Adapters handed in instead of built from Settings (tests, tools): at most one per port, each typed.
+
+    A TypedDict rather than a dataclass so the many ``overrides={"catalog": FakeCatalog(), ...}`` call sites stay
+    as they are while mypy checks every entry written inline; an unknown key is refused when Adapters is built.
+    """
+
+    catalog: Catalog
+    chat_history: ChatHistory
+    connections: Connections
+    usage: UsageLedger
+    blob_store: BlobStore
+    vector_index: VectorIndex
+    bus: Bus
+    workflow: Workflow
+    cancellations: Cancellations
+    notifier: Notifier
+    parser: DocumentParser
+    models: ModelRegistry
+    crawler: PageSource | None
+
+
+WorkflowSteps = Mapping[WorkflowName, Callable[[dict[str, Any]], object]]
+"""What the local workflow runs for each state machine (``build_services`` gives the services' use cases)."""
+
+P = TypeVar("P")
+N = TypeVar("N", bound=str)
 
 
 class Adapters:
     """Builds each adapter once, from Settings, through the registries below."""
 
-    def __init__(self, settings: Settings, *, overrides: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        overrides: AdapterOverrides | None = None,
+        workflow_steps: WorkflowSteps | None = None,
+    ) -> None:
+        unknown = set(overrides or {}) - AdapterOverrides.__optional_keys__
+        if unknown:
+            raise TypeError(f"unknown adapter override(s): {', '.join(sorted(unknown))}")
         self.settings = settings
-        self._overrides = overrides or {}
+        self._overrides: AdapterOverrides = overrides or {}
+        self._workflow_steps: WorkflowSteps = workflow_steps or {}
         self._closers: list[Callable[[], object]] = []
         self._lock = threading.RLock()
 
@@ -65,12 +139,11 @@ class Adapters:
             with contextlib.suppress(Exception):  # best effort: one failing closer must not stop the rest
                 self._closers.pop()()
 
-    def _pick(self, port: str, registry: dict[str, Callable[[Adapters], Any]]) -> Any:
-        if port in self._overrides:
-            return self._overrides[port]
-        name = getattr(self.settings, port)
+    def _pick(self, port: str, name: N, registry: Mapping[N, Callable[[Adapters], P]], override: P | None) -> P:
+        if override is not None:
+            return override
         factory = registry.get(name)
-        if factory is None:
+        if factory is None:  # only Settings that skipped validation (``model_copy(update=...)``) get here
             raise InvalidInput(f"unknown {port} adapter {name!r} (known: {', '.join(sorted(registry))})")
         return factory(self)
 
@@ -89,7 +162,7 @@ class Adapters:
         return dsn
 
     @cached_property
-    def pg_pool(self) -> Any:
+    def pg_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
         from quarry.adapters.pg import pool_from_settings
 
         settings = self.settings
@@ -114,72 +187,70 @@ class Adapters:
     # ------------------------------------------------------------------ ports
     @cached_property
     def catalog(self) -> Catalog:
-        return self._pick("catalog", CATALOGS)
+        return self._pick("catalog", self.settings.catalog, CATALOGS, self._overrides.get("catalog"))
 
     @cached_property
     def chat_history(self) -> ChatHistory:
-        return self._pick("chat_history", CHAT_HISTORIES)
+        s = self.settings
+        return self._pick("chat_history", s.chat_history, CHAT_HISTORIES, self._overrides.get("chat_history"))
 
     @cached_property
     def connections(self) -> Connections:
-        return self._pick("connections", CONNECTIONS)
+        s = self.settings
+        return self._pick("connections", s.connections, CONNECTIONS, self._overrides.get("connections"))
 
     @cached_property
     def usage(self) -> UsageLedger:
         """Usage counters live beside the chat history: same database, or the same DynamoDB table."""
-        if "usage" in self._overrides:
-            return self._overrides["usage"]
-        if "chat_history" in self._overrides:  # an injected history (tests, tools) has no counters of its own
+        override = self._overrides.get("usage")
+        if override is None and "chat_history" in self._overrides:  # an injected history has no counters
             from quarry.adapters.memory_usage import InMemoryUsageLedger
 
-            return InMemoryUsageLedger()
-        factory = USAGE_LEDGERS.get(self.settings.chat_history)
-        if factory is None:
-            raise InvalidInput(f"no usage ledger beside chat history {self.settings.chat_history!r}")
-        return factory(self)
+            override = InMemoryUsageLedger()
+        return self._pick("usage ledger beside chat history", self.settings.chat_history, USAGE_LEDGERS, override)
 
     @cached_property
     def blob_store(self) -> BlobStore:
-        return self._pick("blob_store", BLOB_STORES)
+        return self._pick("blob_store", self.settings.blob_store, BLOB_STORES, self._overrides.get("blob_store"))
 
     @cached_property
     def vector_index(self) -> VectorIndex:
-        return self._pick("vector_index", VECTOR_INDEXES)
+        s = self.settings
+        return self._pick("vector_index", s.vector_index, VECTOR_INDEXES, self._overrides.get("vector_index"))
 
     @cached_property
     def bus(self) -> Bus:
-        return self._pick("bus", BUSES)
+        return self._pick("bus", self.settings.bus, BUSES, self._overrides.get("bus"))
 
     @cached_property
     def workflow(self) -> Workflow:
-        return self._pick("workflow", WORKFLOWS)
+        return self._pick("workflow", self.settings.workflow, WORKFLOWS, self._overrides.get("workflow"))
+
+    @property
+    def workflow_steps(self) -> WorkflowSteps:
+        return self._workflow_steps
 
     @cached_property
     def cancellations(self) -> Cancellations:
-        return self._pick("cancellations", CANCELLATIONS)
+        s = self.settings
+        return self._pick("cancellations", s.cancellations, CANCELLATIONS, self._overrides.get("cancellations"))
 
     @cached_property
     def notifier(self) -> Notifier:
-        return self._pick("notifier", NOTIFIERS)
+        return self._pick("notifier", self.settings.notifier, NOTIFIERS, self._overrides.get("notifier"))
 
     @cached_property
     def parser(self) -> DocumentParser:
-        return self._pick("parser", PARSERS)
+        return self._pick("parser", self.settings.parser, PARSERS, self._overrides.get("parser"))
 
     @cached_property
     def models(self) -> ModelRegistry:
-        if "models" in self._overrides:
-            return self._overrides["models"]
-        registry = ModelRegistry()
-        for port, table in (("embedder", EMBEDDERS), ("chat_model", CHAT_MODELS), ("reranker", RERANKERS)):
-            name = getattr(self.settings, port)
-            if name not in table:
-                raise InvalidInput(f"unknown {port} adapter {name!r} (known: {', '.join(sorted(table))})")
-            table[name](self, registry)
-        return registry
+        """The models the settings name, from the model catalogue."""
+        override = self._overrides.get("models")
+        return override if override is not None else register_models(self.settings, ModelRegistry())
 
     @cached_property
-    def tokenizer(self) -> Any:
+    def tokenizer(self) -> HFTokenizer:
         from quarry.text.tokens import HFTokenizer
 
         return HFTokenizer()
@@ -201,75 +272,96 @@ class Adapters:
 
 
 # ============================================================================ registries
-# Each factory takes the Adapters context; imports stay inside the factory.
+# Each factory takes the Adapters context and returns its port; imports stay inside the factory.
+# The models (embedders, chat models, rerankers) are in ``quarry.model_catalogue``.
 
 
-def _sql_catalog(a: Adapters) -> Any:
+def _sql_catalog(a: Adapters) -> Catalog:
     from quarry.adapters.sql_catalog import SqlCatalog
 
     return SqlCatalog(a.pg_pool)
 
 
-def _sql_history(a: Adapters) -> Any:
+def _sql_history(a: Adapters) -> ChatHistory:
     from quarry.adapters.sql_catalog import SqlChatHistory
 
     return SqlChatHistory(a.pg_pool)
 
 
-def _sql_connections(a: Adapters) -> Any:
+def _sql_connections(a: Adapters) -> Connections:
     from quarry.adapters.sql_catalog import SqlConnections
 
     return SqlConnections(a.pg_pool)
 
 
-def _sql_usage(a: Adapters) -> Any:
+def _sql_usage(a: Adapters) -> UsageLedger:
     from quarry.adapters.sql_usage import SqlUsageLedger
 
     return SqlUsageLedger(a.pg_pool)
 
 
-def _dynamo_usage(a: Adapters) -> Any:
-    from quarry.adapters.dynamodb_usage import DynamoUsageLedger
+def _dynamo_catalog(a: Adapters) -> Catalog:
+    from quarry.adapters import dynamodb
+
+    s = a.settings
+    return _named(dynamodb.DynamoCatalog(s.table_prefix, region=s.aws_region), s.catalog_table)
+
+
+def _dynamo_history(a: Adapters) -> ChatHistory:
+    from quarry.adapters import dynamodb
+
+    s = a.settings
+    return _named(dynamodb.DynamoChatHistory(s.table_prefix, region=s.aws_region), s.chat_table)
+
+
+def _dynamo_connections(a: Adapters) -> Connections:
+    from quarry.adapters import dynamodb
+
+    s = a.settings
+    return _named(dynamodb.DynamoConnections(s.table_prefix, region=s.aws_region), s.connections_table)
+
+
+def _dynamo_usage(a: Adapters) -> UsageLedger:
+    from quarry.adapters.dynamodb import DynamoUsageLedger
 
     s = a.settings
     return _named(DynamoUsageLedger(s.table_prefix, region=s.aws_region), s.chat_table)
 
 
-def _dynamo(kind: str) -> Callable[[Adapters], Any]:
-    def build(a: Adapters) -> Any:
-        from quarry.adapters import dynamodb
+def _dynamo_cancellations(a: Adapters) -> Cancellations:
+    from quarry.adapters import dynamodb
 
-        s = a.settings
-        cls, table = {
-            "catalog": (dynamodb.DynamoCatalog, s.catalog_table),
-            "history": (dynamodb.DynamoChatHistory, s.chat_table),
-            "connections": (dynamodb.DynamoConnections, s.connections_table),
-        }[kind]
-        return _named(cls(s.table_prefix, region=s.aws_region), table)
-
-    return build
+    s = a.settings
+    return _named(dynamodb.DynamoCancellations(s.table_prefix, region=s.aws_region), s.connections_table)
 
 
-def _named(adapter: Any, table: str) -> Any:
+class _DynamoTable(Protocol):
+    table: str
+
+
+T = TypeVar("T", bound=_DynamoTable)
+
+
+def _named(adapter: T, table: str) -> T:
     """Point a DynamoDB adapter at the deployed table (CloudFormation's name) instead of ``{prefix}-{suffix}``."""
     if table:
         adapter.table = table
     return adapter
 
 
-def _localfs(a: Adapters) -> Any:
+def _localfs(a: Adapters) -> BlobStore:
     from quarry.adapters.localfs import LocalBlobStore
 
     return LocalBlobStore(a.settings.blob_dir, upload_url=a.settings.local_upload_url, secret=a.local_secret)
 
 
-def _s3(a: Adapters) -> Any:
+def _s3(a: Adapters) -> BlobStore:
     from quarry.adapters.s3 import S3BlobStore
 
     return S3BlobStore(bucket=a.settings.require("upload_bucket", "s3 blob store"), region=a.settings.aws_region)
 
 
-def _pgvector(a: Adapters) -> Any:
+def _pgvector(a: Adapters) -> VectorIndex:
     from quarry.adapters.pgvector import PgVectorIndex
 
     settings = a.settings
@@ -290,13 +382,13 @@ def _pgvector(a: Adapters) -> Any:
     return PgVectorIndex(PsycopgDatabase(a.pg_pool))
 
 
-def _opensearch(a: Adapters) -> Any:
+def _opensearch(a: Adapters) -> VectorIndex:
     from quarry.adapters.opensearch import OpenSearchIndex
 
     return OpenSearchIndex.from_settings(a.settings)
 
 
-def _local_bus(a: Adapters) -> Any:
+def _local_bus(a: Adapters) -> Bus:
     from quarry.local.bus import LocalBus
 
     bus = LocalBus(dead_letter_dir=a.settings.data_dir / "dead-letters")
@@ -304,54 +396,55 @@ def _local_bus(a: Adapters) -> Any:
     return bus
 
 
-def _sns(a: Adapters) -> Any:
+def _sns(a: Adapters) -> Bus:
     from quarry.adapters.sns_sqs import SnsBus
 
     return SnsBus(topic_arn=a.settings.require("chat_topic_arn", "sns bus"), region=a.settings.aws_region)
 
 
-def _local_workflow(a: Adapters) -> Any:
+def _local_workflow(a: Adapters) -> Workflow:
     from quarry.adapters.local_workflow import LocalWorkflow
 
-    workflow = LocalWorkflow(background=a.settings.local_workflow_background)
+    workflow = LocalWorkflow(
+        a.workflow_steps,
+        background=a.settings.local_workflow_background,
+        is_crawl=lambda payload: _is_website(a.catalog, payload),
+    )
     a.on_close(workflow.close)
     return workflow
 
 
-def _stepfunctions(a: Adapters) -> Any:
+def _is_website(catalog: Catalog, payload: Mapping[str, Any]) -> bool:
+    document = catalog.get_document(payload["workspace_id"], payload["document_id"])
+    return document is not None and document.source is DocumentSource.WEBSITE
+
+
+def _stepfunctions(a: Adapters) -> Workflow:
     from quarry.adapters.stepfunctions import StepFunctionsWorkflow
 
     return StepFunctionsWorkflow.from_settings(a.settings)
 
 
-def _memory_cancellations(a: Adapters) -> Any:
+def _memory_cancellations(a: Adapters) -> Cancellations:
     from quarry.local.cancellations import InMemoryCancellations
 
     return InMemoryCancellations()
 
 
-def _dynamo_cancellations(a: Adapters) -> Any:
-    from quarry.adapters.dynamodb import DynamoCancellations
-
-    return _named(
-        DynamoCancellations(a.settings.table_prefix, region=a.settings.aws_region), a.settings.connections_table
-    )
-
-
-def _local_notifier(a: Adapters) -> Any:
+def _local_notifier(a: Adapters) -> Notifier:
     from quarry.local.notifier import LocalNotifier
 
     return LocalNotifier()
 
 
-def _apigw_notifier(a: Adapters) -> Any:
+def _apigw_notifier(a: Adapters) -> Notifier:
     from quarry.adapters.apigw_ws import ApiGatewayNotifier
 
     endpoint = a.settings.require("websocket_endpoint", "apigw notifier")
     return ApiGatewayNotifier(endpoint, connections=a.connections, region=a.settings.aws_region)
 
 
-def _unstructured(a: Adapters) -> Any:
+def _unstructured(a: Adapters) -> DocumentParser:
     from quarry.text.parsing import ArchiveLimits, UnstructuredParser
 
     limits = ArchiveLimits(
@@ -360,156 +453,35 @@ def _unstructured(a: Adapters) -> Any:
     return UnstructuredParser(max_bytes=a.settings.max_upload_bytes, archive_limits=limits)
 
 
-def _minilm(a: Adapters, registry: ModelRegistry) -> None:
-    from quarry.adapters.st_models import SentenceTransformerEmbedder
-
-    info = ModelInfo(
-        id="all-MiniLM-L6-v2", name="all-MiniLM-L6-v2 (local)", provider="sentence-transformers", dimensions=384
-    )
-    registry.embedders.register(
-        info,
-        lambda: SentenceTransformerEmbedder(
-            dimensions=384, batch_size=a.settings.embedding_batch_size, precision=a.settings.embedding_precision
-        ),
-        default=True,
-    )
-
-
-def _bedrock_embedder(a: Adapters, registry: ModelRegistry) -> None:
-    from quarry.adapters.bedrock import BedrockEmbedder
-
-    s = a.settings
-    info = ModelInfo(
-        id=s.bedrock_embedding_model_id,
-        name="Titan Text Embeddings v2",
-        provider="bedrock",
-        dimensions=s.bedrock_embedding_dimensions,
-    )
-    registry.embedders.register(info, lambda: BedrockEmbedder.from_settings(s), default=True)
-
-
-def _sagemaker_embedder(a: Adapters, registry: ModelRegistry) -> None:
-    from quarry.adapters.sagemaker import SageMakerEmbedder
-
-    s = a.settings
-    dimensions = s.sagemaker_embedding_dimensions
-    info = ModelInfo(
-        id=s.embedding_model, name=f"{s.embedding_model} (SageMaker)", provider="sagemaker", dimensions=dimensions
-    )
-
-    def make() -> SageMakerEmbedder:
-        embedder = SageMakerEmbedder.from_settings(s)
-        embedder.dimensions = dimensions  # vectors of another size are refused as an upstream error
-        return embedder
-
-    registry.embedders.register(info, make, default=True)
-
-
-def _llamacpp(a: Adapters, registry: ModelRegistry) -> None:
-    from quarry.adapters.llamacpp import LlamaCppChatModel
-
-    s = a.settings
-    info = ModelInfo(
-        id="qwen2.5-coder-0.5b-instruct", name="Qwen2.5-Coder 0.5B Instruct (llama.cpp)", provider="llama.cpp"
-    )
-    registry.chat_models.register(
-        info,
-        lambda: LlamaCppChatModel(
-            model_path=Path(s.llm_model_path) if s.llm_model_path else None,
-            model_dir=s.model_dir,
-            context_tokens=s.llm_context_tokens,
-            threads=s.llm_threads,
-        ),
-        default=True,
-    )
-
-
-def _bedrock_chat(a: Adapters, registry: ModelRegistry) -> None:
-    _register_bedrock_chat(a.settings, registry, default=True)
-
-
-def _register_bedrock_chat(s: Settings, registry: ModelRegistry, *, default: bool) -> None:
-    from quarry.adapters.bedrock import BedrockChatModel
-
-    for model_id in dict.fromkeys([s.bedrock_chat_model_id, *s.bedrock_chat_model_ids]):
-        info = ModelInfo(id=model_id, name=model_id, provider="bedrock")
-        registry.chat_models.register(
-            info,
-            lambda m=model_id: BedrockChatModel(m, region=s.aws_region),  # type: ignore[misc]
-            default=default and model_id == s.bedrock_chat_model_id,
-        )
-
-
-def _sagemaker_chat(a: Adapters, registry: ModelRegistry) -> None:
-    from quarry.adapters.sagemaker import SageMakerChatModel
-
-    s = a.settings
-    info = ModelInfo(id=s.sagemaker_llm_endpoint, name=f"{s.sagemaker_llm_endpoint} (SageMaker)", provider="sagemaker")
-    registry.chat_models.register(info, lambda: SageMakerChatModel.from_settings(s), default=True)
-    if "bedrock_chat_model_id" in s.model_fields_set:  # the deployment enables Bedrock too: offer its models
-        _register_bedrock_chat(s, registry, default=False)
-
-
-def _no_reranker(a: Adapters, registry: ModelRegistry) -> None:
-    return None
-
-
-def _cross_encoder(a: Adapters, registry: ModelRegistry) -> None:
-    from quarry.adapters.st_models import CrossEncoderReranker
-
-    path = Path(a.settings.cross_encoder_path)
-    if not a.settings.cross_encoder_path:
-        raise InvalidInput("reranker 'cross-encoder' needs QUARRY_CROSS_ENCODER_PATH (a local CrossEncoder folder)")
-    info = ModelInfo(id=path.name, name=f"{path.name} (cross-encoder)", provider="sentence-transformers")
-    registry.rerankers.register(info, lambda: CrossEncoderReranker(path), default=True)
-
-
-def _sagemaker_reranker(a: Adapters, registry: ModelRegistry) -> None:
-    from quarry.adapters.sagemaker import SageMakerReranker
-
-    s = a.settings
-    info = ModelInfo(id="cross-encoder", name="cross-encoder (SageMaker)", provider="sagemaker")
-    registry.rerankers.register(info, lambda: SageMakerReranker.from_settings(s), default=True)
-
-
-def _bedrock_reranker(a: Adapters, registry: ModelRegistry) -> None:
-    from quarry.adapters.bedrock import BedrockReranker
-
-    s = a.settings
-    info = ModelInfo(id=s.bedrock_rerank_model_arn or "bedrock-rerank", name="Bedrock rerank", provider="bedrock")
-    registry.rerankers.register(info, lambda: BedrockReranker.from_settings(s), default=True)
-
-
-CATALOGS: dict[str, Callable[[Adapters], Any]] = {"sql": _sql_catalog, "dynamodb": _dynamo("catalog")}
-CHAT_HISTORIES: dict[str, Callable[[Adapters], Any]] = {"sql": _sql_history, "dynamodb": _dynamo("history")}
-USAGE_LEDGERS: dict[str, Callable[[Adapters], Any]] = {"sql": _sql_usage, "dynamodb": _dynamo_usage}
-CONNECTIONS: dict[str, Callable[[Adapters], Any]] = {"sql": _sql_connections, "dynamodb": _dynamo("connections")}
-BLOB_STORES: dict[str, Callable[[Adapters], Any]] = {"localfs": _localfs, "s3": _s3}
-VECTOR_INDEXES: dict[str, Callable[[Adapters], Any]] = {"pgvector": _pgvector, "opensearch": _opensearch}
-BUSES: dict[str, Callable[[Adapters], Any]] = {"local": _local_bus, "sns": _sns}
-WORKFLOWS: dict[str, Callable[[Adapters], Any]] = {"local": _local_workflow, "stepfunctions": _stepfunctions}
-CANCELLATIONS: dict[str, Callable[[Adapters], Any]] = {
+CATALOGS: dict[CatalogName, Callable[[Adapters], Catalog]] = {"sql": _sql_catalog, "dynamodb": _dynamo_catalog}
+CHAT_HISTORIES: dict[ChatHistoryName, Callable[[Adapters], ChatHistory]] = {
+    "sql": _sql_history,
+    "dynamodb": _dynamo_history,
+}
+USAGE_LEDGERS: dict[ChatHistoryName, Callable[[Adapters], UsageLedger]] = {
+    "sql": _sql_usage,
+    "dynamodb": _dynamo_usage,
+}
+CONNECTIONS: dict[ConnectionsName, Callable[[Adapters], Connections]] = {
+    "sql": _sql_connections,
+    "dynamodb": _dynamo_connections,
+}
+BLOB_STORES: dict[BlobStoreName, Callable[[Adapters], BlobStore]] = {"localfs": _localfs, "s3": _s3}
+VECTOR_INDEXES: dict[VectorIndexName, Callable[[Adapters], VectorIndex]] = {
+    "pgvector": _pgvector,
+    "opensearch": _opensearch,
+}
+BUSES: dict[BusName, Callable[[Adapters], Bus]] = {"local": _local_bus, "sns": _sns}
+WORKFLOWS: dict[WorkflowEngineName, Callable[[Adapters], Workflow]] = {
+    "local": _local_workflow,
+    "stepfunctions": _stepfunctions,
+}
+CANCELLATIONS: dict[CancellationsName, Callable[[Adapters], Cancellations]] = {
     "memory": _memory_cancellations,
     "dynamodb": _dynamo_cancellations,
 }
-NOTIFIERS: dict[str, Callable[[Adapters], Any]] = {"local": _local_notifier, "apigw": _apigw_notifier}
-PARSERS: dict[str, Callable[[Adapters], Any]] = {"unstructured": _unstructured}
-EMBEDDERS: dict[str, Callable[[Adapters, ModelRegistry], None]] = {
-    "minilm": _minilm,
-    "bedrock": _bedrock_embedder,
-    "sagemaker": _sagemaker_embedder,
-}
-CHAT_MODELS: dict[str, Callable[[Adapters, ModelRegistry], None]] = {
-    "llamacpp": _llamacpp,
-    "bedrock": _bedrock_chat,
-    "sagemaker": _sagemaker_chat,
-}
-RERANKERS: dict[str, Callable[[Adapters, ModelRegistry], None]] = {
-    "none": _no_reranker,
-    "cross-encoder": _cross_encoder,
-    "sagemaker": _sagemaker_reranker,
-    "bedrock": _bedrock_reranker,
-}
+NOTIFIERS: dict[NotifierName, Callable[[Adapters], Notifier]] = {"local": _local_notifier, "apigw": _apigw_notifier}
+PARSERS: dict[ParserName, Callable[[Adapters], DocumentParser]] = {"unstructured": _unstructured}
 
 
 # ============================================================================ services
@@ -523,13 +495,15 @@ class Services:
     workspaces: WorkspaceService
     documents: DocumentService
     ingestion: IngestionService
+    ingestion_steps: IngestionSteps
+    document_pipeline: DocumentPipeline
     search: SearchService
     chat: ChatService
     sessions: SessionService
     feedback: FeedbackService
     chat_stream: ChatStreamService
     usage: UsageService
-    extras: dict[str, Any] = field(default_factory=dict)
+    model_calls: ModelCallService
 
     @property
     def settings(self) -> Settings:
@@ -539,13 +513,30 @@ class Services:
     def models(self) -> ModelRegistry:
         return self.adapters.models
 
+    @cached_property
+    def token_verifier(self) -> TokenVerifier:
+        """Verifies bearer tokens: Cognito's JWTs by default (the WebSocket authorizer); ``quarry serve`` sets
+        its dev-token verifier here, so the local gateway and the authorizer handler it runs agree."""
+        from quarry.auth import TokenVerifier
+
+        return TokenVerifier(self.settings)
+
     def close(self) -> None:
         self.adapters.close()
 
 
-def build_services(settings: Settings | None = None, *, overrides: dict[str, Any] | None = None) -> Services:
+def build_services(settings: Settings | None = None, *, overrides: AdapterOverrides | None = None) -> Services:
     s = settings or Settings()
-    a = Adapters(s, overrides=overrides)
+    # The services start workflow runs, and the local workflow's runs call the services: the workflow gets
+    # this step table when it is built, and each step finds the services (built below) when a run starts.
+    services: Services | None = None
+
+    def built() -> Services:
+        if services is None:
+            raise RuntimeError("a workflow run started before build_services returned")
+        return services
+
+    a = Adapters(s, overrides=overrides, workflow_steps=_workflow_steps(built))
     access = WorkspaceAccess(a.catalog)
     # Built on first use: the functions that never touch chunks (the WebSocket authorizer, $connect,
     # ws_message, ingest_trigger, the sweeper) have no Postgres settings and must not try to reach one.
@@ -577,17 +568,28 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
         max_upload_bytes=s.max_upload_bytes,
         upload_ttl_seconds=s.upload_url_ttl_seconds,
     )
-    ingestion = IngestionService(
+    document_pipeline = DocumentPipeline(
         catalog=a.catalog,
         blobs=a.blob_store,
         index=index,
         parser=_Lazy(lambda: a.parser),
         chunker_for=a.chunker_for,
         models=a.models,
-        status=status,
-        crawler=_LazyCrawler(a),
         embed_batch_size=s.embedding_batch_size,
         audit_blobs=_audit_store(s),
+    )
+    ingestion_steps = IngestionSteps(catalog=a.catalog, index=index, status=status)
+    ingestion = IngestionService(
+        catalog=a.catalog,
+        steps=ingestion_steps,
+        pipeline=document_pipeline,
+        website=WebsiteIngestion(
+            catalog=a.catalog,
+            blobs=a.blob_store,
+            pipeline=document_pipeline,
+            status=status,
+            crawler=_LazyCrawler(a),
+        ),
     )
     ledger = cast(UsageLedger, _Lazy(lambda: a.usage))  # built on first answer or view, like the index
     chat = ChatService(
@@ -596,6 +598,7 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
         models=a.models,
         access=access,
         min_relevance=s.min_relevance,
+        context_chunks=s.context_chunks,
         usage=ledger,
     )
     chat_stream = ChatStreamService(
@@ -609,16 +612,25 @@ def build_services(settings: Settings | None = None, *, overrides: dict[str, Any
         workspaces=workspaces,
         documents=documents,
         ingestion=ingestion,
+        ingestion_steps=ingestion_steps,
+        document_pipeline=document_pipeline,
         search=search,
         chat=chat,
         sessions=SessionService(history=a.chat_history),
         feedback=FeedbackService(catalog=a.catalog, history=a.chat_history),
         usage=UsageService(ledger=ledger, access=access),
+        model_calls=ModelCallService(a.models),
     )
-    bind = getattr(a.workflow, "bind", None)
-    if bind is not None:  # the local workflow runs the same steps the state machines run in AWS
-        bind(services)
     return services
+
+
+def _workflow_steps(services: Callable[[], Services]) -> WorkflowSteps:
+    """The local workflow's state machines, each one use case (``stacks/ingestion.py`` defines AWS's)."""
+    return {
+        WorkflowName.INGEST: lambda p: services().ingestion.process(p["workspace_id"], p["document_id"]),
+        WorkflowName.DELETE_DOCUMENT: lambda p: services().documents.purge(p["workspace_id"], p["document_id"]),
+        WorkflowName.DELETE_WORKSPACE: lambda p: services().workspaces.purge(p["workspace_id"]),
+    }
 
 
 def _audit_store(s: Settings) -> BlobStore | None:
@@ -634,7 +646,7 @@ class _Lazy:
     """Defers building an adapter until first use.
 
     The parser's and crawler's modules need packages (filetype, charset-normalizer, httpx) that only the
-    Batch image and the local install carry; Lambdas build IngestionService for its status steps and must
+    Batch image and the local install carry; Lambdas build the ingestion services for their status steps and must
     import neither.
     """
 

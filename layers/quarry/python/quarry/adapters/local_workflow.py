@@ -11,6 +11,9 @@ data directory (``DocumentService.resume_interrupted``), as after a crash.
 
 Website crawls run on a pool of their own (``crawl_workers``), beside the one for files, text and
 Q&A (``workers``): a crawl may take its whole time budget, and it never holds an upload back.
+
+The steps are given at construction, by the composition root (``quarry.wiring``): this module knows the
+runs, not the use cases they call.
 """
 
 from __future__ import annotations
@@ -20,61 +23,56 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from quarry.errors import QuarryError
-from quarry.models import DocumentSource
+from quarry.models import new_id
 from quarry.ports import WorkflowName
 
-if TYPE_CHECKING:
-    from quarry.wiring import Services
+__all__ = ["LocalWorkflow", "WorkflowStep"]
 
-__all__ = ["LocalWorkflow"]
-
-
-def _ingest(s: Services, p: dict[str, Any]) -> None:
-    """SetProcessing -> the Batch job's work -> SetProcessed; any failure -> SetError(reason)."""
-    s.ingestion.process(p["workspace_id"], p["document_id"])
-
-
-def _delete_document(s: Services, p: dict[str, Any]) -> None:
-    s.documents.purge(p["workspace_id"], p["document_id"])
-
-
-def _delete_workspace(s: Services, p: dict[str, Any]) -> None:
-    s.workspaces.purge(p["workspace_id"])
-
-
-_MACHINES: dict[WorkflowName, Callable[[Services, dict[str, Any]], None]] = {
-    WorkflowName.INGEST: _ingest,
-    WorkflowName.DELETE_DOCUMENT: _delete_document,
-    WorkflowName.DELETE_WORKSPACE: _delete_workspace,
-}
+WorkflowStep = Callable[[dict[str, Any]], object]
+"""What one state machine does with its input (the payload), start to end, with its own error handling;
+what it returns is ignored."""
 
 log = logging.getLogger(__name__)
 
 
 class LocalWorkflow:
-    def __init__(self, *, background: bool = True, workers: int = 1, crawl_workers: int = 1) -> None:
-        self._background = background
+    """Runs ``steps[name](payload)`` for each start: deletions inline, ingestions on the worker pools.
+
+    ``is_crawl(payload)`` says which ingestions are website crawls (their own pool); without it every run
+    shares the main pool. Background off (``quarry ingest``): every run is inline, done when ``start`` returns.
+    """
+
+    def __init__(
+        self,
+        steps: Mapping[WorkflowName, WorkflowStep],
+        *,
+        background: bool = True,
+        workers: int = 1,
+        crawl_workers: int = 1,
+        is_crawl: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> None:
+        self._steps = steps
+        self._is_crawl = is_crawl
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workflow") if background else None
         self._crawl_pool = (
             ThreadPoolExecutor(max_workers=crawl_workers, thread_name_prefix="workflow-crawl") if background else None
         )
-        self._services: Services | None = None
         self._runs: dict[str, Future[Any] | None] = {}
         self._lock = threading.Lock()
         self._closed = False
 
-    def bind(self, services: Services) -> None:
-        self._services = services
-
     def start(self, name: WorkflowName, payload: Mapping[str, Any], *, run_id: str | None = None) -> str:
+        step = self._steps.get(name)
+        if step is None:  # as Step Functions has no state machine for it
+            raise QuarryError(f"no local workflow configured for {name.value!r}")
         key = f"{name.value}:{run_id}" if run_id else None
         with self._lock:
             if key is not None and key in self._runs:
                 return key
-            execution = key or f"{name.value}:{id(payload)}"
+            execution = key or f"{name.value}:{new_id()}"
             job = dict(payload)
             if self._closed:
                 # Shutting down: the document stays as it is and the next start resumes it.
@@ -84,35 +82,26 @@ class LocalWorkflow:
                 # Deletions are quick and callers expect them done when the request returns.
                 self._runs[execution] = None
             else:
-                self._runs[execution] = self._pool_for(job).submit(self._run, name, job)
+                self._runs[execution] = self._pool_for(job).submit(self._run, name, step, job)
                 return execution
-        self._run(name, job)
+        self._run(name, step, job)
         return execution
 
     def _pool_for(self, payload: dict[str, Any]) -> ThreadPoolExecutor:
         """The crawl pool for a website document, the main pool for everything else."""
         assert self._pool is not None and self._crawl_pool is not None
-        if self._services is None:
-            return self._pool
-        document = self._services.adapters.catalog.get_document(payload["workspace_id"], payload["document_id"])
-        return self._crawl_pool if document is not None and document.source is DocumentSource.WEBSITE else self._pool
+        if self._is_crawl is not None and self._is_crawl(payload):
+            return self._crawl_pool
+        return self._pool
 
-    def _run(self, name: WorkflowName, payload: dict[str, Any]) -> None:
-        if self._services is None:
-            raise RuntimeError("LocalWorkflow used before bind()")
+    @staticmethod
+    def _run(name: WorkflowName, step: WorkflowStep, payload: dict[str, Any]) -> None:
         try:
-            _MACHINES[name](self._services, payload)
+            step(payload)
         except QuarryError as exc:
             log.warning("workflow %s failed: %s", name.value, exc.message)
         except Exception:
             log.exception("workflow %s failed", name.value)
-
-    def wait_idle(self, timeout: float | None = None) -> None:
-        """Block until every started run has finished (tests, CLI)."""
-        with self._lock:
-            futures = [f for f in self._runs.values() if f is not None]
-        for f in futures:
-            f.result(timeout=timeout)
 
     def close(self, timeout: float = 10.0) -> None:
         """Take no more runs, drop the queued ones, give a running one ``timeout`` seconds to finish."""

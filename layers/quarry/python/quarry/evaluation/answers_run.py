@@ -21,11 +21,9 @@ sampled distractors, so a small run indexes a small, deterministic corpus.
 
 from __future__ import annotations
 
-import math
 import random
 import re
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -41,11 +39,13 @@ from quarry.evaluation.answers import (
     strip_citations,
 )
 from quarry.evaluation.bench import latency_stats
+from quarry.evaluation.bulk_index import index_documents
 from quarry.evaluation.qa_dataset import Passage, QAItem
 from quarry.evaluation.retrieval_run import IngestFigures, throwaway_workspace
 from quarry.models import Document, DocumentSource, Hit, SearchMode, SearchRequest, Workspace
 from quarry.ports import ParsedDocument
 from quarry.services.chat import ChatOutcome, ChatRequest
+from quarry.text.bm25 import BM25, query_terms
 from quarry.wiring import Services
 
 __all__ = [
@@ -123,31 +123,22 @@ def pool_passages(
     distractors: int = 0,
     seed: int = 13,
 ) -> list[Passage]:
-    """The ``per_question`` best passages of each question by BM25 (k1 1.2, b 0.75) over all ``passages``,
-    plus ``distractors`` others sampled with ``random.Random(seed)``; file order is kept."""
+    """The ``per_question`` best passages of each question by BM25 (k1 1.2, b 0.75; each distinct query
+    term once) over all ``passages``, plus ``distractors`` others sampled with ``random.Random(seed)``;
+    file order is kept."""
     if per_question < 1:
         raise InvalidInput("per_question must be at least 1")
     if distractors < 0:
         raise InvalidInput("distractors must not be negative")
     if not passages:
         raise InvalidInput("no passages to pool")
-    counts = [Counter(_terms(p.text)) for p in passages]
-    lengths = [sum(c.values()) for c in counts]
-    average = sum(lengths) / len(lengths) or 1.0
-    frequency = Counter(term for c in counts for term in c)
-    n = len(passages)
-    idf = {term: math.log(1 + (n - df + 0.5) / (df + 0.5)) for term, df in frequency.items()}
+    bm25 = BM25((p.text for p in passages), analyzer=_terms, k1=1.2, b=0.75)
     keep: set[int] = set()
     for question in questions:
-        terms = [t for t in set(_terms(question)) if t in idf]
-        scores = []
-        for index, (count, length) in enumerate(zip(counts, lengths, strict=True)):
-            norm = 1.2 * (1 - 0.75 + 0.75 * length / average)
-            score = sum(idf[t] * count[t] * 2.2 / (count[t] + norm) for t in terms if t in count)
-            if score > 0:
-                scores.append((-score, index))
-        keep.update(index for _, index in sorted(scores)[:per_question])
-    others = [index for index in range(n) if index not in keep]
+        scores = bm25.scores(query_terms(_terms(question), repeated=False))
+        ranked = sorted((-score, index) for index, score in scores.items() if score > 0)
+        keep.update(index for _, index in ranked[:per_question])
+    others = [index for index in range(len(passages)) if index not in keep]
     keep.update(random.Random(seed).sample(others, min(distractors, len(others))))
     return [passages[index] for index in sorted(keep)]
 
@@ -171,7 +162,7 @@ def ingest_passages(
         for doc_id, p in zip(ids, passages, strict=True)
     ]
     started = time.perf_counter()
-    chunks = services.ingestion.index_batch(workspace, items, on_progress=on_progress)
+    chunks = index_documents(services, workspace, items, on_progress=on_progress)
     return IngestFigures(documents=len(items), chunks=chunks, seconds=time.perf_counter() - started)
 
 

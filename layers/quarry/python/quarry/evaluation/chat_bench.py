@@ -34,6 +34,7 @@ from typing import Any
 
 from quarry.errors import InvalidInput, UpstreamError
 from quarry.evaluation.bench import LatencyStats, latency_stats
+from quarry.evaluation.bulk_index import index_documents
 from quarry.models import Document, DocumentSource, SearchMode, SearchRequest, Workspace, new_id
 from quarry.ports import ParsedDocument
 from quarry.services.chat import ChatRequest
@@ -188,7 +189,7 @@ def bench_workspace(services: Services, user: str = USER) -> Workspace:
         )
         for n, (title, text) in enumerate(BENCH_DOCUMENTS, 1)
     ]
-    services.ingestion.index_batch(workspace, items)
+    index_documents(services, workspace, items)
     return workspace
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quarry.evaluation.beir import BeirDataset
+from quarry.evaluation.bulk_index import index_documents
 from quarry.evaluation.metrics import RetrievalReport, evaluate
 from quarry.models import Document, DocumentSource, SearchMode, SearchRequest, Workspace, new_id
 from quarry.ports import ParsedDocument
@@ -78,7 +79,7 @@ def ingest_corpus(
 ) -> IngestFigures:
     items = corpus_items(dataset, workspace)
     started = time.perf_counter()
-    chunks = services.ingestion.index_batch(workspace, items, on_progress=on_progress)
+    chunks = index_documents(services, workspace, items, on_progress=on_progress)
     return IngestFigures(documents=len(items), chunks=chunks, seconds=time.perf_counter() - started)
 
 

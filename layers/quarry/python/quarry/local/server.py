@@ -25,7 +25,7 @@ from quarry.models import utcnow
 from quarry.paths import FRONTEND_DIST
 from quarry.services.chat_stream import CHAT_TOPIC
 from quarry.settings import Settings
-from quarry.wiring import Services, build_services, install_services
+from quarry.wiring import AdapterOverrides, Services, build_services, install_services
 
 __all__ = ["LocalPlatform", "run_server", "start_platform"]
 
@@ -60,7 +60,7 @@ def _sweep_forever(stop: threading.Event, interval: float) -> None:
 
 
 def start_platform(
-    settings: Settings, *, host: str, port: int, warm_up: bool = True, overrides: dict[str, Any] | None = None
+    settings: Settings, *, host: str, port: int, warm_up: bool = True, overrides: AdapterOverrides | None = None
 ) -> LocalPlatform:
     """Build services, wire the bus queues to the Lambda handlers, and return the ASGI app."""
     settings = settings.model_copy(
@@ -84,7 +84,7 @@ def _start(services: Services, settings: Settings, *, started_at: datetime, warm
     dev_tokens = DevTokens(secret, user=CLI_USER, ttl_seconds=settings.dev_token_ttl_seconds)
     dev_token, _ = dev_tokens.current()
     verifier = TokenVerifier(settings, dev_secret=secret)
-    services.extras["token_verifier"] = verifier
+    services.token_verifier = verifier  # the local gateway and the ws_authorizer handler it runs
     app = create_app(services, verifier=verifier, dev_tokens=dev_tokens, frontend_dir=FRONTEND_DIST)
     resumed = services.documents.resume_interrupted(before=started_at)
     if resumed:

@@ -44,7 +44,7 @@ class ChatRequest:
     model: str | None = None
     temperature: float = 0.1
     max_tokens: int = 384
-    top_k: int = 5
+    top_k: int | None = None  # sources for the model; None: the deployment's ``context_chunks``
 
     @classmethod
     def of(cls, user: str, body: ChatAction | ChatIn, *, session_id: str | None = None) -> ChatRequest:
@@ -57,7 +57,7 @@ class ChatRequest:
             model=body.model,
             temperature=body.model_kwargs.temperature,
             max_tokens=body.model_kwargs.max_tokens,
-            top_k=body.top_k,
+            top_k=body.top_k if "top_k" in body.model_fields_set else None,
         )
 
 
@@ -79,6 +79,7 @@ class ChatService:
         access: WorkspaceAccess,
         min_relevance: float = 0.3,
         history_turns: int = 6,
+        context_chunks: int = 5,
         usage: UsageLedger | None = None,
     ) -> None:
         self._history = history
@@ -87,6 +88,7 @@ class ChatService:
         self._access = access
         self._min_relevance = min_relevance
         self._history_turns = history_turns
+        self._context_chunks = context_chunks  # sources given to the model when the request does not say
         self._usage = usage
 
     # ------------------------------------------------------------------ sessions
@@ -136,7 +138,8 @@ class ChatService:
 
         question, condense_usage = self._condense(model, history, request.text, timings)
         workspace_id = request.workspace_id or session.workspace_id
-        hits = self._retrieve(request.user, workspace_id, question, request.top_k, timings) if workspace_id else None
+        top_k = request.top_k if request.top_k is not None else self._context_chunks
+        hits = self._retrieve(request.user, workspace_id, question, top_k, timings) if workspace_id else None
 
         sink = on_token or (lambda _t: None)
         if hits is not None and not hits:

@@ -396,7 +396,7 @@ class DocumentService:
         The catalog record goes first, then the sub-documents (listed only after the record is gone, so a
         crawl that is still running either sees its site gone or wrote pages this listing finds), then the
         chunks and the blobs. An ingestion still running re-checks the catalog after writing its chunks and
-        deletes them again when the record is gone (``IngestionService._discard_deleted`` has the
+        deletes them again when the record is gone (``DocumentPipeline.discard_deleted`` has the
         interleavings); search drops chunks of documents the catalog does not hold in any case, so a purge
         that stops half-way (and is retried) never serves a deleted document.
         """

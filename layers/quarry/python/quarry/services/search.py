@@ -17,7 +17,7 @@ from quarry.services.access import WorkspaceAccess
 from quarry.services.fusion import reciprocal_rank_fusion
 from quarry.services.models_registry import ModelRegistry
 
-__all__ = ["RetrievalConfig", "SearchResult", "SearchService"]
+__all__ = ["RetrievalConfig", "SearchResult", "SearchService", "effective_mode"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,14 @@ class SearchResult:
     mode: SearchMode
     took_ms: float
     query_vector: list[float] | None = None
+
+
+def effective_mode(workspace: Workspace, asked: SearchMode) -> SearchMode:
+    """A workspace created with ``hybrid=False`` is searched dense-only: hybrid search there (the default, and
+    what chat asks for) skips the keyword ranker and the fusion. Dense and keyword searches asked by name run."""
+    if asked is SearchMode.HYBRID and not workspace.hybrid:
+        return SearchMode.DENSE
+    return asked
 
 
 class SearchService:
@@ -59,7 +67,7 @@ class SearchService:
 
     def search_workspace(self, workspace: Workspace, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
-        mode = request.mode
+        mode = effective_mode(workspace, request.mode)
         depth = max(request.top_k, self._config.candidates if (mode is SearchMode.HYBRID or request.rerank) else 0)
         keyword_future = (
             self._pool.submit(self._index.keyword, workspace.id, request.query, k=depth, filters=request.filters)
