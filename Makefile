@@ -6,8 +6,8 @@ PY := .venv/bin/python
 serve: setup          ## install everything, then run the whole platform on http://127.0.0.1:8000
 	.venv/bin/quarry serve
 
-test: setup-test      ## install what the tests need, then run every tier (unit, aws, cdk, integration, e2e, gates)
-	$(MAKE) test-python test-frontend eval-gate
+test: setup-test      ## install what the tests need, then lint, then run every tier (unit, aws, cdk, integration, e2e, gates)
+	$(MAKE) lint test-python test-frontend eval-gate
 
 setup:
 	scripts/bootstrap.sh
@@ -24,5 +24,8 @@ test-frontend:
 eval-gate:
 	PYTHON=$(CURDIR)/.venv/bin/python scripts/eval_gate.sh
 
-lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check layers lambdas stacks tests && .venv/bin/mypy layers/quarry/python/quarry
+lint:                 ## every static check; any finding fails (mypy's targets and import roots: pyproject.toml)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	cd frontend && npm run --silent lint && npm run --silent typecheck

@@ -9,6 +9,8 @@ gateway rejects a malformed body before the Lambda runs. Gateway errors use the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import jsii
 from aws_cdk import Aws, RemovalPolicy, Size
 from aws_cdk import aws_apigateway as apigw
@@ -133,11 +135,25 @@ class RestApi(Construct):
     def stage_name(self) -> str:
         return self.api.deployment_stage.stage_name
 
-    def _auth(self) -> dict[str, object]:
-        return {"authorizer": self.authorizer, "authorization_type": apigw.AuthorizationType.COGNITO}
+    def _add_authorized_method(
+        self,
+        resource: apigw.IResource,
+        http_method: str,
+        validator: apigw.IRequestValidator,
+        request_models: Mapping[str, apigw.IModel] | None = None,
+    ) -> None:
+        """``http_method`` on ``resource``, behind the Cognito authorizer and ``validator``."""
+        resource.add_method(
+            http_method,
+            self.integration,
+            authorizer=self.authorizer,
+            authorization_type=apigw.AuthorizationType.COGNITO,
+            request_validator=validator,
+            request_models=request_models,
+        )
 
     def _any(self, resource: apigw.IResource) -> None:
-        resource.add_method("ANY", self.integration, request_validator=self.params_validator, **self._auth())  # type: ignore[arg-type]
+        self._add_authorized_method(resource, "ANY", self.params_validator)
 
     def _proxy(self, resource: apigw.IResource) -> None:
         proxy = resource.add_resource("{proxy+}")
@@ -166,12 +182,8 @@ class RestApi(Construct):
             schema=request_schema(model),
         )
         request_model = apigw.Model.from_model_name(self, f"{_cid(path)}ModelRef", cfn_model.ref)
-        self._resource(path).add_method(
-            "POST",
-            self.integration,
-            request_validator=self.body_validator,
-            request_models={"application/json": request_model},
-            **self._auth(),  # type: ignore[arg-type]
+        self._add_authorized_method(
+            self._resource(path), "POST", self.body_validator, request_models={"application/json": request_model}
         )
 
 

@@ -2,21 +2,10 @@ import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { loadConfig } from "./api/config";
 import { App } from "./app/App";
+import { Fatal } from "./app/Fatal";
 import "./styles.css";
 
 const root = createRoot(document.getElementById("root") as HTMLElement);
-
-function Fatal({ message }: { message: string }) {
-  return (
-    <main className="fatal" role="alert">
-      <h1>Quarry could not start</h1>
-      <p>{message}</p>
-      <button type="button" className="btn primary" onClick={() => window.location.reload()}>
-        Reload
-      </button>
-    </main>
-  );
-}
 
 root.render(
   <div className="loading center" role="status">

@@ -33,7 +33,7 @@ errors.install(app)
 def openapi() -> dict[str, Any]:
     import json
 
-    return json.loads(app.get_openapi_json_schema())  # type: ignore[no-any-return]
+    return json.loads(app.get_openapi_json_schema())
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

@@ -13,7 +13,7 @@ afterEach(async () => {
 
 async function clientFor(handle: Parameters<typeof startServer>[0], opts: Partial<ConstructorParameters<typeof ApiClient>[0]> = {}) {
   server = await startServer(handle);
-  return new ApiClient({ baseUrl: `${server.url}/api/`, getToken: async () => "tok-123", ...opts });
+  return new ApiClient({ baseUrl: `${server.url}/api/`, getToken: () => Promise.resolve("tok-123"), ...opts });
 }
 
 async function failure(p: Promise<unknown>): Promise<ApiError> {
@@ -77,7 +77,7 @@ describe("ApiClient against a real HTTP server", () => {
   });
 
   it("sends no Authorization header when there is no token (auth mode none)", async () => {
-    const api = await clientFor(() => json(200, { llms: [], embeddings: [], rerankers: [] }), { getToken: async () => "" });
+    const api = await clientFor(() => json(200, { llms: [], embeddings: [], rerankers: [] }), { getToken: () => Promise.resolve("") });
     await api.models();
     expect(server?.requests[0]?.headers.authorization).toBeUndefined();
   });
@@ -107,7 +107,7 @@ describe("ApiClient against a real HTTP server", () => {
     const url = server.url;
     await server.close();
     server = null;
-    const api = new ApiClient({ baseUrl: url, getToken: async () => "t" });
+    const api = new ApiClient({ baseUrl: url, getToken: () => Promise.resolve("t") });
     const e = await failure(api.models());
     expect(e.status).toBe(0);
     expect(e.code).toBe("network_error");
@@ -173,7 +173,7 @@ describe("a database that is waking up (503 database_waking)", () => {
   it("a cancelled call stops waiting at once", async () => {
     const api = await clientFor(() => waking("20"));
     const controller = new AbortController();
-    const pending = failure(api.search("w1", { query: "q" } as Parameters<ApiClient["search"]>[1], controller.signal));
+    const pending = failure(api.search("w1", { query: "q" }, controller.signal));
     await new Promise<void>((resolve) => {
       const off = api.onWaking((s) => {
         if (s) {

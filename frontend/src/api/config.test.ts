@@ -39,7 +39,7 @@ describe("config.json", () => {
   });
 
   it("loadConfig reports an HTTP failure", async () => {
-    const fetchFn = (async () => new Response("nope", { status: 404, statusText: "Not Found" })) as typeof fetch;
+    const fetchFn = (() => Promise.resolve(new Response("nope", { status: 404, statusText: "Not Found" }))) as typeof fetch;
     await expect(loadConfig(fetchFn)).rejects.toThrow(/404/);
   });
 });

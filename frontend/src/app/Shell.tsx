@@ -10,7 +10,7 @@ import { ReconnectingSocket, socketUrl } from "../ws/socket";
 import { absoluteWsUrl } from "../api/config";
 import { ConnectionBadge } from "./ConnectionBadge";
 import { WakingBanner } from "./WakingBanner";
-import { ServicesProvider, type Services } from "./context";
+import { ServicesContext, type Services } from "./context";
 import { type Route, hrefFor, useRoute } from "./router";
 
 const NAV: { label: string; screen: Route["screen"] }[] = [
@@ -78,7 +78,7 @@ export function Shell({ config, auth }: { config: AppConfig; auth: AuthSession }
   );
 
   return (
-    <ServicesProvider value={services}>
+    <ServicesContext value={services}>
       <a className="skip" href="#main">
         Skip to content
       </a>
@@ -122,6 +122,6 @@ export function Shell({ config, auth }: { config: AppConfig; auth: AuthSession }
           <Screen route={route} />
         </main>
       </div>
-    </ServicesProvider>
+    </ServicesContext>
   );
 }

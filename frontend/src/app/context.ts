@@ -1,4 +1,4 @@
-import { createContext, type ReactNode, useContext, useEffect, useRef, useSyncExternalStore } from "react";
+import { createContext, useContext, useEffect, useEffectEvent, useRef, useSyncExternalStore } from "react";
 import type { ApiClient } from "../api/client";
 import type { ModelsOut, ServerMessage } from "../api/types";
 import type { ConnectionState, ReconnectingSocket } from "../ws/socket";
@@ -11,15 +11,12 @@ export interface Services {
   models: ModelsOut | null;
 }
 
-const ServicesContext = createContext<Services | null>(null);
-
-export function ServicesProvider({ value, children }: { value: Services; children: ReactNode }) {
-  return <ServicesContext.Provider value={value}>{children}</ServicesContext.Provider>;
-}
+/** Rendered as `<ServicesContext value={services}>` around the app (and around each component test). */
+export const ServicesContext = createContext<Services | null>(null);
 
 export function useServices(): Services {
   const s = useContext(ServicesContext);
-  if (!s) throw new Error("useServices outside ServicesProvider");
+  if (!s) throw new Error("useServices outside ServicesContext");
   return s;
 }
 
@@ -34,21 +31,19 @@ export function useConnection(): ConnectionState {
 /** Calls `handler` for every server message while mounted (the latest handler, no resubscribe). */
 export function useServerMessages(handler: (m: ServerMessage) => void): void {
   const { socket } = useServices();
-  const ref = useRef(handler);
-  ref.current = handler;
-  useEffect(() => socket.onMessage((m) => ref.current(m)), [socket]);
+  const onMessage = useEffectEvent(handler);
+  useEffect(() => socket.onMessage((m) => onMessage(m)), [socket]);
 }
 
 /** Calls `fn` each time the connection opens again after having been open before. */
 export function useOnReconnect(fn: () => void): void {
   const conn = useConnection();
-  const ref = useRef(fn);
-  ref.current = fn;
+  const onReconnect = useEffectEvent(fn);
   const wasOpen = useRef(conn.status === "open");
   const dropped = useRef(false);
   useEffect(() => {
     if (conn.status === "open") {
-      if (dropped.current && wasOpen.current) ref.current();
+      if (dropped.current && wasOpen.current) onReconnect();
       wasOpen.current = true;
       dropped.current = false;
     } else if (conn.status === "offline") {

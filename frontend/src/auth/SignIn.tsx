@@ -55,7 +55,7 @@ export function CognitoGate({ config, children }: { config: CognitoConfig; child
 
   return (
     <main className="signin">
-      <form className="card stack" onSubmit={submit} aria-labelledby="signin-title" data-testid="signin-form">
+      <form className="card stack" onSubmit={(e) => void submit(e)} aria-labelledby="signin-title" data-testid="signin-form">
         <h1 id="signin-title">Sign in to Quarry</h1>
         {challenge ? (
           <label className="field">

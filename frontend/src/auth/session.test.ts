@@ -13,10 +13,10 @@ describe("the dev token", () => {
     let clock = 1_000_000_000_000; // ms
     const expiresAt = clock / 1000 + 12 * 3600;
     const issued: string[] = [];
-    const renew = async () => {
+    const renew = () => {
       const token = jwtWithExp(clock / 1000 + 12 * 3600, issued.length + 1);
       issued.push(token);
-      return { token, expiresAt: clock / 1000 + 12 * 3600 };
+      return Promise.resolve({ token, expiresAt: clock / 1000 + 12 * 3600 });
     };
     const first = jwtWithExp(expiresAt);
     const session = devSession(first, { expiresAt, renew, now: () => clock });
@@ -40,9 +40,9 @@ describe("the dev token", () => {
     expect(tokenExpiry(first)).toBe(clock / 1000 + 1800);
     let calls = 0;
     const session = devSession(first, {
-      renew: async () => {
+      renew: () => {
         calls += 1;
-        throw new Error("server unreachable");
+        return Promise.reject(new Error("server unreachable"));
       },
       now: () => clock,
     });
@@ -56,10 +56,12 @@ describe("the dev token", () => {
 
   it("is renewed from config.json", async () => {
     const fresh = jwtWithExp(4_000_000_000);
-    const fetchFn = (async () =>
-      new Response(
-        JSON.stringify({ apiUrl: "/api", wsUrl: "/ws", auth: { mode: "dev", token: fresh, expiresAt: 4_000_000_000 } }),
-        { status: 200, headers: { "Content-Type": "application/json" } },
+    const fetchFn = (() =>
+      Promise.resolve(
+        new Response(
+          JSON.stringify({ apiUrl: "/api", wsUrl: "/ws", auth: { mode: "dev", token: fresh, expiresAt: 4_000_000_000 } }),
+          { status: 200, headers: { "Content-Type": "application/json" } },
+        ),
       )) as typeof fetch;
     expect(await renewDevToken(fetchFn)).toEqual({ token: fresh, expiresAt: 4_000_000_000 });
   });

@@ -71,5 +71,5 @@ export function devSession(token: string, renewal?: DevRenewal): AuthSession {
 
 /** Authentication switched off on the server: no token is sent. */
 export function anonymousSession(): AuthSession {
-  return { user: "anonymous", getToken: async () => "", signOut: null };
+  return { user: "anonymous", getToken: () => Promise.resolve(""), signOut: null };
 }

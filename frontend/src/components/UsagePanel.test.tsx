@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { UsageReportOut } from "../api/types";
 import { renderWithServices } from "../test/harness";
 import { json, startServer, type TestServer } from "../test/server";
-import { UsagePanel, formatUsd } from "./UsagePanel";
+import { formatUsd } from "../lib/format";
+import { UsagePanel } from "./UsagePanel";
 
 function report(scope: "user" | "workspace", id: string): UsageReportOut {
   const row = (model: string, requests: number, tokensIn: number, tokensOut: number, usd: number) => ({
@@ -68,7 +69,7 @@ describe("UsagePanel", () => {
   });
 
   it("still shows other errors", async () => {
-    server.close();
+    await server.close();
     server = await startServer(() => json(500, { error: { code: "internal_error", message: "boom" } }));
     renderWithServices(<UsagePanel workspaceId="w1" />, server);
     const alert = await screen.findByRole("alert");

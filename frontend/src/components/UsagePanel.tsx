@@ -1,16 +1,9 @@
 import { ApiError } from "../api/errors";
 import type { UsageReportOut } from "../api/types";
 import { useServices } from "../app/context";
-import { formatCount } from "../lib/format";
+import { formatCount, formatUsd } from "../lib/format";
 import { useAsync } from "../lib/hooks";
 import { ErrorNote, Loading } from "./common";
-
-/** Estimated USD with enough digits for sub-cent sums (a short answer on a small model costs ~$0.0002). */
-export function formatUsd(usd: number): string {
-  if (usd === 0) return "$0.00";
-  if (usd < 0.01) return `$${usd.toFixed(4)}`;
-  return `$${usd.toFixed(2)}`;
-}
 
 /**
  * Tokens and estimated cost of chatting over the last 30 days, by model: the caller's own (`GET /usage`),

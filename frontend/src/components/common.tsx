@@ -90,7 +90,7 @@ export function ConfirmButton({
       <button
         type="button"
         className="btn danger small"
-        onClick={confirm}
+        onClick={() => void confirm()}
         disabled={busy}
         data-testid={testId ? `${testId}-confirm` : undefined}
       >

@@ -1,4 +1,11 @@
-import { type DependencyList, useCallback, useEffect, useRef, useState } from "react";
+import {
+  type DependencyList,
+  useCallback,
+  useEffect,
+  useEffectEvent,
+  useState,
+  useSyncExternalStore,
+} from "react";
 
 export interface AsyncState<T> {
   data: T | undefined;
@@ -8,45 +15,76 @@ export interface AsyncState<T> {
   setData: (fn: (old: T | undefined) => T | undefined) => void;
 }
 
-/** Runs `fn` when deps change; stale answers are dropped. */
+function sameDeps(a: DependencyList, b: DependencyList): boolean {
+  return a.length === b.length && a.every((d, i) => Object.is(d, b[i]));
+}
+
+/**
+ * True on the render where `deps` differ from the previous render's (compared as React compares effect
+ * deps). Lets a hook reset its state while rendering, React's pattern for state that follows a prop,
+ * instead of resetting it in an effect (which renders twice).
+ */
+function useDepsChanged(deps: DependencyList): boolean {
+  const [seen, setSeen] = useState(deps);
+  const changed = !sameDeps(seen, deps);
+  if (changed) setSeen(deps);
+  return changed;
+}
+
+/**
+ * Runs `fn` when deps change (or on `reload`); stale answers are dropped. While a run is pending,
+ * `loading` is true, `error` null and `data` the last answer. ESLint checks each caller's deps like an
+ * effect's (`additionalHooks` in eslint.config.js).
+ */
 export function useAsync<T>(fn: () => Promise<T>, deps: DependencyList): AsyncState<T> {
   const [data, setDataState] = useState<T | undefined>(undefined);
-  const [error, setError] = useState<unknown>(null);
-  const [loading, setLoading] = useState(true);
-  const [nonce, setNonce] = useState(0);
-  const fnRef = useRef(fn);
-  fnRef.current = fn;
+  const [run, setRun] = useState(0);
+  const [settled, setSettled] = useState<{ run: number; error: unknown } | null>(null);
+  if (useDepsChanged(deps)) setRun((n) => n + 1);
+  const load = useEffectEvent(fn);
   useEffect(() => {
     let live = true;
-    setLoading(true);
-    setError(null);
-    fnRef.current().then(
+    load().then(
       (v) => {
         if (!live) return;
         setDataState(v);
-        setLoading(false);
+        setSettled({ run, error: null });
       },
       (e: unknown) => {
-        if (!live) return;
-        setError(e);
-        setLoading(false);
+        if (live) setSettled({ run, error: e });
       },
     );
     return () => {
       live = false;
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [...deps, nonce]);
-  const reload = useCallback(() => setNonce((n) => n + 1), []);
+  }, [run]);
+  const reload = useCallback(() => setRun((n) => n + 1), []);
   const setData = useCallback((f: (old: T | undefined) => T | undefined) => setDataState(f), []);
-  return { data, error, loading, reload, setData };
+  const loading = settled?.run !== run;
+  return { data, error: loading ? null : settled.error, loading, reload, setData };
 }
 
-/** True once `active` has stayed true for `ms` (for "this is taking long" messages). */
+/**
+ * Milliseconds since `active` turned true or `resetKey` last changed, updated every `ms`; 0 while
+ * inactive. Measured on the wall clock, so throttled timers in a background tab do not slow it.
+ */
+export function useElapsed(active: boolean, resetKey: unknown = null, ms = 1000): number {
+  const [elapsed, setElapsed] = useState(0);
+  if (useDepsChanged([active, resetKey, ms])) setElapsed(0);
+  useEffect(() => {
+    if (!active) return;
+    const start = Date.now();
+    const t = setInterval(() => setElapsed(Date.now() - start), ms);
+    return () => clearInterval(t);
+  }, [active, resetKey, ms]);
+  return active ? elapsed : 0;
+}
+
+/** True once `active` has stayed true for `ms` (for "this is taking long" messages); `resetKey` restarts it. */
 export function useAfter(active: boolean, ms: number, resetKey: unknown = null): boolean {
   const [late, setLate] = useState(false);
+  if (useDepsChanged([active, ms, resetKey])) setLate(false);
   useEffect(() => {
-    setLate(false);
     if (!active) return;
     const t = setTimeout(() => setLate(true), ms);
     return () => clearTimeout(t);
@@ -54,14 +92,28 @@ export function useAfter(active: boolean, ms: number, resetKey: unknown = null):
   return late;
 }
 
-/** Re-renders every `ms` while active and returns the current time. */
+/** The clock as an external store: read when a subscription starts and on each tick. */
+function createClock() {
+  let now = Date.now();
+  return {
+    read: () => now,
+    run(ms: number, onTick: () => void): () => void {
+      now = Date.now();
+      const t = setInterval(() => {
+        now = Date.now();
+        onTick();
+      }, ms);
+      return () => clearInterval(t);
+    },
+  };
+}
+
+/**
+ * The current time, re-rendering every `ms` while active (read afresh when `active` turns true: React
+ * re-renders when a new subscription finds the store changed).
+ */
 export function useNow(active: boolean, ms = 1000): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    if (!active) return;
-    setNow(Date.now());
-    const t = setInterval(() => setNow(Date.now()), ms);
-    return () => clearInterval(t);
-  }, [active, ms]);
-  return now;
+  const [clock] = useState(createClock);
+  const subscribe = useCallback((onTick: () => void) => (active ? clock.run(ms, onTick) : () => {}), [clock, active, ms]);
+  return useSyncExternalStore(subscribe, clock.read);
 }

@@ -2,14 +2,14 @@
 import { render } from "@testing-library/react";
 import type { ReactElement } from "react";
 import { ApiClient } from "../api/client";
-import { ServicesProvider } from "../app/context";
+import { ServicesContext } from "../app/context";
 import { ReconnectingSocket } from "../ws/socket";
 import { FakeSocket } from "./fakeSocket";
 import type { TestServer } from "./server";
 
 export function renderWithServices(ui: ReactElement, server: TestServer) {
   const sockets: FakeSocket[] = [];
-  const api = new ApiClient({ baseUrl: `${server.url}/api`, getToken: async () => "tok" });
+  const api = new ApiClient({ baseUrl: `${server.url}/api`, getToken: () => Promise.resolve("tok") });
   const socket = new ReconnectingSocket({
     url: () => "ws://test/ws?token=tok",
     createSocket: (url) => {
@@ -19,6 +19,6 @@ export function renderWithServices(ui: ReactElement, server: TestServer) {
     },
   });
   const services = { api, socket, user: "dev", signOut: null, models: { llms: [], embeddings: [], rerankers: [] } };
-  const view = render(<ServicesProvider value={services}>{ui}</ServicesProvider>);
+  const view = render(<ServicesContext value={services}>{ui}</ServicesContext>);
   return { ...view, socket, sockets, ws: () => sockets[sockets.length - 1] as FakeSocket };
 }

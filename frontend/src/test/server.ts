@@ -34,20 +34,22 @@ export async function startServer(handle: (req: Recorded) => Reply | Promise<Rep
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", async () => {
+    req.on("end", () => {
       if (req.method === "OPTIONS") {
         res.writeHead(204, CORS).end();
         return;
       }
       const rec: Recorded = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks) };
       requests.push(rec);
-      const reply = await handle(rec);
-      const send = () => {
+      const send = (reply: Reply) => {
         if (res.destroyed) return;
         res.writeHead(reply.status, { ...CORS, ...reply.headers }).end(reply.body ?? "");
       };
-      if (reply.delayMs) setTimeout(send, reply.delayMs);
-      else send();
+      // A handler that throws answers 500 with its message, so the test sees it.
+      new Promise<Reply>((resolve) => resolve(handle(rec))).then(
+        (reply) => (reply.delayMs ? setTimeout(() => send(reply), reply.delayMs) : send(reply)),
+        (e: unknown) => send({ status: 500, body: `test server handler failed: ${String(e)}` }),
+      );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -151,7 +151,7 @@ describe("ReconnectingSocket", () => {
     last().serverOpens();
     expect(s.send({ action: "chat", text: "hi" })).toBe(true);
     await vi.advanceTimersByTimeAsync(60_000);
-    expect(last().sent.map((m) => JSON.parse(m).action)).toEqual(["chat", "ping"]);
+    expect(last().sent.map((m) => (JSON.parse(m) as { action: string }).action)).toEqual(["chat", "ping"]);
   });
 
   it("reports every state change in order", async () => {

@@ -123,13 +123,13 @@ export class ReconnectingSocket {
     try {
       url = await this.opts.url();
     } catch (e) {
-      if (gen === this.generation) this.scheduleRetry(`could not get a token: ${e instanceof Error ? e.message : e}`);
+      if (gen === this.generation) this.scheduleRetry(`could not get a token: ${e instanceof Error ? e.message : String(e)}`);
       return;
     }
     if (gen !== this.generation) return;
     let ws: WebSocketLike;
     try {
-      ws = this.opts.createSocket ? this.opts.createSocket(url) : (new WebSocket(url) as WebSocketLike);
+      ws = this.opts.createSocket ? this.opts.createSocket(url) : new WebSocket(url);
     } catch (e) {
       this.scheduleRetry(e instanceof Error ? e.message : String(e));
       return;

@@ -1,6 +1,6 @@
-import { type MouseEvent, useMemo, useRef } from "react";
+import { type MouseEvent, useMemo } from "react";
 import type { CitationOut } from "../../api/types";
-import { useNow } from "../../lib/hooks";
+import { useElapsed } from "../../lib/hooks";
 import { renderMarkdown } from "../../lib/markdown";
 import type { AssistantTurn } from "../../state/chat";
 import { Feedback } from "./Feedback";
@@ -8,12 +8,9 @@ import { Feedback } from "./Feedback";
 const SLOW_MS = 20_000;
 const STUCK_MS = 120_000;
 
+/** Milliseconds the streaming answer has gone without new text (0 once it is not streaming). */
 function useStall(turn: AssistantTurn): number {
-  const streaming = turn.status === "streaming";
-  const last = useRef({ len: -1, at: Date.now() });
-  const now = useNow(streaming);
-  if (turn.text.length !== last.current.len) last.current = { len: turn.text.length, at: Date.now() };
-  return streaming ? now - last.current.at : 0;
+  return useElapsed(turn.status === "streaming", turn.text.length);
 }
 
 function StatusLine({ turn, stalledMs, onReload }: { turn: AssistantTurn; stalledMs: number; onReload: () => void }) {

@@ -105,7 +105,7 @@ describe("ChatScreen", () => {
     act(() => h.ws().serverDrops());
     expect(screen.getByTestId("assistant-message").dataset.status).toBe("interrupted");
     await user.type(screen.getByTestId("chat-input"), "again");
-    expect((screen.getByTestId("send-button") as HTMLButtonElement).disabled).toBe(true);
+    expect(screen.getByTestId<HTMLButtonElement>("send-button").disabled).toBe(true);
     expect(screen.getByText("Offline: reconnecting…")).toBeTruthy();
   });
 

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useReducer, useRef, useState } from "react";
+import { useEffect, useReducer, useRef, useState } from "react";
 import type { CitationOut } from "../../api/types";
 import { describeError } from "../../api/errors";
 import { useConnection, useOnReconnect, useServerMessages, useServices } from "../../app/context";
@@ -37,45 +37,57 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
   const { api, socket, models } = useServices();
   const conn = useConnection();
   const [state, dispatch] = useReducer(chatReducer, initialChatState);
-  const stateRef = useRef(state);
-  stateRef.current = state;
   const [workspaceId, setWorkspaceId] = useState<string | null>(() => stored(WS_KEY));
   const [model, setModel] = useState<string | null>(() => stored(MODEL_KEY));
   const [citation, setCitation] = useState<CitationOut | null>(null);
-  const [sessionLoad, setSessionLoad] = useState<{ id: string; error: unknown } | null>(null);
+  // A past conversation being opened (error null while it loads), or the error that stopped it.
+  const [sessionLoad, setSessionLoad] = useState<{ id: string; error: unknown } | null>(() =>
+    routeSessionId === null ? null : { id: routeSessionId, error: null },
+  );
   const workspaces = useAsync(() => api.listWorkspaces(), [api]);
   const sessions = useAsync(() => api.listSessions(), [api]);
   const busy = isBusy(state);
 
   useServerMessages((msg) => dispatch({ type: "server", msg }));
 
-  const loadSession = useCallback(
-    async (id: string) => {
-      setSessionLoad({ id, error: null });
-      setCitation(null);
-      try {
-        const detail = await api.getSession(id);
+  const openSession = (id: string) => {
+    setSessionLoad({ id, error: null });
+    setCitation(null);
+  };
+  const loadingId = sessionLoad !== null && sessionLoad.error === null ? sessionLoad.id : null;
+  useEffect(() => {
+    if (loadingId === null) return;
+    let live = true;
+    api.getSession(loadingId).then(
+      (detail) => {
+        if (!live) return;
         dispatch({ type: "loadSession", detail });
         if (detail.session.workspace_id !== undefined) setWorkspaceId(detail.session.workspace_id);
         setSessionLoad(null);
-      } catch (e) {
-        setSessionLoad({ id, error: e });
-      }
-    },
-    [api],
-  );
+      },
+      (e: unknown) => {
+        if (live) setSessionLoad({ id: loadingId, error: e });
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [api, loadingId]);
 
   // The route decides which conversation is shown; a new conversation's id is written back to it.
-  useEffect(() => {
-    if (routeSessionId === stateRef.current.sessionId) return;
-    if (routeSessionId === null) {
+  // State follows a new route while rendering (React's pattern for state that follows a prop): a route
+  // without a session starts a new conversation, a route to another session opens it.
+  const [shownRoute, setShownRoute] = useState(routeSessionId);
+  if (routeSessionId !== shownRoute) {
+    setShownRoute(routeSessionId);
+    if (routeSessionId === null && state.sessionId !== null) {
       dispatch({ type: "reset" });
       setCitation(null);
       setSessionLoad(null);
-    } else {
-      void loadSession(routeSessionId);
+    } else if (routeSessionId !== null && routeSessionId !== state.sessionId) {
+      openSession(routeSessionId);
     }
-  }, [routeSessionId, loadSession]);
+  }
 
   useEffect(() => {
     if (state.sessionId) navigate({ screen: "chat", sessionId: state.sessionId }, { replace: true });
@@ -101,9 +113,8 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
   }, [conn.status]);
 
   useOnReconnect(() => {
-    const s = stateRef.current;
-    const last = s.turns[s.turns.length - 1];
-    if (s.sessionId && last?.kind === "assistant" && last.status === "interrupted") void loadSession(s.sessionId);
+    const last = state.turns[state.turns.length - 1];
+    if (state.sessionId && last?.kind === "assistant" && last.status === "interrupted") openSession(state.sessionId);
   });
 
   // Keep the newest text in view unless the reader scrolled up.
@@ -193,7 +204,7 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
             <ErrorNote
               title="Could not open the conversation"
               error={sessionLoad.error}
-              onRetry={() => loadSession(sessionLoad.id)}
+              onRetry={() => openSession(sessionLoad.id)}
             />
           )}
           {!sessionLoad && state.turns.length === 0 && (
@@ -217,7 +228,9 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
                 turn={t}
                 onCite={setCitation}
                 onRated={(messageId, rating) => dispatch({ type: "feedback", messageId, rating })}
-                onReload={() => state.sessionId && loadSession(state.sessionId)}
+                onReload={() => {
+                  if (state.sessionId) openSession(state.sessionId);
+                }}
               />
             ),
           )}

@@ -58,7 +58,7 @@ export function Feedback({
         aria-label="Good answer"
         aria-pressed={rating === 1}
         disabled={busy}
-        onClick={() => rate(1)}
+        onClick={() => void rate(1)}
         data-testid="thumbs-up"
       >
         <ThumbUpIcon />
@@ -69,7 +69,7 @@ export function Feedback({
         aria-label="Bad answer"
         aria-pressed={rating === -1}
         disabled={busy}
-        onClick={() => rate(-1)}
+        onClick={() => void rate(-1)}
         data-testid="thumbs-down"
       >
         <ThumbDownIcon />

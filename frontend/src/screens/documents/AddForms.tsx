@@ -10,8 +10,7 @@ function useSubmit(run: () => Promise<DocumentOut>, onAdded: (d: DocumentOut) =>
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState<string | null>(null);
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
+  const save = async () => {
     setBusy(true);
     setError(null);
     setDone(null);
@@ -25,6 +24,10 @@ function useSubmit(run: () => Promise<DocumentOut>, onAdded: (d: DocumentOut) =>
     } finally {
       setBusy(false);
     }
+  };
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    void save();
   };
   return { busy, error, done, submit };
 }

@@ -47,6 +47,17 @@ function StatusCell({ row }: { row: DocRow }) {
 function RetryButton({ row, onRetry }: { row: DocRow; onRetry: (row: DocRow) => Promise<void> }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const retry = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await onRetry(row);
+    } catch (e) {
+      setError(describeError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
   return (
     <>
       <button
@@ -56,17 +67,7 @@ function RetryButton({ row, onRetry }: { row: DocRow; onRetry: (row: DocRow) => 
         aria-label={`Retry document ${row.name}`}
         title={`Retry document ${row.name}`}
         data-testid="document-retry"
-        onClick={async () => {
-          setBusy(true);
-          setError(null);
-          try {
-            await onRetry(row);
-          } catch (e) {
-            setError(describeError(e));
-          } finally {
-            setBusy(false);
-          }
-        }}
+        onClick={() => void retry()}
       >
         {busy ? "Retrying…" : "Retry"}
       </button>

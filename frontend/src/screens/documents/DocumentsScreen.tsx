@@ -23,8 +23,11 @@ export function DocumentsScreen({ workspaceId }: { workspaceId: string | null })
     async () => ({ workspaceId, docs: workspaceId ? await api.listDocuments(workspaceId) : [] }),
     [api, workspaceId],
   );
+  // The workspace shown now, for uploads that finish after the reader moved on.
   const wsRef = useRef(workspaceId);
-  wsRef.current = workspaceId;
+  useEffect(() => {
+    wsRef.current = workspaceId;
+  }, [workspaceId]);
 
   // Pick the first workspace when none is in the address.
   useEffect(() => {
@@ -73,7 +76,7 @@ export function DocumentsScreen({ workspaceId }: { workspaceId: string | null })
     [api],
   );
 
-  const onFiles = useCallback(
+  const uploadFiles = useCallback(
     async (files: File[]) => {
       if (!workspaceId) return;
       const queue = [...files];
@@ -110,7 +113,7 @@ export function DocumentsScreen({ workspaceId }: { workspaceId: string | null })
       {workspaceId && !current && <ErrorNote error="This workspace does not exist (any more). Pick another one." />}
       {workspaceId && current && (
         <>
-          <UploadZone onFiles={onFiles} disabled={!workspaceId} />
+          <UploadZone onFiles={(files) => void uploadFiles(files)} disabled={!workspaceId} />
           {state.requesting.length > 0 && (
             <ul className="plain small muted" aria-live="polite">
               {state.requesting.map((r) => (

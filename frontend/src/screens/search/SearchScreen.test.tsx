@@ -47,7 +47,7 @@ describe("SearchScreen", () => {
     await user.click(screen.getByTestId("search-submit"));
     const hits = await screen.findAllByTestId("search-hit");
     expect(hits.map((h) => within(h).getByTestId("hit-score").textContent)).toEqual(["0.900", "0.500"]);
-    const body = JSON.parse(server.requests.find((r) => r.url.endsWith("/search"))?.body.toString() ?? "{}");
+    const body: unknown = JSON.parse(server.requests.find((r) => r.url.endsWith("/search"))?.body.toString() ?? "{}");
     expect(body).toEqual({ query: "leave", mode: "dense", rerank: true, top_k: 5 });
   });
 

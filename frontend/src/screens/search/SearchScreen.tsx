@@ -74,7 +74,7 @@ export function SearchScreen({ workspaceId }: { workspaceId: string | null }) {
           onChange={(id) => navigate({ screen: "search", workspaceId: id })}
         />
       </header>
-      <form className="card search-form" onSubmit={run} role="search">
+      <form className="card search-form" onSubmit={(e) => void run(e)} role="search">
         <label className="field grow">
           <span>Query</span>
           <input

@@ -46,7 +46,7 @@ export function WorkspaceForm({ models, onCreated }: { models: ModelsOut | null;
     }
   };
   return (
-    <form className="card stack" onSubmit={submit} noValidate data-testid="workspace-form" aria-labelledby="new-ws-title">
+    <form className="card stack" onSubmit={(e) => void submit(e)} noValidate data-testid="workspace-form" aria-labelledby="new-ws-title">
       <h2 id="new-ws-title">New workspace</h2>
       <label className="field">
         <span>Name</span>

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useEffectEvent, useState } from "react";
 import type { WorkspaceOut } from "../../api/types";
 import { useServices } from "../../app/context";
 import { ConfirmButton, Empty, ErrorNote, Loading } from "../../components/common";
@@ -13,8 +13,9 @@ const MAX_DETAIL_FETCH = 50;
 function useCounts(workspaces: WorkspaceOut[] | undefined): Map<string, WorkspaceOut> {
   const { api } = useServices();
   const [details, setDetails] = useState(new Map<string, WorkspaceOut>());
+  const fetched = useEffectEvent((id: string) => details.has(id));
   useEffect(() => {
-    const missing = (workspaces ?? []).filter((w) => w.document_count === null && !details.has(w.id));
+    const missing = (workspaces ?? []).filter((w) => w.document_count === null && !fetched(w.id));
     let live = true;
     for (const w of missing.slice(0, MAX_DETAIL_FETCH)) {
       api.getWorkspace(w.id).then(
@@ -25,7 +26,6 @@ function useCounts(workspaces: WorkspaceOut[] | undefined): Map<string, Workspac
     return () => {
       live = false;
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [workspaces, api]);
   return details;
 }
