@@ -22,5 +22,7 @@ export default defineConfig({
     setupFiles: ["./src/test/setup.ts"],
     include: ["src/**/*.test.{ts,tsx}"],
     restoreMocks: true,
+    // A guard against hangs, not a speed limit: the suite must pass on a loaded CI machine.
+    testTimeout: 30_000,
   },
 });
