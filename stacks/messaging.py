@@ -12,14 +12,13 @@ from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from quarry.services.chat_stream import CHAT_FILTER
 from stacks.config import DeployConfig
 from stacks.storage import Storage
 
-__all__ = ["CHAT_FILTER", "MAX_RECEIVES", "Messaging"]
+__all__ = ["MAX_RECEIVES", "Messaging"]
 
 MAX_RECEIVES = 3
-# What ws_message publishes for a chat request (quarry.adapters.sns_sqs message attributes).
-CHAT_FILTER = {"topic": ["chat.in"], "direction": ["in"]}
 CHAT_WORKER_TIMEOUT = Duration.minutes(5)
 INGEST_TRIGGER_TIMEOUT = Duration.minutes(1)
 

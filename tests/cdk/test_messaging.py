@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.messaging import CHAT_FILTER, MAX_RECEIVES
+from quarry.services.chat_stream import CHAT_FILTER
+from stacks.messaging import MAX_RECEIVES
 from tests.cdk.cdk_synth import Synth, function, logical_id
 
 pytestmark = pytest.mark.cdk

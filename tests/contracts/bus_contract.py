@@ -18,8 +18,7 @@ import pytest
 from quarry.adapters.sns_sqs import BusRecord
 from quarry.errors import InvalidInput, PayloadTooLarge
 from quarry.ports import Bus
-
-CHAT_FILTER = {"topic": ["chat.in"], "direction": ["in"]}  # the chat queue's filter (stacks/messaging.py)
+from quarry.services.chat_stream import CHAT_FILTER
 
 
 @dataclass(frozen=True, slots=True)

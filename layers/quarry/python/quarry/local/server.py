@@ -23,7 +23,7 @@ from quarry.local.guard import is_loopback
 from quarry.local.handlers import LocalContext, load_handler
 from quarry.models import utcnow
 from quarry.paths import FRONTEND_DIST
-from quarry.services.chat_stream import CHAT_TOPIC
+from quarry.services.chat_stream import CHAT_FILTER, CHAT_TOPIC
 from quarry.settings import Settings
 from quarry.wiring import AdapterOverrides, Services, build_services, install_services
 
@@ -78,7 +78,7 @@ def start_platform(
 def _start(services: Services, settings: Settings, *, started_at: datetime, warm_up: bool) -> LocalPlatform:
     install_services(services)
     bus: Any = services.adapters.bus
-    bus.subscribe("chat", _sqs_consumer("chat_worker"), topics=(CHAT_TOPIC,), workers=2)
+    bus.subscribe("chat", _sqs_consumer("chat_worker"), topics=(CHAT_TOPIC,), filter_policy=CHAT_FILTER, workers=2)
     bus.subscribe(INGEST_QUEUE, _sqs_consumer("ingest_trigger"), workers=1)
     secret = services.adapters.local_secret
     dev_tokens = DevTokens(secret, user=CLI_USER, ttl_seconds=settings.dev_token_ttl_seconds)

@@ -23,9 +23,12 @@ from quarry.ports import Bus, Cancellations, Connections, Notifier
 from quarry.protocol import ChatAction, ChatJob, ErrorEvent, FinalEvent, TokenEvent
 from quarry.services.chat import AlreadyAnswered, ChatRequest, ChatService
 
-__all__ = ["CHAT_TOPIC", "ChatStreamService"]
+__all__ = ["CHAT_FILTER", "CHAT_TOPIC", "ChatStreamService"]
 
 CHAT_TOPIC = "chat.in"
+_CHAT_ATTRIBUTES = {"topic": CHAT_TOPIC, "direction": "in"}
+# The chat queue's subscription filter, on AWS (stacks/messaging.py) and on the local bus alike.
+CHAT_FILTER: dict[str, list[str]] = {name: [value] for name, value in _CHAT_ATTRIBUTES.items()}
 CANCEL_POLL_SECONDS = 0.25
 
 
@@ -58,7 +61,7 @@ class ChatStreamService:
             received_at=utcnow(),
         )
         self._cancellations.clear(session.id)
-        self._bus.publish(CHAT_TOPIC, job.model_dump(mode="json"), attributes={"topic": CHAT_TOPIC, "direction": "in"})
+        self._bus.publish(CHAT_TOPIC, job.model_dump(mode="json"), attributes=_CHAT_ATTRIBUTES)
         return job
 
     def cancel(self, user: str, session_id: str) -> None:
