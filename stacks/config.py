@@ -18,7 +18,10 @@ from quarry.deployment.config import (
     MonitoringConfig,
     NetworkConfig,
     OpenSearchConfig,
+    RolloutConfig,
     SageMakerConfig,
+    SpendConfig,
+    WafConfig,
     load_config,
 )
 
@@ -34,6 +37,9 @@ __all__ = [
     "MonitoringConfig",
     "NetworkConfig",
     "OpenSearchConfig",
+    "RolloutConfig",
     "SageMakerConfig",
+    "SpendConfig",
+    "WafConfig",
     "load_config",
 ]

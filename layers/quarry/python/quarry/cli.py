@@ -352,10 +352,13 @@ def schema(out: Annotated[Path | None, typer.Option(help="Write here instead of 
 
 
 def _register_subcommands() -> None:
+    from quarry import cli_config, cli_deploy, cli_smoke
     from quarry.cli_eval import bench_app, eval_app
 
     app.add_typer(eval_app, name="eval")
     app.add_typer(bench_app, name="bench")
+    for module in (cli_deploy, cli_smoke, cli_config):
+        module.register(app)
 
 
 _register_subcommands()

@@ -49,7 +49,10 @@ __all__ = [
     "MonitoringConfig",
     "NetworkConfig",
     "OpenSearchConfig",
+    "RolloutConfig",
     "SageMakerConfig",
+    "SpendConfig",
+    "WafConfig",
     "load_config",
 ]
 
@@ -204,6 +207,40 @@ class MonitoringConfig(_Section):
     function_alarms: bool = False
 
 
+class RolloutConfig(_Section):
+    """How a new version of the API and chat functions reaches users (CodeDeploy on Lambda aliases).
+
+    ``all_at_once`` (default) updates the functions in place. ``canary`` sends ``percent`` of the traffic to the
+    new version for ``interval_minutes``, then the rest; ``linear`` adds ``percent`` every ``interval_minutes``.
+    Either rolls back automatically when an error alarm of those functions fires during the shift.
+    """
+
+    strategy: Literal["all_at_once", "canary", "linear"] = "all_at_once"
+    percent: int = Field(default=10, ge=1, le=99)
+    interval_minutes: int = Field(default=5, ge=1, le=60)
+
+
+class WafConfig(_Section):
+    """An opt-in AWS WAF web ACL: AWS managed common rules, IP reputation and a per-IP rate-based rule.
+
+    Attached to the REST API's stage and, with ``cloudfront``, to the UI's distribution (a CloudFront web ACL
+    lives in us-east-1). API Gateway WebSocket APIs cannot carry a web ACL; their own throttling applies.
+    """
+
+    enabled: bool = False
+    rate_limit_per_5_minutes: int = Field(default=1000, ge=10, le=2_000_000_000)  # requests per client IP
+    cloudfront: bool = True
+
+
+class SpendConfig(_Section):
+    """What bounds chat's model spend: concurrent chat workers and each user's daily tokens."""
+
+    # The chat queue's event source runs at most this many chat workers at once (SQS maximum concurrency).
+    chat_max_concurrency: int = Field(default=10, ge=2, le=1000)
+    # Input + output tokens one user may spend per UTC day across all workspaces; None: no budget.
+    daily_token_budget_per_user: int | None = Field(default=500_000, ge=1000)
+
+
 class DeployConfig(_Section):
     """What to deploy. The defaults are the cheap-at-idle configuration."""
 
@@ -224,6 +261,9 @@ class DeployConfig(_Section):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     frontend: FrontendConfig = Field(default_factory=FrontendConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    waf: WafConfig = Field(default_factory=WafConfig)
+    spend: SpendConfig = Field(default_factory=SpendConfig)
 
     # Which vector store the runtime uses when both are deployed.
     default_vector_index: Literal["pgvector", "opensearch"] | None = None
