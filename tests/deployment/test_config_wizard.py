@@ -59,7 +59,7 @@ def test_flags_write_a_minimal_file_that_load_config_reads_back(tmp_path: Path) 
         "opensearch": {"enabled": True},
         "bedrock": {"chat_model_ids": [NOVA_PRO, NOVA_LITE]},
     }
-    assert f"cdk deploy -c config={out.name}" in text.splitlines()[2]  # the header says how to use it
+    assert f"quarry deploy --config {out.name}" in text.splitlines()[2]  # the header says how to use it
     idle = totals(estimate(expected)).idle
     assert f"Idle (per month): {idle:,.2f}" in result.output
 
@@ -242,5 +242,3 @@ def test_write_refuses_text_that_does_not_read_back(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="read back"):
         write(out, 'region = "us-west-2"\n', chosen, {})
     assert list(tmp_path.iterdir()) == []
-
-

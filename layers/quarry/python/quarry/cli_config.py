@@ -37,7 +37,7 @@ __all__ = ["register"]
 _EPILOG = (
     "Examples: `quarry config` (guided); `quarry config --from deploy.toml` (change a file); "
     "`quarry config --set opensearch.enabled=true --set bedrock.chat_model_ids='[\"amazon.nova-lite-v1:0\"]' "
-    "--out deploy.toml --yes` (from flags). Then: npx cdk deploy -c config=deploy.toml."
+    "--out deploy.toml --yes` (from flags). Then: quarry deploy --config deploy.toml."
 )
 
 
@@ -95,7 +95,7 @@ def config_command(
     except InvalidInput as exc:
         typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
-    typer.echo(f"wrote {target}; deploy with: npx cdk deploy -c config={target}")
+    typer.echo(f"wrote {target}; deploy with: quarry deploy --config {target}")
 
 
 # ---------------------------------------------------------------------------------------------- interactive

@@ -45,7 +45,7 @@ FORMATS = (".toml", ".json", ".yaml", ".yml")
 
 _HEADER = """Quarry deploy configuration, written by `quarry config`: only what differs from the defaults
 (every field and its default: DeployConfig in quarry/deployment/config.py).
-  deploy:   npx cdk deploy -c config={name}
+  deploy:   quarry deploy --config {name}
   estimate: quarry cost --config {name}
   change:   quarry config --from {name}"""
 
