@@ -29,3 +29,12 @@ lint:                 ## every static check; any finding fails (mypy's targets a
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 	cd frontend && npm run --silent lint && npm run --silent typecheck
+
+# Deploying to AWS: `make deploy` (ARGS="--config deploy.toml --yes" and any `quarry deploy --help` option).
+.PHONY: deploy destroy
+
+deploy: setup         ## preflight (credentials, CDK bootstrap, container engine, Bedrock access, cost), build, cdk deploy
+	.venv/bin/quarry deploy $(ARGS)
+
+destroy: setup        ## cdk destroy after a confirmation (ARGS="--yes" skips it); retained data is listed first
+	.venv/bin/quarry destroy $(ARGS)

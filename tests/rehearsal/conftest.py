@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import hashlib
 import importlib.util
 import json
 import os
@@ -46,35 +45,18 @@ def cli_env() -> dict[str, str]:
     }
 
 
-def _stamp(*paths: Path) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 @pytest.fixture(scope="session")
 def layer_dir() -> Path:
     return build_layer_dir()
 
 
 def build_layer_dir() -> Path:
-    """``build/layer`` built by ``scripts/build_layer.py``, the deploy path's own step (pip part cached)."""
-    out = ROOT / "build" / "layer"
-    stamp = out / ".requirements-stamp"
-    want = _stamp(ROOT / "pyproject.toml", ROOT / "scripts" / "build_layer.py")
-    if stamp.is_file() and stamp.read_text() == want:
-        sys.path.insert(0, str(ROOT / "scripts"))
-        import build_layer  # the same copy step the script ends with: the quarry package as it is now
+    """``build/layer`` as the deploy path builds it (``app.py``, ``quarry deploy``): pip only when the
+    requirements changed, the quarry package copied in again when it changed."""
+    from quarry.deployment.layer import ensure_layer
 
-        package = build_layer.copy_package(out / "python")
-        build_layer.precompile(package, build_layer.runtime_python())
-    else:
-        # its output goes to stderr: cold_start.py's stdout is the JSON it reports
-        subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "build_layer.py"), "--out", str(out)], check=True, stdout=sys.stderr
-        )
-        stamp.write_text(want)
+    out = ROOT / "build" / "layer"
+    ensure_layer(ROOT, out)
     return out
 
 
