@@ -49,7 +49,9 @@ class Auth(Construct):
             "WebClient",
             user_pool_client_name=f"{config.prefix}-web",
             generate_secret=False,  # a browser app cannot keep a secret
-            auth_flows=cognito.AuthFlow(user_srp=True),
+            # SRP for the browser; ADMIN_USER_PASSWORD_AUTH needs IAM credentials (cognito-idp:AdminInitiateAuth),
+            # so the public client gains nothing: `quarry smoke` signs its temporary user in with it.
+            auth_flows=cognito.AuthFlow(user_srp=True, admin_user_password=True),
             prevent_user_existence_errors=True,
             access_token_validity=Duration.hours(1),
             id_token_validity=Duration.hours(1),

@@ -42,7 +42,12 @@ def test_groups_and_spa_client(default_synth: Synth) -> None:
         "AWS::Cognito::UserPoolClient",
         {
             "GenerateSecret": False,
-            "ExplicitAuthFlows": Match.array_with(["ALLOW_USER_SRP_AUTH"]),
             "PreventUserExistenceErrors": "ENABLED",
         },
     )
+    flows = next(iter(default_synth.resources("AWS::Cognito::UserPoolClient").values()))["Properties"][
+        "ExplicitAuthFlows"
+    ]
+    # SRP for the browser; the admin password flow (IAM credentials only) for `quarry smoke`'s temporary user.
+    # No flow that sends a password from the browser (USER_PASSWORD_AUTH) or skips SRP publicly.
+    assert sorted(flows) == ["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"]
