@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,16 +71,31 @@ def live(
     tmp_path_factory: pytest.TempPathFactory, pg_database: str, model_registry: ModelRegistry
 ) -> Iterator[LivePlatform]:
     """`quarry serve` in this process: uvicorn on a free port, the real handlers, bus and workflow."""
+    with serve_live(
+        tmp_path_factory.mktemp("serve"),
+        pg_database,
+        model_registry,
+        max_upload_bytes=200_000,
+        crawler_allowed_hosts=["127.0.0.1"],
+    ) as platform:
+        yield platform
+
+
+@contextmanager
+def serve_live(data_dir: Path, pg_dsn: str, models: ModelRegistry, **settings: Any) -> Iterator[LivePlatform]:
+    """`quarry serve` with the given ``settings`` (e.g. ``daily_token_budget``): for a module whose own ``live``
+    fixture needs a deployment setting the shared one does not have."""
     import uvicorn
 
     from quarry.local.server import start_platform
 
     port = free_port()
-    settings = local_settings(
-        tmp_path_factory.mktemp("serve"), pg_database, max_upload_bytes=200_000, crawler_allowed_hosts=["127.0.0.1"]
-    )
     platform = start_platform(
-        settings, host="127.0.0.1", port=port, warm_up=False, overrides={"models": model_registry}
+        local_settings(data_dir, pg_dsn, **settings),
+        host="127.0.0.1",
+        port=port,
+        warm_up=False,
+        overrides={"models": models},
     )
     server = uvicorn.Server(uvicorn.Config(platform.app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -17,6 +17,25 @@ export class ApiError extends Error {
 /** The server's code for "the database is resuming from pause; the same request will work shortly". */
 export const DATABASE_WAKING = "database_waking";
 
+/** The server's code for "you have used your daily token allowance; it renews at 00:00 UTC" (429). */
+export const BUDGET_EXHAUSTED = "budget_exhausted";
+
+/** What the chat shows for an error: a plain title for the errors users meet in normal use, and the text. */
+export interface ChatErrorText {
+  title: string | null;
+  text: string;
+}
+
+/**
+ * A chat error (an `error` event or a failed call) as the user should read it. The daily allowance is not a
+ * fault: it gets a plain title and the server's message (which says when it renews), without its code.
+ * Anything else keeps its code after the message, which helps when reporting a problem.
+ */
+export function chatErrorText(error: { code: string; message: string }): ChatErrorText {
+  if (error.code === BUDGET_EXHAUSTED) return { title: "Daily limit reached.", text: error.message };
+  return { title: null, text: error.code ? `${error.message} (${error.code})` : error.message };
+}
+
 /** `Retry-After` as seconds: delta-seconds or an HTTP date; null when absent or unreadable. */
 export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | null {
   if (value == null || value.trim() === "") return null;

@@ -25,6 +25,7 @@ function report(scope: "user" | "workspace", id: string): UsageReportOut {
     total: row("", 3, 7500, 1050, 0.0126),
     by_model: [row("amazon.nova-lite-v1:0", 2, 5000, 700, 0.00047), row("amazon.nova-pro-v1:0", 1, 2500, 350, 0.01212)],
     days: [],
+    allowance: null,
   };
 }
 
@@ -52,6 +53,34 @@ describe("UsagePanel", () => {
     expect(total).toContain("3 answers");
     expect(screen.getByRole("heading").textContent).toBe("Your usage");
     expect(server.requests.map((r) => r.url)).toContain("/api/usage");
+  });
+
+  it("shows how much of today's token allowance is used when the deployment sets one", async () => {
+    await server.close();
+    const allowance = { daily_token_budget: 500000, tokens_today: 123456, tokens_left_today: 376544, renews_at: "2026-03-31T00:00:00Z" };
+    server = await startServer(() => json(200, { ...report("user", "dev"), allowance }));
+    renderWithServices(<UsagePanel />, server);
+    const line = await screen.findByTestId("usage-allowance");
+    expect(line.textContent).toContain(`${(123456).toLocaleString()} of ${(500000).toLocaleString()} tokens used today`);
+    expect(line.textContent).toContain(`${(376544).toLocaleString()} left`);
+    expect(within(line).getByRole("meter").getAttribute("value")).toBe("123456");
+  });
+
+  it("says when a spent allowance renews, and shows no allowance line without one", async () => {
+    await server.close();
+    const spent = { daily_token_budget: 300, tokens_today: 408, tokens_left_today: 0, renews_at: "2026-03-31T00:00:00Z" };
+    server = await startServer(() => json(200, { ...report("user", "dev"), allowance: spent }));
+    const first = renderWithServices(<UsagePanel />, server);
+    const line = await screen.findByTestId("usage-allowance");
+    expect(line.textContent).toContain("408 of 300 tokens used today");
+    expect(line.textContent).toContain("none left until 00:00 UTC");
+    first.unmount();
+
+    await server.close();
+    server = await startServer(() => json(200, report("user", "dev")));
+    renderWithServices(<UsagePanel />, server);
+    await screen.findAllByTestId("usage-row");
+    expect(screen.queryByTestId("usage-allowance")).toBeNull();
   });
 
   it("asks for one workspace's usage and says when nothing was spent", async () => {

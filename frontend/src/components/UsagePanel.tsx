@@ -1,5 +1,5 @@
 import { ApiError } from "../api/errors";
-import type { UsageReportOut } from "../api/types";
+import type { DailyAllowanceOut, UsageReportOut } from "../api/types";
 import { useServices } from "../app/context";
 import { formatCount, formatUsd } from "../lib/format";
 import { useAsync } from "../lib/hooks";
@@ -8,7 +8,8 @@ import { ErrorNote, Loading } from "./common";
 /**
  * Tokens and estimated cost of chatting over the last 30 days, by model: the caller's own (`GET /usage`),
  * or, for its owner, one workspace's (`GET /workspaces/{id}/usage`). The workspace view is its owner's
- * only: for anyone it was shared with the server answers 404 and the panel shows nothing.
+ * only: for anyone it was shared with the server answers 404 and the panel shows nothing. When the deployment
+ * bounds what one user may spend a day, the caller's own view also shows how much of today's allowance is used.
  */
 export function UsagePanel({ workspaceId }: { workspaceId?: string }) {
   const { api } = useServices();
@@ -28,6 +29,7 @@ export function UsagePanel({ workspaceId }: { workspaceId?: string }) {
           <p className="muted small">
             {data.since} – {data.until} (UTC) · estimated from list prices of {data.prices_as_of}
           </p>
+          {data.allowance && <AllowanceLine allowance={data.allowance} />}
           <p data-testid="usage-total">
             <strong>{formatUsd(data.total.cost_usd)}</strong> for {formatCount(data.total.requests)} answers ·{" "}
             {formatCount(data.total.prompt_tokens)} tokens in · {formatCount(data.total.completion_tokens)} tokens out
@@ -70,5 +72,19 @@ export function UsagePanel({ workspaceId }: { workspaceId?: string }) {
         </>
       )}
     </section>
+  );
+}
+
+/** "N of M tokens used today" and what is left; once it is all spent, when it renews (00:00 UTC). */
+function AllowanceLine({ allowance }: { allowance: DailyAllowanceOut }) {
+  const { daily_token_budget: budget, tokens_today: used, tokens_left_today: left } = allowance;
+  return (
+    <div data-testid="usage-allowance">
+      <p className={left === 0 ? "warn" : undefined}>
+        <strong>{formatCount(used)}</strong> of {formatCount(budget)} tokens used today ·{" "}
+        {left === 0 ? "none left until 00:00 UTC" : `${formatCount(left)} left`}
+      </p>
+      <meter min={0} max={budget} value={Math.min(used, budget)} aria-label="Today's token allowance used" />
+    </div>
   );
 }

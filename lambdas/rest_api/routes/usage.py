@@ -1,4 +1,4 @@
-"""What chatting cost: the caller's own usage, and a workspace's for its owner (per-day counters)."""
+"""What chatting cost: the caller's own usage (with their daily token allowance), and a workspace's for its owner."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ def my_usage(
     since: Annotated[date | None, Query(description="first UTC day (default: 30 days up to until)")] = None,
     until: Annotated[date | None, Query(description="last UTC day (default: today)")] = None,
 ) -> UsageReportOut:
-    report = services().usage.for_user(caller(router), since=since, until=until)
-    return UsageReportOut.of(report, prices_as_of=PRICES_AS_OF)
+    user = caller(router)
+    report = services().usage.for_user(user, since=since, until=until)
+    return UsageReportOut.of(report, prices_as_of=PRICES_AS_OF, allowance=services().budget.today(user))
 
 
 @router.get("/workspaces/<workspace_id>/usage")

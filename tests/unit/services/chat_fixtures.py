@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from quarry.adapters.memory_usage import InMemoryUsageLedger
 from quarry.models import Chunk, Document, DocumentSource, Workspace
 from quarry.services.access import WorkspaceAccess
+from quarry.services.budget import TokenBudget
 from quarry.services.chat import ChatService
 from quarry.services.models_registry import ModelInfo, ModelRegistry
 from quarry.services.search import SearchService
@@ -33,7 +34,8 @@ class Chat:
     ledger: InMemoryUsageLedger
 
 
-def build_chat(*replies: str | list[str]) -> Chat:
+def build_chat(*replies: str | list[str], daily_token_budget: int | None = None) -> Chat:
+    """``daily_token_budget``: the per-user allowance, counted on the chat's own ledger (None: unbounded)."""
     catalog = FakeCatalog()
     catalog.put_workspace(Workspace(WS, "docs", OWNER, "hash-512", 512, shared_with=(READER,)))
     index = FakeVectorIndex()
@@ -49,5 +51,6 @@ def build_chat(*replies: str | list[str]) -> Chat:
     access = WorkspaceAccess(catalog)
     history, ledger = FakeChatHistory(), InMemoryUsageLedger()
     search = SearchService(index=index, catalog=catalog, models=models, access=access)
-    service = ChatService(history=history, search=search, models=models, access=access, usage=ledger)
+    budget = TokenBudget(ledger=ledger, daily_tokens=daily_token_budget)
+    service = ChatService(history=history, search=search, models=models, access=access, usage=ledger, budget=budget)
     return Chat(service, model, history, ledger)

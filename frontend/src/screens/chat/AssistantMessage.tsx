@@ -1,4 +1,5 @@
 import { type MouseEvent, useMemo } from "react";
+import { chatErrorText } from "../../api/errors";
 import type { CitationOut } from "../../api/types";
 import { useElapsed } from "../../lib/hooks";
 import { renderMarkdown } from "../../lib/markdown";
@@ -38,10 +39,11 @@ function StatusLine({ turn, stalledMs, onReload }: { turn: AssistantTurn; stalle
   }
   if (turn.status === "cancelled") return <p className="turn-status muted">Stopped.</p>;
   if (turn.status === "error") {
+    const shown = turn.error ? chatErrorText(turn.error) : { title: null, text: "Something went wrong." };
     return (
-      <p className="turn-status error-text" role="alert" data-testid="answer-error">
-        {turn.error?.message ?? "Something went wrong."}
-        {turn.error?.code ? ` (${turn.error.code})` : ""}
+      <p className={`turn-status ${shown.title ? "warn" : "error-text"}`} role="alert" data-testid="answer-error">
+        {shown.title && <strong>{shown.title} </strong>}
+        {shown.text}
       </p>
     );
   }

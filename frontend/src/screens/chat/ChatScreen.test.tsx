@@ -97,6 +97,27 @@ describe("ChatScreen", () => {
     expect(screen.getByTestId("answer-error").textContent).toContain("The model is not loaded");
   });
 
+  it("says plainly that the daily allowance is used up, without the error code", async () => {
+    const user = userEvent.setup();
+    const h = await openChat();
+    await user.type(screen.getByTestId("chat-input"), "Hi{Enter}");
+    const message = "You have used your daily allowance of 500,000 tokens; it renews at 00:00 UTC (in 3h 12m).";
+    act(() => h.ws().serverSends({ type: "error", code: "budget_exhausted", message, session_id: null }));
+    const shown = screen.getByTestId("answer-error").textContent ?? "";
+    expect(shown).toBe(`Daily limit reached. ${message}`);
+    expect(shown).not.toContain("budget_exhausted");
+    expect(screen.getByTestId("send-button")).toBeTruthy(); // the composer is usable again
+  });
+
+  it("shows the allowance refusal in the banner too when no answer is waiting", async () => {
+    const h = await openChat();
+    const message = "You have used your daily allowance of 300 tokens; it renews at 00:00 UTC (in 0h 5m).";
+    act(() => h.ws().serverSends({ type: "error", code: "budget_exhausted", message, session_id: null }));
+    const banner = screen.getByTestId("chat-error").textContent ?? "";
+    expect(banner).toContain(`Daily limit reached. ${message}`);
+    expect(banner).not.toContain("budget_exhausted");
+  });
+
   it("cannot send while offline, and marks an interrupted answer", async () => {
     const user = userEvent.setup();
     const h = await openChat();

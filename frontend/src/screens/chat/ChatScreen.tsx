@@ -1,6 +1,6 @@
 import { useEffect, useReducer, useRef, useState } from "react";
 import type { CitationOut } from "../../api/types";
-import { describeError } from "../../api/errors";
+import { chatErrorText, describeError } from "../../api/errors";
 import { useConnection, useOnReconnect, useServerMessages, useServices } from "../../app/context";
 import { navigate } from "../../app/router";
 import { ErrorNote, Loading } from "../../components/common";
@@ -157,6 +157,7 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
   const blockedReason =
     conn.status === "open" ? null : conn.status === "offline" ? "Offline: reconnecting…" : "Connecting…";
   const knownWorkspace = workspaces.data?.some((w) => w.id === workspaceId) ?? true;
+  const bannerText = state.banner ? chatErrorText(state.banner) : null;
 
   return (
     <div className={`chat-layout${citation ? " with-panel" : ""}`}>
@@ -238,7 +239,8 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
         {state.banner && (
           <div className="error-note" role="alert" data-testid="chat-error">
             <span>
-              {state.banner.message} ({state.banner.code})
+              {bannerText?.title && <strong>{bannerText.title} </strong>}
+              {bannerText?.text}
             </span>
             <button type="button" className="btn small" onClick={() => dispatch({ type: "dismissBanner" })}>
               Dismiss

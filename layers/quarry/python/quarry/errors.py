@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BudgetExhausted",
     "Conflict",
     "DatabaseWaking",
     "Forbidden",
@@ -73,6 +74,24 @@ class UnreadableDocument(QuarryError):
 class Throttled(QuarryError):
     status = 429
     code = "throttled"
+
+
+class BudgetExhausted(Throttled):
+    """The user has spent their daily token allowance (``Settings.daily_token_budget``); it renews at 00:00 UTC.
+
+    A 429 like the rate limit, but with its own code so the UI can say what happened in plain words, and a
+    ``Retry-After`` of the seconds left until the next UTC midnight, when the same request will work again.
+    """
+
+    code = "budget_exhausted"
+
+    def __init__(self, *, budget: int, retry_after: int) -> None:
+        self.budget = budget
+        self.retry_after = max(1, int(retry_after))
+        hours, minutes = divmod(-(-self.retry_after // 60), 60)  # whole minutes, rounded up
+        super().__init__(
+            f"You have used your daily allowance of {budget:,} tokens; it renews at 00:00 UTC (in {hours}h {minutes}m)."
+        )
 
 
 class ModelUnavailable(QuarryError):

@@ -27,6 +27,7 @@ from quarry.models import (
 )
 
 if TYPE_CHECKING:
+    from quarry.services.budget import Allowance
     from quarry.services.usage import UsageReport
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "ChatOut",
     "CitationOut",
     "ClientMessage",
+    "DailyAllowanceOut",
     "DocumentOut",
     "DocumentStatusEvent",
     "EmbeddingsIn",
@@ -504,8 +506,29 @@ class UsageRowOut(_Out):
         return cls.model_validate(row)
 
 
+class DailyAllowanceOut(_Out):
+    """The caller's daily token allowance (input + output tokens, all workspaces) for the current UTC day."""
+
+    daily_token_budget: int
+    tokens_today: int
+    tokens_left_today: int
+    renews_at: datetime  # the next 00:00 UTC
+
+    @classmethod
+    def of(cls, allowance: Allowance) -> DailyAllowanceOut:
+        return cls(
+            daily_token_budget=allowance.budget,
+            tokens_today=allowance.used,
+            tokens_left_today=allowance.left,
+            renews_at=allowance.renews_at,
+        )
+
+
 class UsageReportOut(_Out):
-    """``GET /usage`` (the caller's own) and ``GET /workspaces/{id}/usage`` (its owner's view)."""
+    """``GET /usage`` (the caller's own) and ``GET /workspaces/{id}/usage`` (its owner's view).
+
+    ``allowance``: the caller's daily token allowance, in ``GET /usage`` only; null when the deployment sets
+    none, and always in a workspace's view (an allowance is a user's, not a workspace's)."""
 
     scope: Literal["user", "workspace"]
     id: str
@@ -516,9 +539,10 @@ class UsageReportOut(_Out):
     total: UsageRowOut
     by_model: list[UsageRowOut]
     days: list[UsageRowOut]
+    allowance: DailyAllowanceOut | None = None
 
     @classmethod
-    def of(cls, report: UsageReport, *, prices_as_of: str) -> UsageReportOut:
+    def of(cls, report: UsageReport, *, prices_as_of: str, allowance: Allowance | None = None) -> UsageReportOut:
         return cls(
             scope=report.scope.value,
             id=report.key,
@@ -528,6 +552,7 @@ class UsageReportOut(_Out):
             total=UsageRowOut.of(report.total()),
             by_model=[UsageRowOut.of(r) for r in report.by_model()],
             days=[UsageRowOut.of(r) for r in report.days],
+            allowance=DailyAllowanceOut.of(allowance) if allowance is not None else None,
         )
 
 

@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     context_chunks: int = Field(default=5, ge=1, le=20)  # sources given to the LLM when a chat does not say
     min_relevance: float = 0.3  # dense cosine below which a passage does not ground an answer
 
+    # --- spend ----------------------------------------------------------------------
+    # Input + output tokens one user's answers may spend per UTC day, across workspaces; past it a new chat is
+    # refused (429 "budget_exhausted") until 00:00 UTC. None: no allowance (the local default). AWS: the deploy
+    # configuration's spend.daily_token_budget_per_user.
+    daily_token_budget: int | None = Field(default=None, ge=1)
+
     # --- ingestion ----------------------------------------------------------------
     max_upload_bytes: int = 50 * 1024 * 1024
     upload_url_ttl_seconds: int = 900
@@ -163,6 +169,12 @@ class Settings(BaseSettings):
     cognito_client_id: str = ""
     dev_token_secret: str = ""  # local runtime: HMAC key for the dev identity (generated when empty)
     dev_token_ttl_seconds: int = 12 * 3600  # the UI renews it from /config.json before it expires
+
+    @field_validator("daily_token_budget", mode="before")
+    @classmethod
+    def _empty_is_no_budget(cls, value: object) -> object:
+        """An empty ``QUARRY_DAILY_TOKEN_BUDGET`` (a template rendering "no budget" as "") means no budget."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     def require(self, name: str, needed_by: str) -> str:
         """The value of a string setting an adapter cannot work without, or a clear error naming its variable

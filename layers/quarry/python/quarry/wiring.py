@@ -34,6 +34,7 @@ from quarry.ports import (
     WorkflowName,
 )
 from quarry.services.access import WorkspaceAccess
+from quarry.services.budget import TokenBudget
 from quarry.services.chat import ChatService
 from quarry.services.chat_stream import ChatStreamService
 from quarry.services.document_pipeline import Chunker, DocumentPipeline
@@ -504,6 +505,7 @@ class Services:
     chat_stream: ChatStreamService
     usage: UsageService
     model_calls: ModelCallService
+    budget: TokenBudget
 
     @property
     def settings(self) -> Settings:
@@ -592,6 +594,7 @@ def build_services(settings: Settings | None = None, *, overrides: AdapterOverri
         ),
     )
     ledger = cast(UsageLedger, _Lazy(lambda: a.usage))  # built on first answer or view, like the index
+    budget = TokenBudget(ledger=ledger, daily_tokens=s.daily_token_budget)
     chat = ChatService(
         history=a.chat_history,
         search=search,
@@ -600,6 +603,7 @@ def build_services(settings: Settings | None = None, *, overrides: AdapterOverri
         min_relevance=s.min_relevance,
         context_chunks=s.context_chunks,
         usage=ledger,
+        budget=budget,
     )
     chat_stream = ChatStreamService(
         chat=chat, bus=a.bus, notifier=a.notifier, cancellations=a.cancellations, connections=a.connections
@@ -620,6 +624,7 @@ def build_services(settings: Settings | None = None, *, overrides: AdapterOverri
         feedback=FeedbackService(catalog=a.catalog, history=a.chat_history),
         usage=UsageService(ledger=ledger, access=access),
         model_calls=ModelCallService(a.models),
+        budget=budget,
     )
     return services
 

@@ -7,11 +7,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from quarry.errors import Conflict, NotFound
+from quarry.errors import BudgetExhausted, Conflict, NotFound
 from quarry.models import Answer, Hit, Message, Role, SearchMode, SearchRequest, Session, Usage, new_id, utcnow
 from quarry.ports import ChatHistory, ChatModel, ChatTurn, UsageLedger
 from quarry.protocol import ChatAction, ChatIn
 from quarry.services.access import WorkspaceAccess
+from quarry.services.budget import TokenBudget
 from quarry.services.citations import extract_citations
 from quarry.services.models_registry import ModelRegistry
 from quarry.services.prompts import NO_ANSWER, condense_turns, grounded_turns, plain_turns, standalone_question
@@ -81,6 +82,7 @@ class ChatService:
         history_turns: int = 6,
         context_chunks: int = 5,
         usage: UsageLedger | None = None,
+        budget: TokenBudget | None = None,
     ) -> None:
         self._history = history
         self._search = search
@@ -90,6 +92,7 @@ class ChatService:
         self._history_turns = history_turns
         self._context_chunks = context_chunks  # sources given to the model when the request does not say
         self._usage = usage
+        self._budget = budget  # None: answers are not bounded per user
 
     # ------------------------------------------------------------------ sessions
     def open_session(self, user: str, session_id: str | None, workspace_id: str | None, text: str) -> Session:
@@ -113,6 +116,30 @@ class ChatService:
             raise NotFound(f"session {session_id} not found")
         return session
 
+    # ------------------------------------------------------------------ allowance
+    def ensure_allowance(self, user: str) -> None:
+        """Refuse (``BudgetExhausted``) a user whose tokens today have reached the daily allowance, before any
+        session, message or model call is made. Checked before an answer starts, not during it (see
+        ``quarry.services.budget``)."""
+        if self._budget is not None:
+            self._budget.check(user)
+
+    def _ensure_allowance_for(self, request: ChatRequest, message_id: str | None) -> None:
+        """As ``ensure_allowance``; but a redelivered chat job whose question is stored already (answered, and
+        counted, before the allowance ran out) is ``AlreadyAnswered``: it must stay silent, not send a refusal."""
+        try:
+            self.ensure_allowance(request.user)
+        except BudgetExhausted as refused:
+            if (
+                message_id
+                and request.session_id
+                and self._history.get_message(request.session_id, question_id(message_id)) is not None
+            ):
+                raise AlreadyAnswered(
+                    f"message {message_id} of session {request.session_id} was handled already"
+                ) from refused
+            raise
+
     # ------------------------------------------------------------------ answering
     def answer(
         self,
@@ -123,8 +150,10 @@ class ChatService:
         cancelled: Callable[[], bool] = lambda: False,
     ) -> ChatOutcome:
         """Answer and persist both turns. With ``message_id`` (a chat job's) the question's id derives from it
-        and is written only if new: a second run of the same job raises ``AlreadyAnswered`` before any work."""
+        and is written only if new: a second run of the same job raises ``AlreadyAnswered`` before any work.
+        A user past the daily token allowance gets ``BudgetExhausted`` and nothing is stored."""
         started = time.perf_counter()
+        self._ensure_allowance_for(request, message_id)
         session = self.open_session(request.user, request.session_id, request.workspace_id, request.text)
         message_id = message_id or new_id()
         history = self._history.recent_messages(session.id, limit=self._history_turns)

@@ -51,6 +51,9 @@ class ChatStreamService:
         self._clock = clock
 
     def submit(self, connection_id: str, user: str, action: ChatAction) -> ChatJob:
+        """Accept a chat: refuse a user past the daily token allowance here already (nothing is opened or
+        published; ``ws_message`` turns the error into an ``error`` event), else open the session and publish."""
+        self._chat.ensure_allowance(user)
         session = self._chat.open_session(user, action.session_id, action.workspace_id, action.text)
         job = ChatJob(
             connection_id=connection_id,
@@ -84,7 +87,8 @@ class ChatStreamService:
         self._notifier.close(connection_id, code=code, reason=reason)
 
     def run(self, job: ChatJob) -> Answer | None:
-        """Answer one job, streaming to its connection. Domain errors become an ``error`` event."""
+        """Answer one job, streaming to its connection. Domain errors become an ``error`` event: among them
+        ``budget_exhausted`` for a job queued before its user's daily allowance ran out (nothing is stored)."""
         state = {"sequence": 0, "connected": True}
 
         def on_token(text: str) -> None:
