@@ -110,8 +110,15 @@ class Access:
             ],
         )
         self._vectors("chat_worker", write=False)
-        self.functions.functions["chat_worker"].add_event_source(
-            sources.SqsEventSource(self.messaging.chat_queue, batch_size=1, report_batch_item_failures=True)
+        # At most spend.chat_max_concurrency workers at once: the bound on concurrent Bedrock calls (and spend);
+        # further requests wait in the queue. Under a gradual rollout the live alias consumes the queue.
+        self.functions.entry("chat_worker").add_event_source(
+            sources.SqsEventSource(
+                self.messaging.chat_queue,
+                batch_size=1,
+                report_batch_item_failures=True,
+                max_concurrency=self.config.spend.chat_max_concurrency,
+            )
         )
 
     def _ingestion(self) -> None:

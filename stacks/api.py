@@ -262,7 +262,8 @@ class WebSocketApi(Construct):
             integration=integrations.WebSocketLambdaIntegration("DisconnectIntegration", fns["ws_disconnect"]),
         )
         self.api.add_route(
-            "$default", integration=integrations.WebSocketLambdaIntegration("MessageIntegration", fns["ws_message"])
+            "$default",
+            integration=integrations.WebSocketLambdaIntegration("MessageIntegration", functions.entry("ws_message")),
         )
 
 
@@ -274,7 +275,7 @@ class Api(Construct):
         self.rest: RestApi | None = None
 
     def add_rest(self, auth: Auth, functions: Functions) -> RestApi:
-        self.rest = RestApi(self, "Rest", config=self.config, auth=auth, fn=functions.functions["rest_api"])
+        self.rest = RestApi(self, "Rest", config=self.config, auth=auth, fn=functions.entry("rest_api"))
         self.websocket.add_routes(functions)
         # Stage logging (execution logs and access logs alike, REST and WebSocket) needs API Gateway's
         # account-level CloudWatch role in the region, which a fresh account lacks. The REST API sets it

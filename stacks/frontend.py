@@ -1,6 +1,7 @@
 """The UI: a private S3 bucket behind CloudFront (origin access control), security headers on every
 response, ``/api/*`` routed to the REST API on the same origin (no CORS), and a generated ``config.json``
 (``{"apiUrl", "wsUrl", "auth": {"mode": "cognito", ...}}``, the shape ``frontend/src/api/config.ts`` reads).
+With ``waf.enabled`` and ``waf.cloudfront`` the distribution carries the CLOUDFRONT web ACL of ``stacks/waf.py``.
 """
 
 from __future__ import annotations
@@ -65,8 +66,10 @@ class Frontend(Construct):
         auth: Auth,
         rest: RestApi,
         websocket: WebSocketApi,
+        web_acl_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.web_acl_arn = web_acl_arn
         removal = data_removal(config)
         self.bucket = s3.Bucket(
             self,
@@ -95,6 +98,7 @@ class Frontend(Construct):
             default_root_object="index.html",
             price_class=_PRICE_CLASS[config.frontend.price_class],
             http_version=cf.HttpVersion.HTTP2_AND_3,
+            web_acl_id=web_acl_arn,  # the CLOUDFRONT web ACL of stacks/waf.py (waf.enabled + waf.cloudfront)
             enable_logging=True,
             log_bucket=storage.access_logs,
             log_file_prefix="cloudfront/",

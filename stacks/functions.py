@@ -41,6 +41,8 @@ class FunctionSpec:
     # How long a Data API call waits for a paused Aurora to resume before giving up with 503 + Retry-After:
     # inside API Gateway's 29 s for the REST API, longer where nobody waits on an HTTP answer.
     pg_resume_wait_s: int = 20
+    # Admits or answers chats, so it enforces each user's daily token budget (QUARRY_DAILY_TOKEN_BUDGET).
+    token_budget: bool = False
     # No function reserves concurrency: a new account's quota is 10 and Lambda keeps 10 unreserved, so any
     # reservation fails the deploy. Overlapping sweeper runs are harmless (see lambdas/sweeper).
 
@@ -48,11 +50,20 @@ class FunctionSpec:
 FUNCTIONS: dict[str, FunctionSpec] = {
     s.name: s
     for s in (
-        FunctionSpec("rest_api", "REST API (API Gateway proxy)", memory_mb=1024, timeout_s=29, postgres=True),
+        FunctionSpec(
+            "rest_api",
+            "REST API (API Gateway proxy)",
+            memory_mb=1024,
+            timeout_s=29,
+            postgres=True,
+            token_budget=True,
+        ),
         FunctionSpec("ws_authorizer", "WebSocket $connect authorizer (Cognito JWT)", memory_mb=256, timeout_s=10),
         FunctionSpec("ws_connect", "WebSocket $connect", memory_mb=256, timeout_s=10),
         FunctionSpec("ws_disconnect", "WebSocket $disconnect", memory_mb=256, timeout_s=10),
-        FunctionSpec("ws_message", "WebSocket $default: validate and publish chat requests", memory_mb=512),
+        FunctionSpec(
+            "ws_message", "WebSocket $default: validate and publish chat requests", memory_mb=512, token_budget=True
+        ),
         FunctionSpec(
             "chat_worker",
             "Chat: retrieve, generate, stream tokens",
@@ -60,6 +71,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             timeout_s=300,
             postgres=True,
             pg_resume_wait_s=60,
+            token_budget=True,
         ),
         FunctionSpec("ingest_trigger", "S3 events -> register document, start ingestion", timeout_s=60),
         FunctionSpec(
@@ -129,6 +141,8 @@ class Functions(Construct):
         )
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
+        # The ``live`` alias of each function under a gradual rollout (set by stacks.rollout.Rollout).
+        self.aliases: dict[str, lambda_.Alias] = {}
         for spec in FUNCTIONS.values():
             if spec.name == "workspace_setup" and not config.aurora.enabled:
                 continue
@@ -181,7 +195,11 @@ class Functions(Construct):
             )
         env = {
             **quarry_environment(
-                self.config, resources, postgres=self.postgres_mode(spec), pg_resume_wait_s=spec.pg_resume_wait_s
+                self.config,
+                resources,
+                postgres=self.postgres_mode(spec),
+                pg_resume_wait_s=spec.pg_resume_wait_s,
+                token_budget=spec.token_budget,
             ),
             **powertools_environment(f"{self.config.prefix}-{spec.name}"),
         }
@@ -207,6 +225,11 @@ class Functions(Construct):
         )
         self.functions[spec.name] = fn
         self.roles[spec.name] = role
+
+    def entry(self, name: str) -> lambda_.IFunction:
+        """What callers invoke (API integrations, event sources): the ``live`` alias when a gradual rollout
+        publishes the function, so CodeDeploy can shift their traffic; otherwise the function itself."""
+        return self.aliases.get(name) or self.functions[name]
 
     def grant(self, name: str, statements: list[iam.PolicyStatement]) -> None:
         for statement in statements:

@@ -4,6 +4,9 @@ Always on (the essential alarms): messages in a dead-letter queue, failed state-
 5xx. Opt-in (``monitoring.function_alarms``, ``monitoring.dashboard``; off by default to keep the idle
 cost under $5/month): one error alarm per Lambda, and the CloudWatch dashboard.
 
+Under a gradual rollout (``rollout.strategy``) the rollback alarms of :class:`stacks.rollout.Rollout` notify the
+same topic, and the REST 5xx alarm also rolls back a ``rest_api`` release.
+
 Custom metrics come from Powertools in namespace ``Quarry`` (:data:`stacks.runtime_env.METRICS_NAMESPACE`):
 :data:`TTFT_METRIC` from ``chat_worker`` and :data:`DOCS_PROCESSED` / :data:`DOCS_FAILED` from ingestion.
 """
@@ -32,6 +35,7 @@ from stacks.functions import Functions
 from stacks.ingestion import Workflows
 from stacks.messaging import Messaging
 from stacks.models import Models
+from stacks.rollout import Rollout
 from stacks.runtime_env import METRICS_NAMESPACE
 from stacks.storage import Storage
 
@@ -58,6 +62,7 @@ class Monitoring(Construct):
         api: Api,
         workflows: Workflows,
         models: Models,
+        rollout: Rollout,
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
@@ -87,13 +92,17 @@ class Monitoring(Construct):
             )
         rest = api.rest
         assert rest is not None
-        self._alarm(
+        api_5xx = self._alarm(
             "Api5xx",
             rest.api.metric_server_error(period=PERIOD, statistic="Sum"),
             threshold=5,
             description="REST API 5xx responses",
             action=action,
         )
+        rollout.add_alarm("rest_api", api_5xx)
+        for alarm in rollout.alarms.values():  # a rollback is news: tell the same people
+            alarm.add_alarm_action(action)
+            self.alarms.append(alarm)
         for name, machine in (("Ingest", workflows.ingest), ("Delete", workflows.delete)):
             self._alarm(
                 f"{name}Failed",
@@ -107,7 +116,7 @@ class Monitoring(Construct):
 
     def _alarm(
         self, construct_id: str, metric: cw.Metric, *, threshold: float, description: str, action: cw_actions.SnsAction
-    ) -> None:
+    ) -> cw.Alarm:
         alarm = metric.create_alarm(
             self,
             construct_id,
@@ -119,6 +128,7 @@ class Monitoring(Construct):
         )
         alarm.add_alarm_action(action)
         self.alarms.append(alarm)
+        return alarm
 
     def _custom(self, name: str, service: str, statistic: str) -> cw.Metric:
         return cw.Metric(

@@ -56,6 +56,7 @@ def acknowledge(stack: QuarryStack) -> None:
     _functions(stack)
     _api(stack)
     _workflows(stack)
+    _rollout(stack)
     _frontend(stack)
     _cdk_singletons(stack)
 
@@ -158,7 +159,13 @@ def _api(stack: QuarryStack) -> None:
         "The account-level API Gateway CloudWatch role uses the AWS managed push-to-logs policy, as documented.",
         "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
     )
-    _ack(rest.api, "WAF is billed per web ACL and request; throttling and Cognito protect the API.", "APIG3")
+    if stack.waf is None:  # with waf.enabled the stage has a web ACL and APIG3 passes on its own
+        _ack(
+            rest.api,
+            "AWS WAF is opt-in (waf.enabled in the deploy config, billed per web ACL, rule and request: see "
+            "`quarry cost`); without it stage throttling and the Cognito authorizer protect the API.",
+            "APIG3",
+        )
     ws = stack.api.websocket.api
     _ack(
         ws,
@@ -187,6 +194,17 @@ def _workflows(stack: QuarryStack) -> None:
     )
 
 
+def _rollout(stack: QuarryStack) -> None:
+    for group in stack.rollout.groups.values():
+        _ack(
+            group,
+            "CodeDeploy's service role for Lambda: aws-cdk-lib always attaches AWS's scoped "
+            "AWSCodeDeployRoleForLambdaLimited (get/update an alias, read the group's alarms, hooks named "
+            "CodeDeployHook_*).",
+            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited]",
+        )
+
+
 def _frontend(stack: QuarryStack) -> None:
     fe = stack.frontend
     _ack(
@@ -196,7 +214,13 @@ def _frontend(stack: QuarryStack) -> None:
         "CFR4",
     )
     _ack(fe.distribution, "No geographic restriction: the platform serves any region.", "CFR1")
-    _ack(fe.distribution, "WAF is billed per web ACL; the UI is static and the API is authenticated.", "CFR2")
+    if fe.web_acl_arn is None:  # with a web ACL on the distribution CFR2 passes on its own
+        _ack(
+            fe.distribution,
+            "AWS WAF on the UI is opt-in (waf.enabled with waf.cloudfront in the deploy config, billed per web ACL, "
+            "rule and request: see `quarry cost`); the UI is static and the API is authenticated.",
+            "CFR2",
+        )
 
 
 def _cdk_singletons(stack: QuarryStack) -> None:

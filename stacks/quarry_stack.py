@@ -23,15 +23,19 @@ from stacks.messaging import Messaging
 from stacks.models import Models
 from stacks.monitoring import Monitoring
 from stacks.network import Network
+from stacks.rollout import Rollout
 from stacks.runtime_env import RuntimeResources, quarry_environment
 from stacks.storage import Storage
 from stacks.vector_stores import SchemaSetup, VectorStores
+from stacks.waf import ApiFirewall, needs_edge_stack, ui_web_acl_arn
 
 __all__ = ["QuarryStack"]
 
 
 class QuarryStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: DeployConfig, root: Path, **kwargs: Any) -> None:
+        # A UI web ACL outside us-east-1 lives in a us-east-1 stack whose ARN reaches this one (stacks/waf.py).
+        kwargs.setdefault("cross_region_references", needs_edge_stack(config))
         super().__init__(scope, construct_id, description="Quarry: serverless RAG platform", **kwargs)
         Tags.of(self).add("project", "quarry")
         Tags.of(self).add("quarry:prefix", config.prefix)
@@ -48,6 +52,8 @@ class QuarryStack(Stack):
         self.functions = Functions(
             self, "Functions", config=config, root=root, network=self.network, resources=resources
         )
+        # Before anything invokes the functions: under a gradual rollout callers get the live alias.
+        self.rollout = Rollout(self, "Rollout", config=config, functions=self.functions)
         self.worker = BatchWorker(
             self,
             "Batch",
@@ -66,6 +72,7 @@ class QuarryStack(Stack):
         )
         schedule_sweeper(self, config, self.functions.functions["sweeper"])
         self.rest = self.api.add_rest(self.auth, self.functions)
+        self.waf = ApiFirewall.build(self, config, self.rest.api)
         Access(
             scope=self,
             config=config,
@@ -98,6 +105,7 @@ class QuarryStack(Stack):
             auth=self.auth,
             rest=self.rest,
             websocket=self.api.websocket,
+            web_acl_arn=ui_web_acl_arn(self, config),
         )
         self.monitoring = Monitoring(
             self,
@@ -109,6 +117,7 @@ class QuarryStack(Stack):
             api=self.api,
             workflows=self.workflows,
             models=self.models,
+            rollout=self.rollout,
         )
         self._outputs()
 

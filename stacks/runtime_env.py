@@ -106,11 +106,23 @@ def _postgres(config: DeployConfig, res: RuntimeResources, mode: PostgresMode, r
     return {"pg_dsn": dsn, "pg_secret_arn": res.pg_secret_arn, "pg_pool_max": "2"}
 
 
+def _spend(config: DeployConfig) -> dict[str, str]:
+    """The per-user daily token budget; absent when the configuration sets none (no budget)."""
+    budget = config.spend.daily_token_budget_per_user
+    return {} if budget is None else {"daily_token_budget": str(budget)}
+
+
 def quarry_environment(
-    config: DeployConfig, res: RuntimeResources, *, postgres: PostgresMode, pg_resume_wait_s: int = 20
+    config: DeployConfig,
+    res: RuntimeResources,
+    *,
+    postgres: PostgresMode,
+    pg_resume_wait_s: int = 20,
+    token_budget: bool = False,
 ) -> dict[str, str]:
-    """``QUARRY_*`` variables for one consumer; ``postgres`` says how it reaches Aurora, if at all, and
-    ``pg_resume_wait_s`` how long it may wait for a paused cluster to wake (keep it inside its own deadline)."""
+    """``QUARRY_*`` variables for one consumer; ``postgres`` says how it reaches Aurora, if at all,
+    ``pg_resume_wait_s`` how long it may wait for a paused cluster to wake (keep it inside its own deadline),
+    and ``token_budget`` whether it admits or answers chats, and so enforces each user's daily token budget."""
     values: dict[str, str] = {
         **_adapters(config),
         "aws_region": config.region,
@@ -130,6 +142,7 @@ def quarry_environment(
         "crawler_enabled": "true" if config.ingestion.crawler else "false",
         **_models(config, res),
         **_postgres(config, res, postgres, pg_resume_wait_s),
+        **(_spend(config) if token_budget else {}),
     }
     if config.opensearch.enabled:
         values["opensearch_endpoint"] = res.opensearch_endpoint

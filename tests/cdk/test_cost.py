@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from quarry.deployment.config import DeployConfig, load_config
-from quarry.deployment.cost import HOURS_PER_MONTH, PRICES, Estimate, LineItem, Workload, estimate, main
+from quarry.deployment.cost import HOURS_PER_MONTH, PRICES, Bound, Estimate, LineItem, Workload, estimate, main
 from quarry.errors import InvalidInput
 from quarry.pricing import TOKEN_PRICES_1K, token_cost
 
@@ -163,3 +163,64 @@ def test_the_stacks_deploy_the_schema_quarry_cost_prices() -> None:
     import stacks.config
 
     assert stacks.config.DeployConfig is DeployConfig and stacks.config.load_config is load_config
+
+
+def test_a_gradual_rollout_adds_its_rollback_alarms_and_codedeploy_is_free() -> None:
+    base = estimate(DeployConfig())
+    assert not [i for i in base.idle if i.component == "rollout"]
+    for strategy in ("canary", "linear"):
+        est = estimate(load_config({"rollout": {"strategy": strategy, "percent": 25, "interval_minutes": 3}}))
+        assert _item(est.idle, "alarms").usd == pytest.approx(
+            _item(base.idle, "alarms").usd + 3 * PRICES["cw_alarm_month"]
+        )
+        codedeploy = _item(est.idle, "CodeDeploy")
+        assert codedeploy.usd == 0 and "free" in codedeploy.note
+        assert f"{strategy} 25% / 3 min, 3 functions" in codedeploy.item
+        added = Estimate.total(est.idle) - Estimate.total(base.idle)
+        assert added == pytest.approx(3 * PRICES["cw_alarm_month"], abs=0.01)
+
+
+def _bound(est: Estimate, name: str) -> Bound:
+    [found] = [b for b in est.chat_bounds if b.name == name]
+    return found
+
+
+def test_the_chat_concurrency_cap_bounds_what_chat_can_spend() -> None:
+    work = Workload(chat_worker_seconds=6.0)
+    est = estimate(load_config({"spend": {"chat_max_concurrency": 20}}), work)
+    cap = _bound(est, "chat concurrency")
+    assert "at most 20 chats" in cap.limit
+    hourly = 20 * 3600 / 6.0 / 1000 * Estimate.total(est.per_1000_chats)  # every worker busy all hour
+    assert cap.usd_per_day == pytest.approx(24 * hourly)
+    assert cap.usd_per_month == pytest.approx(HOURS_PER_MONTH * hourly)
+    halved = _bound(estimate(load_config({"spend": {"chat_max_concurrency": 10}}), work), "chat concurrency")
+    assert cap.usd_per_day is not None and halved.usd_per_day == pytest.approx(cap.usd_per_day / 2)
+
+
+def test_the_daily_token_budget_caps_each_users_model_spend() -> None:
+    model = "amazon.nova-pro-v1:0"
+    config = load_config({"bedrock": {"chat_model_ids": [model]}, "spend": {"daily_token_budget_per_user": 200_000}})
+    budget = _bound(estimate(config), "token budget")
+    price_in, price_out = TOKEN_PRICES_1K[model]
+    assert budget.usd_per_day == pytest.approx(200 * max(price_in, price_out))  # every token at the dearer price
+    assert budget.usd_per_month == pytest.approx(200 * max(price_in, price_out) * HOURS_PER_MONTH / 24)
+    assert "200,000 tokens per user per day" in budget.limit and model in budget.note
+    # what the default budget lets one user spend on the default model
+    default = _bound(estimate(DeployConfig()), "token budget")
+    assert default.usd_per_day == pytest.approx(500 * max(TOKEN_PRICES_1K["amazon.nova-lite-v1:0"]))
+
+    unbounded = _bound(estimate(load_config({"spend": {"daily_token_budget_per_user": None}})), "token budget")
+    assert unbounded.usd_per_day is None and "unbounded" in unbounded.note
+    hourly = _bound(estimate(load_config({"sagemaker": {"llm_endpoint": True}})), "token budget")
+    assert hourly.usd_per_day is None and "by the hour" in hourly.note  # a SageMaker LLM has no token price
+
+
+def test_the_bounds_are_printed_and_in_the_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["--cdk-json", str(tmp_path / "none.json"), "--json"]) == 0
+    bounds = json.loads(capsys.readouterr().out)["per_1000_chats"]["bounds"]
+    assert [b["name"] for b in bounds] == ["chat concurrency", "token budget"]
+    assert all(b["usd_per_day"] > 0 for b in bounds)
+    assert main(["--cdk-json", str(tmp_path / "none.json")]) == 0
+    table = capsys.readouterr().out
+    chats = table.split("Per 1,000 chats")[1].split("Per 1,000 documents")[0]
+    assert "bounded by:" in chats and "spend.chat_max_concurrency" in chats and "spend.daily_token_budget" in chats

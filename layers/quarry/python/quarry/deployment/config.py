@@ -207,6 +207,10 @@ class MonitoringConfig(_Section):
     function_alarms: bool = False
 
 
+# The functions a gradual rollout shifts traffic on: the API and the chat path (stacks/rollout.py, `quarry cost`).
+ROLLOUT_FUNCTIONS = ("rest_api", "ws_message", "chat_worker")
+
+
 class RolloutConfig(_Section):
     """How a new version of the API and chat functions reaches users (CodeDeploy on Lambda aliases).
 
@@ -218,6 +222,11 @@ class RolloutConfig(_Section):
     strategy: Literal["all_at_once", "canary", "linear"] = "all_at_once"
     percent: int = Field(default=10, ge=1, le=99)
     interval_minutes: int = Field(default=5, ge=1, le=60)
+
+    @property
+    def gradual(self) -> bool:
+        """Traffic shifts through CodeDeploy onto a ``live`` alias, rather than the functions updating in place."""
+        return self.strategy != "all_at_once"
 
 
 class WafConfig(_Section):

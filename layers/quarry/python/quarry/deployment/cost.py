@@ -8,6 +8,9 @@ per-token model prices come from :mod:`quarry.pricing`, which the runtime prices
 usage assumptions are in :class:`Workload`. Estimates, not a bill: taxes, free tiers and data transfer
 beyond what is listed are left out.
 
+The per-1,000-chats view comes with its **bounds** (:class:`Bound`): what the chat concurrency cap and each
+user's daily token budget (``spend`` in the deploy configuration) let chat spend at most.
+
 Usage: ``quarry cost [--config FILE] [--json]``.
 """
 
@@ -21,7 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from quarry.deployment.config import DeployConfig, load_config
+from quarry.deployment.config import ROLLOUT_FUNCTIONS, DeployConfig, load_config
+from quarry.deployment.waf import web_acl_plans
 from quarry.errors import InvalidInput
 from quarry.pricing import PRICES_AS_OF, TOKEN_PRICES_1K, base_model_id
 
@@ -29,6 +33,7 @@ __all__ = [
     "HOURS_PER_MONTH",
     "PRICES",
     "PRICES_AS_OF",
+    "Bound",
     "Estimate",
     "LineItem",
     "Workload",
@@ -89,6 +94,11 @@ PRICES: dict[str, Any] = {
     "cw_alarm_month": 0.10,
     "cw_logs_gb": 0.50,
     "ecr_gb_month": 0.10,
+    # AWS WAF, the same in every region: a month per web ACL and per rule (an AWS managed rule group counts as
+    # one rule and adds no fee of its own), and per million requests inspected
+    "waf_web_acl_month": 5.00,
+    "waf_rule_month": 1.00,
+    "waf_per_million_requests": 0.60,
 }
 
 
@@ -109,6 +119,10 @@ class Workload:
     aurora_ingest_acu: float = 2.0
     db_share_of_job: float = 0.25  # part of a job's time spent writing chunks (the rest: parse, embed)
     ecr_image_gb: float = 2.5
+    # Requests a web ACL inspects (waf.enabled): the answer itself streams over the WebSocket, which WAF never sees
+    rest_requests_per_chat: float = 1.0  # the UI refreshes the session list
+    rest_requests_per_document: float = 2.0  # upload URL, then the document list
+    ui_requests_per_session: float = 6.0  # page, config.json, scripts and styles from CloudFront
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,17 @@ class LineItem:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Bound:
+    """A limit the deployment puts on chat spend, and the most it lets through (None: not priced per token)."""
+
+    name: str
+    limit: str
+    usd_per_day: float | None = None
+    usd_per_month: float | None = None
+    note: str = ""
+
+
 @dataclass
 class Estimate:
     prices_as_of: str
@@ -126,6 +151,7 @@ class Estimate:
     idle: list[LineItem] = field(default_factory=list)
     per_1000_chats: list[LineItem] = field(default_factory=list)
     per_1000_documents: list[LineItem] = field(default_factory=list)
+    chat_bounds: list[Bound] = field(default_factory=list)
 
     @staticmethod
     def total(items: list[LineItem]) -> float:
@@ -136,6 +162,7 @@ class Estimate:
         for name in ("idle", "per_1000_chats", "per_1000_documents"):
             items: list[LineItem] = getattr(self, name)
             out[name] = {"total": self.total(items), "items": [asdict(i) | {"usd": round(i.usd, 4)} for i in items]}
+        out["per_1000_chats"]["bounds"] = [asdict(b) for b in self.chat_bounds]
         return out
 
 
@@ -228,9 +255,10 @@ def _idle_models(config: DeployConfig) -> list[LineItem]:
 
 def _alarm_count(config: DeployConfig) -> int:
     essential = 2 + 1 + 2  # DLQs, API 5xx, state machines
+    rollback = len(ROLLOUT_FUNCTIONS) if config.rollout.gradual else 0  # the new version's errors, per function
     if not config.monitoring.function_alarms:
-        return essential
-    return essential + (10 if config.aurora.enabled else 9)  # + Lambda errors, one per function
+        return essential + rollback
+    return essential + rollback + (10 if config.aurora.enabled else 9)  # + Lambda errors, one per function
 
 
 def _idle_platform(config: DeployConfig, work: Workload) -> list[LineItem]:
@@ -239,6 +267,11 @@ def _idle_platform(config: DeployConfig, work: Workload) -> list[LineItem]:
         items.append(LineItem("monitoring", "CloudWatch dashboard", PRICES["cw_dashboard_month"], "free if <= 3"))
     alarms = _alarm_count(config)
     items.append(LineItem("monitoring", f"{alarms} alarms", alarms * PRICES["cw_alarm_month"]))
+    rollout = config.rollout
+    if rollout.gradual:
+        n = len(ROLLOUT_FUNCTIONS)
+        label = f"CodeDeploy {rollout.strategy} {rollout.percent}% / {rollout.interval_minutes} min, {n} functions"
+        items.append(LineItem("rollout", label, 0.0, f"free for Lambda; its {n} rollback alarms are counted above"))
     items.append(LineItem("ingestion", "ECR worker image", work.ecr_image_gb * PRICES["ecr_gb_month"]))
     items.append(LineItem("serverless", "Lambda, API Gateway, SQS, SNS, Step Functions, DynamoDB", 0.0, "pay per use"))
     return items
@@ -304,6 +337,41 @@ def _per_chats(config: DeployConfig, w: Workload, n: int = 1000) -> list[LineIte
     return items
 
 
+def _chat_bounds(config: DeployConfig, w: Workload, per_1000_chats: float) -> list[Bound]:
+    """What the spend settings let chat cost at most: the whole deployment at the concurrency cap (every worker
+    busy around the clock), and one user spending the whole daily token budget on the default chat model."""
+    cap = config.spend.chat_max_concurrency
+    chats_per_hour = cap * 3600 / w.chat_worker_seconds
+    hourly = chats_per_hour / 1000 * per_1000_chats
+    bounds = [
+        Bound(
+            "chat concurrency",
+            f"at most {cap} chats answered at once (spend.chat_max_concurrency)",
+            hourly * 24,
+            hourly * HOURS_PER_MONTH,
+            f"~{chats_per_hour:,.0f} chats/hour at {w.chat_worker_seconds:g} s each, more wait in the queue; "
+            "POST /chat is bounded by the REST throttle",
+        )
+    ]
+    budget = config.spend.daily_token_budget_per_user
+    if budget is None:
+        none = Bound("token budget", "none (spend.daily_token_budget_per_user)", note="a user's tokens are unbounded")
+        return [*bounds, none]
+    limit = f"{budget:,} tokens per user per day (spend.daily_token_budget_per_user)"
+    if config.chat_model != "bedrock":
+        return [*bounds, Bound("token budget", limit, note="the SageMaker LLM is billed by the hour, not per token")]
+    model = config.bedrock.chat_model_ids[0]
+    chat_tokens = w.prompt_tokens + w.completion_tokens
+    # The cap: every token at the dearer (output) price. What the workload's mix would spend goes in the note.
+    ceiling = budget / 1000 * max(_price("bedrock_tokens_1k", model))
+    typical = budget * _bedrock_tokens(model, w.prompt_tokens, w.completion_tokens) / chat_tokens
+    note = (
+        f"at {model} prices; ~{budget / chat_tokens:,.0f} chats/day, "
+        f"${typical:,.2f}/day at {w.prompt_tokens} in / {w.completion_tokens} out per chat"
+    )
+    return [*bounds, Bound("token budget", limit, ceiling, ceiling * HOURS_PER_MONTH / 24, note)]
+
+
 def _per_documents(config: DeployConfig, w: Workload, n: int = 1000) -> list[LineItem]:
     items: list[LineItem] = []
     ing = config.ingestion
@@ -337,14 +405,57 @@ def _per_documents(config: DeployConfig, w: Workload, n: int = 1000) -> list[Lin
     return items
 
 
+# ---------------------------------------------------------------------------------------------- WAF
+
+
+def _idle_waf(config: DeployConfig) -> list[LineItem]:
+    return [
+        LineItem(
+            "waf",
+            f"{plan.scope.lower()} web ACL, {plan.rule_count} rules ({plan.attached_to})",
+            PRICES["waf_web_acl_month"] + plan.rule_count * PRICES["waf_rule_month"],
+        )
+        for plan in web_acl_plans(config)
+    ]
+
+
+def _waf_requests(config: DeployConfig, *, api: float, ui_only: float) -> list[LineItem]:
+    """WAF's charge for the requests each web ACL inspects. ``api`` requests pass the UI's distribution (``/api/*``)
+    and then the REST stage, so both web ACLs inspect them; ``ui_only`` (static files) only the CloudFront one."""
+    plans = web_acl_plans(config)
+    if not plans:
+        return []
+    inspected = sum(api + (ui_only if plan.scope == "CLOUDFRONT" else 0) for plan in plans)
+    usd = inspected / 1e6 * PRICES["waf_per_million_requests"]
+    return [LineItem("waf", "requests inspected", usd, f"{inspected:,.0f} across {len(plans)} web ACLs")]
+
+
+def _waf_per_chats(config: DeployConfig, w: Workload, n: int = 1000) -> list[LineItem]:
+    return _waf_requests(
+        config, api=n * w.rest_requests_per_chat, ui_only=n / w.chats_per_session * w.ui_requests_per_session
+    )
+
+
+def _waf_per_documents(config: DeployConfig, w: Workload, n: int = 1000) -> list[LineItem]:
+    return _waf_requests(config, api=n * w.rest_requests_per_document, ui_only=0)
+
+
 def estimate(config: DeployConfig, workload: Workload | None = None) -> Estimate:
     w = workload or Workload()
+    chats = [*_per_chats(config, w), *_waf_per_chats(config, w)]
     return Estimate(
         prices_as_of=PRICES_AS_OF,
         region=config.region,
-        idle=[*_idle_network(config), *_idle_stores(config), *_idle_models(config), *_idle_platform(config, w)],
-        per_1000_chats=_per_chats(config, w),
-        per_1000_documents=_per_documents(config, w),
+        idle=[
+            *_idle_network(config),
+            *_idle_stores(config),
+            *_idle_models(config),
+            *_idle_platform(config, w),
+            *_idle_waf(config),
+        ],
+        per_1000_chats=chats,
+        per_1000_documents=[*_per_documents(config, w), *_waf_per_documents(config, w)],
+        chat_bounds=_chat_bounds(config, w, Estimate.total(chats)),
     )
 
 
@@ -362,7 +473,18 @@ def render(est: Estimate) -> str:
         for i in items:
             note = f"  ({i.note})" if i.note else ""
             lines.append(f"  {i.component:<11} {i.item:<52} {i.usd:>10,.2f}{note}")
+        if items is est.per_1000_chats:
+            lines += _render_bounds(est.chat_bounds)
     return "\n".join(lines)
+
+
+def _render_bounds(bounds: list[Bound]) -> list[str]:
+    lines = ["  bounded by:"] if bounds else []
+    for b in bounds:
+        spend = "" if b.usd_per_day is None else f": at most ${b.usd_per_day:,.2f}/day, ${b.usd_per_month:,.2f}/month"
+        note = f"  ({b.note})" if b.note else ""
+        lines.append(f"    {b.name:<17} {b.limit}{spend}{note}")
+    return lines
 
 
 def _workload(pairs: Sequence[str]) -> Workload:
