@@ -27,7 +27,14 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from quarry.deployment.waf import CLOUDFRONT_REGION, ManagedRuleGroup, WebAclPlan, edge_stack_region, web_acl_plans
+from quarry.deployment.waf import (
+    CLOUDFRONT_REGION,
+    ManagedRuleGroup,
+    WebAclPlan,
+    edge_stack_name,
+    edge_stack_region,
+    web_acl_plans,
+)
 from stacks.config import DeployConfig
 
 __all__ = ["ApiFirewall", "EdgeStack", "WebAcl", "needs_edge_stack", "ui_web_acl_arn"]
@@ -150,7 +157,7 @@ def ui_web_acl_arn(stack: Stack, config: DeployConfig) -> str | None:
     scope = stack.node.scope
     assert isinstance(scope, Construct), "the main stack always has a parent (the App or a Stage)"
     account = None if Token.is_unresolved(stack.account) else stack.account
-    edge = EdgeStack(
-        scope, f"{stack.node.id}Edge", plan=plan, name=name, env=Environment(account=account, region=CLOUDFRONT_REGION)
-    )
+    edge_id = edge_stack_name(config)
+    assert edge_id is not None, "needs_edge_stack(config) holds here"
+    edge = EdgeStack(scope, edge_id, plan=plan, name=name, env=Environment(account=account, region=CLOUDFRONT_REGION))
     return edge.web_acl.arn

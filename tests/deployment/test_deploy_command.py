@@ -220,6 +220,27 @@ def test_destroy_asks_lists_what_stays_and_runs_cdk_destroy(
     assert cdk.cwd == root
 
 
+@pytest.mark.aws
+def test_destroy_also_deletes_the_edge_stack(aws: boto3.Session, tmp_path: Path) -> None:
+    """A deployment outside us-east-1 with the UI's web ACL has a second stack there; destroy names both."""
+    root, config = project(tmp_path), tmp_path / "edge.toml"
+    config.write_text(f'region = "{REGION}"\n[waf]\nenabled = true\n')
+    questions: list[str] = []
+    runner = Runner()
+
+    def accept(question: str) -> bool:
+        questions.append(question)
+        return True
+
+    clients, env = AwsClients(REGION, session=aws), clean_env(str(tmp_path / "bin"))
+    assert (
+        destroy(DeployOptions(root=root, config_file=config), clients=clients, env=env, run=runner, confirm=accept) == 0
+    )
+    assert questions == [f"Delete the stacks Quarry and QuarryEdge (account {ACCOUNT}, {REGION})?"]
+    [cdk] = runner.calls
+    assert cdk.argv[1:5] == ["destroy", "Quarry", "QuarryEdge", "--force"]
+
+
 def test_make_deploy_bootstraps_then_runs_quarry_deploy() -> None:
     for target in ("deploy", "destroy"):
         dry = subprocess.run(["make", "-n", target, "ARGS=--yes"], cwd=ROOT, capture_output=True, text=True, check=True)

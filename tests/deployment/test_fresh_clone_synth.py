@@ -8,9 +8,10 @@ runs for real.
 from __future__ import annotations
 
 import json
-import runpy
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,20 +119,32 @@ def _fresh_clone(base: Path) -> Path:
     return clone
 
 
+# app.py as `cdk synth` runs it: its own process, told the context and the output folder by environment (in a
+# process that already started the jsii kernel, those variables would not reach it). pip is intercepted in it.
+_SYNTH = """
+import json, runpy, subprocess, sys
+from tests.deployment.deploy_fixtures import Runner
+runner = Runner()
+subprocess.run = runner
+runpy.run_path(sys.argv[1], run_name="__main__")
+print("PROGRAMS=" + json.dumps(runner.programs()))
+"""
+
+
 @pytest.mark.cdk
 @pytest.mark.slow
-def test_cdk_synth_on_a_fresh_clone_builds_the_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cdk_synth_on_a_fresh_clone_builds_the_layer(tmp_path: Path) -> None:
     clone = _fresh_clone(tmp_path)
     assert not (clone / "build").exists()
-    runner = Runner()
-    monkeypatch.setattr(subprocess, "run", runner)  # only pip is intercepted; the rest runs
     context = json.loads((clone / "cdk.json").read_text())["context"]
-    monkeypatch.setenv("CDK_CONTEXT_JSON", json.dumps(context))  # what `cdk synth` hands app.py
-    monkeypatch.setenv("CDK_OUTDIR", str(tmp_path / "cdk.out"))
-
-    runpy.run_path(str(clone / "app.py"), run_name="__main__")
-
-    assert runner.programs() == ["pip"]
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path / "cdk.out")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "layers" / "quarry" / "python")])
+    done = subprocess.run(
+        [sys.executable, "-c", _SYNTH, str(clone / "app.py")], cwd=clone, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    [programs] = [line for line in done.stdout.splitlines() if line.startswith("PROGRAMS=")]
+    assert json.loads(programs.removeprefix("PROGRAMS=")) == ["pip"]
     assert layer_state(clone, clone / "build" / "layer") is LayerState.FRESH
     template = json.loads((tmp_path / "cdk.out" / "Quarry.template.json").read_text())
     [layer] = [

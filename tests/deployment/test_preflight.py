@@ -180,3 +180,22 @@ def test_report_mode_runs_every_check(aws: boto3.Session, tmp_path: Path) -> Non
         ("bedrock", Status.SKIPPED),
         ("cost", Status.FAILED),
     ]
+
+
+def test_an_edge_stack_needs_us_east_1_bootstrapped_too(aws: boto3.Session, tmp_path: Path) -> None:
+    """Outside us-east-1 the UI's web ACL deploys in a us-east-1 stack: both regions must be bootstrapped."""
+    config = DeployConfig(region="eu-west-1", waf={"enabled": True})
+    bootstrap(aws, "eu-west-1")
+    result = _by_name(run_preflight(_preflight(aws, tmp_path, config), only=["credentials", "bootstrap"]))["bootstrap"]
+    assert result.status is Status.FAILED
+    assert f"aws://{ACCOUNT}/us-east-1 (the edge stack QuarryEdge deploys there)" in result.message
+    assert result.fix and f"cdk bootstrap aws://{ACCOUNT}/us-east-1" in result.fix
+
+    bootstrap(aws, "us-east-1")
+    result = _by_name(run_preflight(_preflight(aws, tmp_path, config), only=["credentials", "bootstrap"]))["bootstrap"]
+    assert result.status is Status.OK and "eu-west-1" in result.message and "us-east-1" in result.message
+
+    without_ui_acl = DeployConfig(region="eu-west-1", waf={"enabled": True, "cloudfront": False})
+    aws.client("ssm", region_name="us-east-1").delete_parameter(Name="/cdk-bootstrap/hnb659fds/version")
+    result = _by_name(run_preflight(_preflight(aws, tmp_path, without_ui_acl), only=["credentials", "bootstrap"]))
+    assert result["bootstrap"].status is Status.OK  # no edge stack, so us-east-1 is not needed

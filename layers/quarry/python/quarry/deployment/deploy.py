@@ -29,6 +29,7 @@ from typing import Any
 from quarry.deployment.config import DeployConfig, load_config
 from quarry.deployment.layer import ensure_project_layer
 from quarry.deployment.preflight import AwsClients, CheckResult, Preflight, Status, run_preflight
+from quarry.deployment.waf import edge_stack_name
 from quarry.errors import InvalidInput
 
 __all__ = [
@@ -168,11 +169,11 @@ def cdk_argv(
 ) -> list[str]:
     """The pinned CLI's command line for ``deploy`` or ``destroy`` of this configuration's stack."""
     argv = [str(root / PINNED_CLI), verb, config.stack_name]
-    if verb == "deploy":
+    if verb == "deploy":  # the edge stack, if any, is a dependency: deployed first without being named
         # never: `--yes` said so; broadening: the CLI itself asks before widening IAM or security groups
         argv += ["--require-approval", "never" if yes else "broadening", "--outputs-file", str(root / OUTPUTS_FILE)]
-    else:
-        argv += ["--force"]  # the confirmation was ours
+    else:  # named, since destroying a stack leaves the stacks it depends on
+        argv += [*filter(None, [edge_stack_name(config)]), "--force"]  # the confirmation was ours
     if config_file is not None:
         argv += ["-c", f"config={config_file.resolve()}"]
     if profile:
@@ -294,7 +295,9 @@ def destroy(
     for line in retained_on_destroy(ctx.config):
         out.info(line)
     where = f"account {ctx.account or ctx.config.account or '?'}, {ctx.config.region}"
-    if not options.yes and not confirm(f"Delete the stack {ctx.config.stack_name} ({where})?"):
+    edge = edge_stack_name(ctx.config)
+    stacks = f"stacks {ctx.config.stack_name} and {edge}" if edge else f"stack {ctx.config.stack_name}"
+    if not options.yes and not confirm(f"Delete the {stacks} ({where})?"):
         out.error("nothing deleted (confirm, or pass --yes)")
         return 1
     try:

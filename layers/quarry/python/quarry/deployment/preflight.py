@@ -6,7 +6,8 @@ answers one question cheaply, and a failure says what is wrong *and* the command
 
 1. ``credentials``: whose credentials, in which region (STS GetCallerIdentity); the account named in the
    deploy configuration, if any, must be theirs.
-2. ``bootstrap``: ``cdk bootstrap`` has run in that account and region, recently enough: the SSM parameter
+2. ``bootstrap``: ``cdk bootstrap`` has run in that account and region (and in us-east-1 when the UI's web
+   ACL needs an edge stack there), recently enough: the SSM parameter
    ``/cdk-bootstrap/<qualifier>/version`` is what the stack's ``CheckBootstrapVersion`` rule and the CDK CLI
    read, and the stack's assets need version :data:`REQUIRED_BOOTSTRAP_VERSION`.
 3. ``container``: ``cdk deploy`` builds the Batch worker's image (``batch_ingest/Dockerfile``) as a Docker
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from quarry.adapters.aws_clients import LazyClient
 from quarry.adapters.aws_errors import error_code
 from quarry.deployment.config import DeployConfig
+from quarry.deployment.waf import edge_stack_name, edge_stack_region
 from quarry.errors import InvalidInput
 from quarry.pricing import base_model_id
 
@@ -101,10 +103,12 @@ class AwsClients:
             self._session = boto3.Session(profile_name=self.profile)  # raises ProfileNotFound: a failed check
         return self._session
 
-    def __call__(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = LazyClient(service, session=self.session(), region=self.region)
-        return self._clients[service]()
+    def __call__(self, service: str, region: str | None = None) -> Any:
+        """The client of ``service`` in ``region`` (default: the deployment's)."""
+        key = f"{service}@{region or self.region}"
+        if key not in self._clients:
+            self._clients[key] = LazyClient(service, session=self.session(), region=region or self.region)
+        return self._clients[key]()
 
 
 @dataclass
@@ -203,25 +207,39 @@ def check_credentials(ctx: Preflight) -> CheckResult:
 
 
 def check_bootstrap(ctx: Preflight) -> CheckResult:
+    """The deployment's region, and us-east-1 too when the UI's web ACL needs an edge stack there."""
+    regions = [ctx.config.region, *filter(None, [edge_stack_region(ctx.config)])]
+    passed = []
+    for region in regions:
+        result = _check_bootstrap_in(ctx, region)
+        if not result.ok:
+            return result
+        passed.append(result.message)
+    return CheckResult("bootstrap", Status.OK, "; ".join(passed))
+
+
+def _check_bootstrap_in(ctx: Preflight, region: str) -> CheckResult:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    target = f"aws://{ctx.account or ctx.config.account or 'ACCOUNT'}/{ctx.config.region}"
+    target = f"aws://{ctx.account or ctx.config.account or 'ACCOUNT'}/{region}"
+    why = "" if region == ctx.config.region else f" (the edge stack {edge_stack_name(ctx.config)} deploys there)"
     fix = f"bootstrap it once: `npx cdk bootstrap {target}` (upgrades an older bootstrap in place)"
     parameter = f"/cdk-bootstrap/{ctx.qualifier}/version"
     try:
-        value = ctx.clients("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
+        value = ctx.clients("ssm", region).get_parameter(Name=parameter)["Parameter"]["Value"]
     except ClientError as exc:
         if error_code(exc) == "ParameterNotFound":
             return CheckResult(
                 "bootstrap",
                 Status.FAILED,
-                f"{target} is not bootstrapped for the CDK (no SSM parameter {parameter}{_toolkit_note(ctx)})",
+                f"{target}{why} is not bootstrapped for the CDK "
+                f"(no SSM parameter {parameter}{_toolkit_note(ctx, region)})",
                 fix,
             )
         return CheckResult(
             "bootstrap",
             Status.FAILED,
-            f"cannot read the SSM parameter {parameter} ({error_code(exc)}): {exc}",
+            f"cannot read the SSM parameter {parameter} in {region} ({error_code(exc)}): {exc}",
             "grant the deploying identity ssm:GetParameter on it (administrators have it), or --skip bootstrap",
         )
     except BotoCoreError as exc:
@@ -231,18 +249,18 @@ def check_bootstrap(ctx: Preflight) -> CheckResult:
         return CheckResult(
             "bootstrap",
             Status.FAILED,
-            f"{target} has CDK bootstrap version {value}; the stack needs {REQUIRED_BOOTSTRAP_VERSION} or later",
+            f"{target}{why} has CDK bootstrap version {value}; the stack needs {REQUIRED_BOOTSTRAP_VERSION} or later",
             fix,
         )
     return CheckResult("bootstrap", Status.OK, f"{target} bootstrapped (version {version})")
 
 
-def _toolkit_note(ctx: Preflight) -> str:
+def _toolkit_note(ctx: Preflight, region: str) -> str:
     """A CDKToolkit stack without the parameter means another qualifier (or a failed bootstrap): say so."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        stacks = ctx.clients("cloudformation").describe_stacks(StackName="CDKToolkit")["Stacks"]
+        stacks = ctx.clients("cloudformation", region).describe_stacks(StackName="CDKToolkit")["Stacks"]
     except (BotoCoreError, ClientError):
         return ""
     status = stacks[0]["StackStatus"] if stacks else ""

@@ -29,6 +29,7 @@ __all__ = [
     "KNOWN_BAD_INPUTS",
     "ManagedRuleGroup",
     "WebAclPlan",
+    "edge_stack_name",
     "edge_stack_region",
     "web_acl_plans",
 ]
@@ -96,3 +97,8 @@ def edge_stack_region(config: DeployConfig) -> str | None:
     is none). Deploying then also needs that region bootstrapped, and ``cdk deploy`` deploys that stack first."""
     has_ui_acl = any(p.scope == "CLOUDFRONT" for p in web_acl_plans(config))
     return CLOUDFRONT_REGION if has_ui_acl and config.region != CLOUDFRONT_REGION else None
+
+
+def edge_stack_name(config: DeployConfig) -> str | None:
+    """The edge stack's name (``<stack>Edge``) when :func:`edge_stack_region` says there is one."""
+    return f"{config.stack_name}Edge" if edge_stack_region(config) else None
