@@ -66,6 +66,8 @@ class Settings(BaseSettings):
 
     runtime: Runtime = Runtime.LOCAL
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".quarry")
+    # The built UI `quarry serve` serves at / (QUARRY_FRONTEND_DIR); None: the checkout's frontend/dist.
+    frontend_dir: Path | None = None
 
     # --- adapters (registry keys) -------------------------------------------------
     vector_index: VectorIndexName = "pgvector"

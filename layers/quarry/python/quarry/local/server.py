@@ -85,7 +85,9 @@ def _start(services: Services, settings: Settings, *, started_at: datetime, warm
     dev_token, _ = dev_tokens.current()
     verifier = TokenVerifier(settings, dev_secret=secret)
     services.token_verifier = verifier  # the local gateway and the ws_authorizer handler it runs
-    app = create_app(services, verifier=verifier, dev_tokens=dev_tokens, frontend_dir=FRONTEND_DIST)
+    app = create_app(
+        services, verifier=verifier, dev_tokens=dev_tokens, frontend_dir=settings.frontend_dir or FRONTEND_DIST
+    )
     resumed = services.documents.resume_interrupted(before=started_at)
     if resumed:
         log.warning("resuming %d document(s) a previous run left unfinished", len(resumed))
