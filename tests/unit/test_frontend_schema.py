@@ -55,7 +55,7 @@ def test_every_protocol_model_is_exported(schema: dict[str, Any]) -> None:
 def test_message_unions_are_discriminated(schema: dict[str, Any]) -> None:
     server = schema["$defs"]["ServerMessage"]["discriminator"]
     assert server["propertyName"] == "type"
-    assert set(server["mapping"]) == {"token", "final", "error", "document_status", "pong"}
+    assert set(server["mapping"]) == {"token", "progress", "final", "error", "document_status", "pong"}
     client = schema["$defs"]["ClientMessage"]["discriminator"]
     assert client["propertyName"] == "action"
     assert set(client["mapping"]) == {"chat", "ping", "cancel"}

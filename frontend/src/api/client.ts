@@ -3,6 +3,7 @@ import type {
   ChatIn,
   ChatOut,
   DocumentOut,
+  DocumentPreviewOut,
   EmbeddingsIn,
   EmbeddingsOut,
   FeedbackIn,
@@ -16,6 +17,8 @@ import type {
   SearchOut,
   SessionDetailOut,
   SessionOut,
+  SessionPatchIn,
+  SourceLinkOut,
   TextDocumentIn,
   UploadUrlIn,
   UsageReportOut,
@@ -284,6 +287,17 @@ export class ApiClient {
     return this.request("POST", `/workspaces/${enc(workspaceId)}/documents/${enc(documentId)}/retry`);
   }
 
+  /** The start of a processed document's extracted text, with its details (409 while it is not processed). */
+  previewDocument(workspaceId: string, documentId: string): Promise<DocumentPreviewOut> {
+    return this.request("GET", `/workspaces/${enc(workspaceId)}/documents/${enc(documentId)}/preview`);
+  }
+
+  /** Where a document itself opens: a short-lived download of its file (at `page` for a PDF), or a web page's address. */
+  documentSource(workspaceId: string, documentId: string, page?: number | null): Promise<SourceLinkOut> {
+    const query = page ? `?page=${enc(String(page))}` : "";
+    return this.request("GET", `/workspaces/${enc(workspaceId)}/documents/${enc(documentId)}/source${query}`);
+  }
+
   // ------------------------------------------------------------------ retrieval
 
   search(workspaceId: string, body: SearchIn, signal?: AbortSignal): Promise<SearchOut> {
@@ -314,6 +328,11 @@ export class ApiClient {
 
   deleteSession(id: string): Promise<void> {
     return this.request("DELETE", `/sessions/${enc(id)}`);
+  }
+
+  /** A conversation's new title (the owner's only: 404 otherwise). */
+  renameSession(id: string, body: SessionPatchIn): Promise<SessionOut> {
+    return this.request("PATCH", `/sessions/${enc(id)}`, { body });
   }
 
   feedback(body: FeedbackIn): Promise<void> {

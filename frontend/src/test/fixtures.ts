@@ -23,6 +23,11 @@ export function citation(n: number, patch: Partial<CitationOut> = {}): CitationO
     start: n * 100,
     end: n * 100 + 50,
     score: 0.9 - n / 10,
+    document_name: "",
+    workspace_id: "",
+    page: null,
+    highlight_start: null,
+    highlight_end: null,
     ...patch,
   };
 }
@@ -38,6 +43,7 @@ export function final(answer: string, patch: Partial<FinalEvent> = {}): FinalEve
     timings: { total: 1.5 },
     grounded: true,
     standalone_question: "q",
+    stopped: false,
     ...patch,
   };
 }
@@ -51,6 +57,7 @@ export function docStatus(patch: Partial<DocumentStatusEvent> = {}): DocumentSta
     status: "processing",
     reason: null,
     chunk_count: 0,
+    updated_at: null,
     ...patch,
   };
 }
@@ -104,7 +111,7 @@ export function sessionDetail(): SessionDetailOut {
       updated_at: "2025-01-01T00:00:00Z",
     },
     messages: [
-      { id: "u1", session_id: "s9", role: "user", content: "Hi?", citations: [], created_at: "2025-01-01T00:00:00Z" },
+      { id: "u1", session_id: "s9", role: "user", content: "Hi?", citations: [], created_at: "2025-01-01T00:00:00Z", stopped: false },
       {
         id: "m9",
         session_id: "s9",
@@ -112,6 +119,7 @@ export function sessionDetail(): SessionDetailOut {
         content: "Hello [1].",
         citations: [citation(1)],
         created_at: "2025-01-01T00:00:01Z",
+        stopped: false,
       },
     ],
     cursor: null,

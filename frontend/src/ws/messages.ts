@@ -1,6 +1,6 @@
 import type { ClientMessage, ServerMessage } from "../api/types";
 
-type Kind = "string" | "number" | "boolean" | "object" | "string|null";
+type Kind = "string" | "number" | "boolean" | "object" | "string|null" | "number|null";
 
 /**
  * The fields the UI relies on, per server message type. `messages.test.ts` checks this table
@@ -8,6 +8,7 @@ type Kind = "string" | "number" | "boolean" | "object" | "string|null";
  */
 export const SERVER_MESSAGE_FIELDS: Record<ServerMessage["type"], Record<string, Kind>> = {
   token: { session_id: "string", message_id: "string", sequence: "number", text: "string" },
+  progress: { session_id: "string", message_id: "string", phase: "string", sources: "number|null" },
   final: {
     session_id: "string",
     message_id: "string",
@@ -17,6 +18,7 @@ export const SERVER_MESSAGE_FIELDS: Record<ServerMessage["type"], Record<string,
     timings: "object",
     grounded: "boolean",
     standalone_question: "string",
+    stopped: "boolean",
   },
   error: { code: "string", message: "string", session_id: "string|null" },
   document_status: {
@@ -26,12 +28,21 @@ export const SERVER_MESSAGE_FIELDS: Record<ServerMessage["type"], Record<string,
     status: "string",
     reason: "string|null",
     chunk_count: "number",
+    updated_at: "string|null",
   },
   pong: {},
 };
 
+/** The one field per type a server may leave out (read as null). */
+const OPTIONAL_FIELDS: Partial<Record<ServerMessage["type"], string>> = {
+  error: "session_id",
+  document_status: "reason",
+  progress: "sources",
+};
+
 function hasKind(v: unknown, kind: Kind): boolean {
   if (kind === "string|null") return v === null || v === undefined || typeof v === "string";
+  if (kind === "number|null") return v === null || v === undefined || typeof v === "number";
   if (kind === "object") return typeof v === "object" && v !== null;
   return typeof v === kind;
 }
@@ -51,10 +62,10 @@ export function parseServerMessage(data: unknown): ServerMessage | null {
   const fields = SERVER_MESSAGE_FIELDS[rec.type as ServerMessage["type"]];
   if (!fields) return null;
   for (const [key, kind] of Object.entries(fields)) if (!hasKind(rec[key], kind)) return null;
-  if (rec.type === "error" || rec.type === "document_status") {
+  const optional = OPTIONAL_FIELDS[rec.type as ServerMessage["type"]];
+  if (optional) {
     // Optional-in-practice fields are normalised so the UI never sees undefined.
-    const key = rec.type === "error" ? "session_id" : "reason";
-    return { ...rec, [key]: rec[key] ?? null } as unknown as ServerMessage;
+    return { ...rec, [optional]: rec[optional] ?? null } as unknown as ServerMessage;
   }
   return rec as unknown as ServerMessage;
 }

@@ -152,6 +152,21 @@ class Chunk:
     def id(self) -> str:
         return f"{self.document_id}:{self.ordinal}"
 
+    @property
+    def document_name(self) -> str:
+        """What people call the chunk's document: the name it was uploaded or added under (kept on every chunk).
+
+        Chunks indexed before the name was kept fall back to their title, then to the document id.
+        """
+        name = self.metadata.get("document_name")
+        return name if isinstance(name, str) and name.strip() else (self.title or self.document_id)
+
+    @property
+    def page(self) -> int | None:
+        """The page the chunk starts on, when its parser knew pages (PDFs)."""
+        page = self.metadata.get("page_number")
+        return page if isinstance(page, int) and not isinstance(page, bool) and page >= 1 else None
+
 
 @dataclass(frozen=True, slots=True)
 class Hit:
@@ -193,6 +208,15 @@ class Citation:
     start: int
     end: int
     score: float
+    #: The document's name (its file name, or the name the user gave); "" on citations stored before it was kept.
+    document_name: str = ""
+    #: The workspace holding the document (where its source opens); "" on citations stored before it was kept.
+    workspace_id: str = ""
+    #: The page the passage starts on, when the parser knew pages.
+    page: int | None = None
+    #: The passage's sentence that best supports the citing answer sentence, as a span within ``text``.
+    highlight_start: int | None = None
+    highlight_end: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

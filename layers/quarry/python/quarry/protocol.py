@@ -41,6 +41,7 @@ __all__ = [
     "ClientMessage",
     "DailyAllowanceOut",
     "DocumentOut",
+    "DocumentPreviewOut",
     "DocumentStatusEvent",
     "EmbeddingsIn",
     "EmbeddingsOut",
@@ -55,6 +56,8 @@ __all__ = [
     "ModelKwargs",
     "PingAction",
     "PongEvent",
+    "ProgressEvent",
+    "ProgressPhase",
     "RerankIn",
     "RerankOut",
     "SearchIn",
@@ -62,6 +65,8 @@ __all__ = [
     "ServerMessage",
     "SessionDetailOut",
     "SessionOut",
+    "SessionPatchIn",
+    "SourceLinkOut",
     "TextDocumentIn",
     "TokenEvent",
     "UploadUrlIn",
@@ -153,6 +158,13 @@ class CitationOut(_Out):
     start: int
     end: int
     score: float
+    document_name: str = Field(default="", description="The document's name: label the source by it.")
+    workspace_id: str = Field(default="", description="The workspace holding the document (where its source opens).")
+    page: int | None = Field(default=None, description="The page the passage starts on, when known.")
+    highlight_start: int | None = Field(
+        default=None, description="Start of the passage's supporting sentence in `text` (code points)."
+    )
+    highlight_end: int | None = Field(default=None, description="End of that sentence in `text` (code points).")
 
     @classmethod
     def of(cls, citation: Citation) -> CitationOut:
@@ -170,6 +182,21 @@ class TokenEvent(_Out):
     message_id: str
     sequence: int
     text: str
+
+
+ProgressPhase = Literal["condensing", "searching", "reading", "writing"]
+
+
+class ProgressEvent(_Out):
+    """What the worker is doing before the first token: ``condensing`` the follow-up, ``searching`` the workspace,
+    ``reading`` the ``sources`` passages kept, ``writing`` the answer. Zero or more, all before any ``token`` of the
+    same message; they carry no ``sequence`` (token ordering is unaffected) and a late one may be ignored."""
+
+    type: Literal["progress"] = "progress"
+    session_id: str
+    message_id: str
+    phase: ProgressPhase
+    sources: int | None = None
 
 
 class ChatOut(_Out):
@@ -202,6 +229,7 @@ class FinalEvent(ChatOut):
     """The WebSocket message that ends a streamed answer (it replaces the streamed text)."""
 
     type: Literal["final"] = "final"
+    stopped: bool = False  # the user stopped it: ``answer`` is the text written until then
 
 
 class ErrorEvent(_Out):
@@ -219,6 +247,8 @@ class DocumentStatusEvent(_Out):
     status: DocumentStatus
     reason: str | None = None
     chunk_count: int = 0
+    #: When this status was recorded (the document's ``updated_at``), so the UI shows it without a reload.
+    updated_at: datetime | None = None
 
 
 class PongEvent(_Out):
@@ -226,11 +256,12 @@ class PongEvent(_Out):
 
 
 ServerMessage = Annotated[
-    TokenEvent | FinalEvent | ErrorEvent | DocumentStatusEvent | PongEvent, Field(discriminator="type")
+    TokenEvent | ProgressEvent | FinalEvent | ErrorEvent | DocumentStatusEvent | PongEvent,
+    Field(discriminator="type"),
 ]
-server_message_adapter: TypeAdapter[TokenEvent | FinalEvent | ErrorEvent | DocumentStatusEvent | PongEvent] = (
-    TypeAdapter(ServerMessage)
-)
+server_message_adapter: TypeAdapter[
+    TokenEvent | ProgressEvent | FinalEvent | ErrorEvent | DocumentStatusEvent | PongEvent
+] = TypeAdapter(ServerMessage)
 
 
 # =========================================================================== bus
@@ -318,6 +349,17 @@ class DocumentOut(_Out):
         return cls.model_validate(doc)
 
 
+class DocumentPreviewOut(_Out):
+    """``GET /workspaces/{id}/documents/{doc}/preview``: the document and the start of its extracted text."""
+
+    document: DocumentOut
+    text: str
+    #: The text is the first part only (the preview shows at most 5,000 characters).
+    truncated: bool
+    #: False when no extracted text is stored (processed before previews existed): process it again.
+    available: bool
+
+
 class UploadUrlIn(_In):
     filename: str = Field(min_length=1, max_length=255)
     content_type: str = Field(min_length=1, max_length=200)
@@ -382,9 +424,18 @@ class SearchIn(_In):
     filters: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
 
+class SourceLinkOut(_Out):
+    """Where a cited document opens: a short-lived download of its file, or a web page's own address."""
+
+    url: str
+    expires_at: datetime | None = Field(description="When `url` stops working; null for a web page's address.")
+
+
 class HitOut(_Out):
     chunk_id: str
     document_id: str
+    document_name: str = Field(description="The document's name: label the hit by it.")
+    page: int | None = Field(description="The page the passage starts on, when known.")
     title: str
     text: str
     start: int
@@ -401,6 +452,8 @@ class HitOut(_Out):
         return cls(
             chunk_id=c.id,
             document_id=c.document_id,
+            document_name=c.document_name,
+            page=c.page,
             title=c.title,
             text=c.text,
             start=c.start,
@@ -464,6 +517,12 @@ class SessionOut(_Out):
         return cls.model_validate(s)
 
 
+class SessionPatchIn(_In):
+    """A conversation's new title (``PATCH /sessions/{id}``)."""
+
+    title: str = Field(min_length=1, max_length=80)
+
+
 class MessageOut(_Out):
     id: str
     session_id: str
@@ -471,6 +530,7 @@ class MessageOut(_Out):
     content: str
     citations: list[CitationOut]
     created_at: datetime
+    stopped: bool = False  # an answer the user stopped before it was complete
 
     @classmethod
     def of(cls, m: Message) -> MessageOut:
@@ -481,6 +541,7 @@ class MessageOut(_Out):
             content=m.content,
             citations=[CitationOut.of(c) for c in m.citations],
             created_at=m.created_at,
+            stopped=m.role is Role.ASSISTANT and m.metadata.get("cancelled") is True,
         )
 
 
