@@ -37,12 +37,12 @@ def run(env: Mapping[str, str], settings: Settings | None = None) -> int:
     try:
         report = services.ingestion.run(workspace_id, document_id)
     except QuarryError as exc:
-        services.ingestion_steps.set_error(workspace_id, document_id, exc.message)
+        services.ingestion_steps.fail(workspace_id, document_id, exc)
         metrics.add_metric(name="DocumentsFailed", unit=MetricUnit.Count, value=1)
         logger.warning("ingestion failed", extra={"reason": exc.message})
         return 1
     except Exception as exc:
-        services.ingestion_steps.set_error(workspace_id, document_id, f"internal error: {type(exc).__name__}")
+        services.ingestion_steps.fail(workspace_id, document_id, exc)
         logger.exception("ingestion crashed")
         return 1
     finally:

@@ -329,6 +329,25 @@ class CatalogContract:
         assert sorted(listed) == sorted(d.id for d in documents)
         assert len(set(listed)) == len(listed)
 
+    def test_list_documents_order_is_creation_then_id_and_survives_status_changes(self, catalog: Catalog) -> None:
+        """The documents screen relies on one order for every reload: oldest first, ties by id."""
+        workspace = make_workspace()
+        catalog.put_workspace(workspace)
+        start = utcnow().replace(microsecond=0)
+        same_second = [make_document(workspace, name=f"twin-{i}.txt", created_at=start) for i in range(3)]
+        later = make_document(workspace, name="later.txt", created_at=start + timedelta(seconds=5))
+        earlier = make_document(workspace, name="earlier.txt", created_at=start - timedelta(seconds=5))
+        for document in [later, *same_second, earlier]:
+            catalog.register_document(document)
+        expected = [earlier.id, *sorted(d.id for d in same_second), later.id]
+
+        first = [d.id for page in _all_pages(catalog, workspace.id, limit=2) for d in page]
+        catalog.set_document_status(workspace.id, earlier.id, DocumentStatus.PROCESSED, chunk_count=1)
+        catalog.set_document_status(workspace.id, same_second[0].id, DocumentStatus.ERROR, reason="x")
+        again = [d.id for page in _all_pages(catalog, workspace.id, limit=2) for d in page]
+
+        assert first == expected and again == expected
+
     def test_list_documents_exact_page_size_ends(self, catalog: Catalog) -> None:
         workspace = make_workspace()
         catalog.put_workspace(workspace)

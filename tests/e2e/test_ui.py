@@ -68,7 +68,7 @@ def test_create_workspace_upload_and_see_status(
     broken = page.locator("[data-testid=document-row][data-document-name='scan.pdf']")
     broken.locator("[data-testid=document-status][data-status=error]").wait_for(timeout=180_000)
     reason = broken.get_by_test_id("document-reason").inner_text()
-    assert "scan.pdf" in reason
+    assert reason.startswith("This PDF is damaged or incomplete.")  # in words, not the parser's exception
     page.screenshot(path=str(ARTIFACTS / "documents.png"), full_page=True)
     journey.workspace_id = workspace_id
 

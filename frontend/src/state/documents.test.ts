@@ -21,6 +21,38 @@ describe("document status events", () => {
     expect(s.rows[0]).toMatchObject({ id: "d1", status: "processed", chunkCount: 12, reason: null });
   });
 
+  it("takes the time the server recorded each status, so Updated follows without a reload", () => {
+    const processing = run([
+      { type: "reset", workspaceId: "w1" },
+      { type: "event", event: docStatus({ document_id: "new", status: "processing", updated_at: "2026-12-05T10:00:00Z" }) },
+    ]);
+    expect(processing.rows[0]).toMatchObject({ id: "new", updatedAt: "2026-12-05T10:00:00Z" });
+
+    const processed = run(
+      [{ type: "event", event: docStatus({ document_id: "new", status: "processed", updated_at: "2026-12-05T10:01:30Z" }) }],
+      processing,
+    );
+    expect(processed.rows[0]).toMatchObject({ status: "processed", updatedAt: "2026-12-05T10:01:30Z" });
+
+    // An older server sends no time: the row keeps the one it had.
+    const older = run([{ type: "event", event: docStatus({ document_id: "new", status: "processed", updated_at: null }) }], processed);
+    expect(older.rows[0]?.updatedAt).toBe("2026-12-05T10:01:30Z");
+  });
+
+  it("keeps a run's failure that arrived before the answer to the retry that started it", () => {
+    const failed = document({ id: "d1", status: "error", status_reason: "damaged", updated_at: "2026-12-05T10:00:00Z" });
+    const s = run([
+      { type: "reset", workspaceId: "w1" },
+      { type: "loaded", workspaceId: "w1", docs: [failed] },
+      // The new run fails fast: its events come first...
+      { type: "event", event: docStatus({ status: "processing", updated_at: "2026-12-05T10:05:01Z" }) },
+      { type: "event", event: docStatus({ status: "error", reason: "damaged again", updated_at: "2026-12-05T10:05:02Z" }) },
+      // ...then the 202 of the retry, with the document as it was when the run started.
+      { type: "retried", doc: { ...failed, status: "created", status_reason: null, updated_at: "2026-12-05T10:05:00Z" } },
+    ]);
+    expect(s.rows[0]).toMatchObject({ status: "error", reason: "damaged again", updatedAt: "2026-12-05T10:05:02Z" });
+  });
+
   it("keeps the failure reason of a failed document", () => {
     const s = run([...opened, { type: "event", event: docStatus({ status: "error", reason: "PDF is encrypted" }) }]);
     expect(s.rows[0]).toMatchObject({ status: "error", reason: "PDF is encrypted" });

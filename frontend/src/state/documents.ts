@@ -77,6 +77,15 @@ export function rowFromDocument(doc: DocumentOut, upload: UploadInfo | null = nu
   };
 }
 
+/**
+ * Whether time `a` is later than `b`. A retry's answer can arrive after the status events of the run it
+ * started (a fast failure): a row updated later than the answer keeps its newer status.
+ */
+function recordedAfter(a: string | null, b: string | null): boolean {
+  if (!a || !b) return false;
+  return Date.parse(a) > Date.parse(b);
+}
+
 function mapRow(state: DocumentsState, id: string, fn: (r: DocRow) => DocRow): DocumentsState {
   return { ...state, rows: state.rows.map((r) => (r.id === id ? fn(r) : r)) };
 }
@@ -97,7 +106,7 @@ export function applyStatusEvent(state: DocumentsState, ev: DocumentStatusEvent)
       source: null,
       sizeBytes: null,
       parentId: null,
-      updatedAt: null,
+      updatedAt: ev.updated_at ?? null,
       upload: null,
     };
     return { ...state, rows: [fresh, ...state.rows] };
@@ -109,6 +118,8 @@ export function applyStatusEvent(state: DocumentsState, ev: DocumentStatusEvent)
     status: ev.status,
     reason,
     chunkCount: ev.chunk_count,
+    // The time the server recorded this status: the Updated column follows live, without a reload.
+    updatedAt: ev.updated_at ?? r.updatedAt,
   }));
 }
 
@@ -163,7 +174,7 @@ function mergeLoaded(state: DocumentsState, docs: DocumentOut[]): DocumentsState
     const old = known.get(d.id);
     const row = rowFromDocument(d, old?.upload ?? null);
     if (old && RANK[old.status] > RANK[row.status]) {
-      return { ...row, status: old.status, reason: old.reason, chunkCount: old.chunkCount };
+      return { ...row, status: old.status, reason: old.reason, chunkCount: old.chunkCount, updatedAt: old.updatedAt };
     }
     return row;
   });
@@ -180,7 +191,9 @@ export function documentsReducer(state: DocumentsState, action: DocumentsAction)
     case "added":
       return action.doc.workspace_id === state.workspaceId ? upsert(state, rowFromDocument(action.doc)) : state;
     case "retried":
-      return mapRow(state, action.doc.id, (r) => (r.status === "error" ? rowFromDocument(action.doc, r.upload) : r));
+      return mapRow(state, action.doc.id, (r) =>
+        r.status === "error" && !recordedAfter(r.updatedAt, action.doc.updated_at) ? rowFromDocument(action.doc, r.upload) : r,
+      );
     case "removed":
       return { ...state, rows: state.rows.filter((r) => r.id !== action.id) };
     case "event":

@@ -7,7 +7,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from quarry.models import DocumentStatus
-from quarry.protocol import DocumentOut, ListOut, TextDocumentIn, UploadUrlIn, UploadUrlOut, WebsiteIn
+from quarry.protocol import (
+    DocumentOut,
+    DocumentPreviewOut,
+    ListOut,
+    SourceLinkOut,
+    TextDocumentIn,
+    UploadUrlIn,
+    UploadUrlOut,
+    WebsiteIn,
+)
 from routes.common import caller, created, no_content, services
 
 router = APIGatewayRouter()
@@ -60,6 +69,27 @@ def list_documents(
 @router.get("/workspaces/<workspace_id>/documents/<document_id>")
 def get_document(workspace_id: str, document_id: str) -> DocumentOut:
     return DocumentOut.of(services().documents.get(caller(router), workspace_id, document_id))
+
+
+@router.get("/workspaces/<workspace_id>/documents/<document_id>/preview")
+def preview_document(workspace_id: str, document_id: str) -> DocumentPreviewOut:
+    """The start of a processed document's extracted text: 404 for another user's workspace, 409 unless processed."""
+    preview = services().documents.preview(caller(router), workspace_id, document_id)
+    return DocumentPreviewOut(
+        document=DocumentOut.of(preview.document),
+        text=preview.text,
+        truncated=preview.truncated,
+        available=preview.available,
+    )
+
+
+@router.get("/workspaces/<workspace_id>/documents/<document_id>/source")
+def document_source(
+    workspace_id: str, document_id: str, page: Annotated[int | None, Query(ge=1, le=1_000_000)] = None
+) -> SourceLinkOut:
+    """Where the document itself opens (at ``page`` for a PDF): 404 for another user's workspace or no stored file."""
+    link = services().documents.source_link(caller(router), workspace_id, document_id, page=page)
+    return SourceLinkOut(url=link.url, expires_at=link.expires_at)
 
 
 @router.delete("/workspaces/<workspace_id>/documents/<document_id>")

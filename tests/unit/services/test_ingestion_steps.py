@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from quarry.document_failures import FailureKind, UnreadableFile
 from quarry.errors import NotFound
 from quarry.models import Chunk, DocumentStatus
+from quarry.services.failure_reasons import reason_for
 from tests.unit.services.ingestion_fixtures import OWNER, READER, STRANGER, IngestionRig, build_rig
 
 
@@ -108,7 +110,35 @@ def test_the_sweeper_fails_only_documents_processing_past_the_timeout(rig: Inges
     assert rig.steps.sweep_stale(timedelta(hours=1)) == []  # not stale yet
     swept = rig.steps.sweep_stale(timedelta(0))
 
-    assert [(d.id, d.status, d.status_reason) for d in swept] == [(stuck.id, DocumentStatus.ERROR, "timed out")]
+    timed_out = reason_for(FailureKind.TIMED_OUT, stuck.name)
+    assert [(d.id, d.status, d.status_reason) for d in swept] == [(stuck.id, DocumentStatus.ERROR, timed_out)]
+    assert timed_out.startswith("Processing took too long")
     left = {d.id: d.status for d in rig.catalog.documents.values()}
     assert (left[waiting.id], left[done.id]) == (DocumentStatus.CREATED, DocumentStatus.PROCESSED)
     assert rig.steps.sweep_stale(timedelta(0)) == []  # a second run finds nothing left to fail
+
+
+def test_every_status_event_carries_the_time_it_was_recorded(rig: IngestionRig) -> None:
+    document = rig.add_text("tides", "Spring tides.")
+
+    processing = rig.steps.set_processing(rig.workspace.id, document.id)
+    processed = rig.steps.set_processed(rig.workspace.id, document.id, 1)
+
+    events = [e for e in rig.notifier.to("c-reader") if e["type"] == "document_status"]
+    assert [(e["status"], e["updated_at"]) for e in events] == [
+        ("processing", processing.updated_at.isoformat().replace("+00:00", "Z")),
+        ("processed", processed.updated_at.isoformat().replace("+00:00", "Z")),
+    ]
+
+
+def test_a_failed_run_records_a_sentence_not_the_parser_error(rig: IngestionRig) -> None:
+    document = rig.add_text("tides.pdf", "Spring tides.")
+    damaged = UnreadableFile(
+        "tides.pdf: corrupt or unreadable PDF (PDFSyntaxError: No /Root object!)", kind=FailureKind.DAMAGED_PDF
+    )
+
+    failed = rig.steps.fail(rig.workspace.id, document.id, damaged)
+
+    assert failed is not None and failed.status is DocumentStatus.ERROR
+    assert failed.status_reason is not None and failed.status_reason.startswith("This PDF is damaged or incomplete.")
+    assert [reason for _, _, reason, _ in rig.statuses("c-reader")] == [failed.status_reason]

@@ -96,5 +96,6 @@ def test_a_page_is_parsed_by_its_content_type() -> None:
     rig.website.crawl(rig.workspace, website)
 
     failed, parsed = _page(rig, broken_pdf), _page(rig, plain)
-    assert failed is not None and (failed.status_reason or "").startswith("page.pdf: corrupt or unreadable PDF")
+    # Read as a PDF (its content type), so it fails as a damaged PDF, in words a reader understands.
+    assert failed is not None and (failed.status_reason or "").startswith("This PDF is damaged or incomplete.")
     assert parsed is not None and parsed.status is DocumentStatus.PROCESSED

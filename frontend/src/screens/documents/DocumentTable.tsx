@@ -3,6 +3,9 @@ import { describeError } from "../../api/errors";
 import { ConfirmButton, StatusBadge } from "../../components/common";
 import { formatBytes, formatDate, percent } from "../../lib/format";
 import type { DocRow } from "../../state/documents";
+import type { DocumentView, SortKey } from "../../state/documentView";
+import { FileName } from "./FileName";
+import "./documents.css";
 
 function UploadCell({ row }: { row: DocRow }) {
   const u = row.upload;
@@ -80,14 +83,51 @@ function RetryButton({ row, onRetry }: { row: DocRow; onRetry: (row: DocRow) => 
   );
 }
 
+/** A column header that sorts the table: a real button, its state in the header's aria-sort. */
+function SortableHeader({
+  label,
+  column,
+  view,
+  onSort,
+  className,
+}: {
+  label: string;
+  column: SortKey;
+  view: DocumentView;
+  onSort: (column: SortKey) => void;
+  className?: string;
+}) {
+  const active = view.sort === column;
+  const mark = active ? (view.direction === "ascending" ? "▲" : "▼") : "";
+  return (
+    <th scope="col" className={className} aria-sort={active ? view.direction : "none"} data-testid={`sort-${column}`}>
+      <button type="button" className="sort-header" onClick={() => onSort(column)}>
+        {label}
+        <span className="sort-mark" aria-hidden="true">
+          {mark}
+        </span>
+        <span className="sr-only">
+          {active ? `, sorted ${view.direction}; activate to reverse` : ", activate to sort by this column"}
+        </span>
+      </button>
+    </th>
+  );
+}
+
 export function DocumentTable({
   rows,
+  view,
+  onSort,
   onDelete,
   onRetry,
+  onPreview,
 }: {
   rows: DocRow[];
+  view: DocumentView;
+  onSort: (column: SortKey) => void;
   onDelete: (row: DocRow) => Promise<void>;
   onRetry: (row: DocRow) => Promise<void>;
+  onPreview: (row: DocRow) => void;
 }) {
   return (
     <div className="table-wrap">
@@ -95,16 +135,16 @@ export function DocumentTable({
         <caption className="sr-only">Documents in this workspace, with their processing status</caption>
         <thead>
           <tr>
-            <th scope="col">Name</th>
+            <SortableHeader label="Name" column="name" view={view} onSort={onSort} />
             <th scope="col">Source</th>
-            <th scope="col">Status</th>
+            <SortableHeader label="Status" column="status" view={view} onSort={onSort} />
             <th scope="col" className="num">
               Chunks
             </th>
             <th scope="col" className="num">
               Size
             </th>
-            <th scope="col">Updated</th>
+            <SortableHeader label="Updated" column="updated" view={view} onSort={onSort} />
             <th scope="col">
               <span className="sr-only">Actions</span>
             </th>
@@ -121,21 +161,37 @@ export function DocumentTable({
             >
               <th scope="row" className="doc-name">
                 {r.parentId && <span aria-label="page of a website">↳ </span>}
-                {r.name}
+                <FileName name={r.name} />
               </th>
               <td>{r.source ?? "—"}</td>
               <StatusCell row={r} />
               <td className="num">{r.chunkCount}</td>
               <td className="num">{formatBytes(r.sizeBytes)}</td>
-              <td className="small">{formatDate(r.updatedAt)}</td>
+              <td className="small" data-testid="document-updated" data-updated-at={r.updatedAt ?? ""}>
+                {formatDate(r.updatedAt)}
+              </td>
               <td>
-                {r.status === "error" && !r.parentId && <RetryButton row={r} onRetry={onRetry} />}
-                <ConfirmButton
-                  label={`Delete document ${r.name}`}
-                  question={`Delete “${r.name}”?`}
-                  onConfirm={() => onDelete(r)}
-                  testId="document-delete"
-                />
+                <div className="row-actions">
+                  {r.status === "processed" && (
+                    <button
+                      type="button"
+                      className="btn small"
+                      aria-label={`Preview document ${r.name}`}
+                      title={`Preview document ${r.name}`}
+                      data-testid="document-preview-open"
+                      onClick={() => onPreview(r)}
+                    >
+                      Preview
+                    </button>
+                  )}
+                  {r.status === "error" && !r.parentId && <RetryButton row={r} onRetry={onRetry} />}
+                  <ConfirmButton
+                    label={`Delete document ${r.name}`}
+                    question={`Delete “${r.name}”?`}
+                    onConfirm={() => onDelete(r)}
+                    testId="document-delete"
+                  />
+                </div>
               </td>
             </tr>
           ))}

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useReducer, useRef } from "react";
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
 import { describeError } from "../../api/errors";
 import { uploadPresigned } from "../../api/upload";
 import { useOnReconnect, useServerMessages, useServices } from "../../app/context";
@@ -8,17 +8,36 @@ import { UsagePanel } from "../../components/UsagePanel";
 import { WorkspacePicker } from "../../components/WorkspacePicker";
 import { formatBytes, localId } from "../../lib/format";
 import { useAsync } from "../../lib/hooks";
-import { documentsReducer, initialDocumentsState } from "../../state/documents";
+import { documentsReducer, initialDocumentsState, type DocRow } from "../../state/documents";
+import { countByFilter, loadView, saveView, toggleSort, visibleRows, type DocumentView } from "../../state/documentView";
 import { AddQnaForm, AddTextForm, AddWebsiteForm } from "./AddForms";
+import { DocumentFilter } from "./DocumentFilter";
+import { DocumentPreview } from "./DocumentPreview";
 import { DocumentTable } from "./DocumentTable";
 import { UploadZone } from "./UploadZone";
 
 const PARALLEL_UPLOADS = 3;
 
+function sessionStorageOrNull(): Storage | null {
+  try {
+    return window.sessionStorage;
+  } catch {
+    return null; // blocked by the browser's privacy settings
+  }
+}
+
 export function DocumentsScreen({ workspaceId }: { workspaceId: string | null }) {
   const { api } = useServices();
   const workspaces = useAsync(() => api.listWorkspaces(), [api]);
   const [state, dispatch] = useReducer(documentsReducer, initialDocumentsState);
+  // Sort and filter, kept for this tab across reloads (sessionStorage).
+  const [view, setView] = useState<DocumentView>(() => loadView(sessionStorageOrNull()));
+  useEffect(() => saveView(sessionStorageOrNull(), view), [view]);
+  // The document whose preview is open (only shown while its workspace is the one on screen).
+  const [previewing, setPreviewing] = useState<Pick<DocRow, "workspaceId" | "id" | "name"> | null>(null);
+  const shown = useMemo(() => visibleRows(state.rows, view), [state.rows, view]);
+  const counts = useMemo(() => countByFilter(state.rows), [state.rows]);
+  const closePreview = useCallback(() => setPreviewing(null), []);
   const listing = useAsync(
     async () => ({ workspaceId, docs: workspaceId ? await api.listDocuments(workspaceId) : [] }),
     [api, workspaceId],
@@ -152,16 +171,45 @@ export function DocumentsScreen({ workspaceId }: { workspaceId: string | null })
             <Empty title="No documents yet">Upload files, or add text, a Q&amp;A pair or a website above.</Empty>
           )}
           {state.rows.length > 0 && (
-            <DocumentTable
-              rows={state.rows}
-              onDelete={async (row) => {
-                await api.deleteDocument(workspaceId, row.id);
-                dispatch({ type: "removed", id: row.id });
-              }}
-              onRetry={async (row) => {
-                dispatch({ type: "retried", doc: await api.retryDocument(workspaceId, row.id) });
-              }}
-            />
+            <>
+              <DocumentFilter
+                value={view.filter}
+                counts={counts}
+                shown={shown.length}
+                onChange={(filter) => setView((v) => ({ ...v, filter }))}
+              />
+              {shown.length === 0 ? (
+                <Empty title="No documents match this filter">
+                  <button type="button" className="btn small" onClick={() => setView((v) => ({ ...v, filter: "all" }))}>
+                    Show all documents
+                  </button>
+                </Empty>
+              ) : (
+                <DocumentTable
+                  rows={shown}
+                  view={view}
+                  onSort={(column) => setView((v) => toggleSort(v, column))}
+                  onDelete={async (row) => {
+                    await api.deleteDocument(workspaceId, row.id);
+                    dispatch({ type: "removed", id: row.id });
+                    if (previewing?.id === row.id) setPreviewing(null);
+                  }}
+                  onRetry={async (row) => {
+                    dispatch({ type: "retried", doc: await api.retryDocument(workspaceId, row.id) });
+                  }}
+                  onPreview={(row) => setPreviewing({ workspaceId, id: row.id, name: row.name })}
+                />
+              )}
+              {previewing?.workspaceId === workspaceId && (
+                <DocumentPreview
+                  key={previewing.id}
+                  workspaceId={workspaceId}
+                  documentId={previewing.id}
+                  name={previewing.name}
+                  onClose={closePreview}
+                />
+              )}
+            </>
           )}
           <UsagePanel workspaceId={workspaceId} />
         </>

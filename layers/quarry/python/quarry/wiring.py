@@ -569,6 +569,7 @@ def build_services(settings: Settings | None = None, *, overrides: AdapterOverri
         access=access,
         max_upload_bytes=s.max_upload_bytes,
         upload_ttl_seconds=s.upload_url_ttl_seconds,
+        preview_blobs=_audit_store(s),  # AWS: the processing bucket (a write to uploads is an upload event)
     )
     document_pipeline = DocumentPipeline(
         catalog=a.catalog,
@@ -579,6 +580,7 @@ def build_services(settings: Settings | None = None, *, overrides: AdapterOverri
         models=a.models,
         embed_batch_size=s.embedding_batch_size,
         audit_blobs=_audit_store(s),
+        preview_blobs=_audit_store(s),
     )
     ingestion_steps = IngestionSteps(catalog=a.catalog, index=index, status=status)
     ingestion = IngestionService(

@@ -17,10 +17,11 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
+from quarry.document_failures import FailureKind, UnreadableFile
 from quarry.errors import NotFound, UnreadableDocument
 from quarry.models import Chunk, ChunkingConfig, Document, Workspace
 from quarry.ports import BlobStore, Catalog, DocumentParser, ParsedDocument, VectorIndex
-from quarry.services.documents import document_prefix
+from quarry.services.documents import PREVIEW_CHARS, document_prefix, preview_key
 from quarry.services.models_registry import ModelRegistry
 
 __all__ = ["Chunker", "DocumentDeleted", "DocumentPipeline", "audit_key", "embedding_text"]
@@ -50,6 +51,7 @@ class DocumentPipeline:
         models: ModelRegistry,
         embed_batch_size: int = 64,
         audit_blobs: BlobStore | None = None,
+        preview_blobs: BlobStore | None = None,
     ) -> None:
         self._catalog = catalog
         self._blobs = blobs
@@ -59,6 +61,7 @@ class DocumentPipeline:
         self._models = models
         self._batch = embed_batch_size
         self._audit = audit_blobs
+        self._previews = preview_blobs or blobs
 
     def ingest_stored(self, workspace: Workspace, document: Document) -> int:
         """A document whose content is in the blob store (upload, text, Q&A): returns its chunk count."""
@@ -79,9 +82,12 @@ class DocumentPipeline:
         base = {**document.metadata, "source": document.source.value, "document_name": document.name}
         chunks = chunker.split(document.id, workspace.id, parsed, base_metadata=base)
         if not chunks:
-            raise UnreadableDocument(f"{document.name}: no text to index")
+            raise UnreadableFile(f"{document.name}: no text to index", kind=FailureKind.NO_TEXT)
         embedded = self.embed_chunks(workspace, chunks)
         self._index.replace_document(workspace.id, document.id, embedded)
+        # The start of the text, for the preview (one character more than it shows: it knows it was cut).
+        preview = parsed.text[: PREVIEW_CHARS + 1].encode("utf-8")
+        self._previews.put(preview_key(workspace.id, document.id), preview, content_type="text/plain; charset=utf-8")
         if self._audit is not None:
             lines = "\n".join(
                 json.dumps({"ordinal": c.ordinal, "start": c.start, "end": c.end, "text": c.text}) for c in chunks
@@ -120,6 +126,7 @@ class DocumentPipeline:
         gone = wanted - self._catalog.existing_document_ids(workspace_id, wanted)
         for document_id in sorted(gone):
             removed = self._index.delete_document(workspace_id, document_id)
+            self._previews.delete(preview_key(workspace_id, document_id))
             if self._audit is not None:
                 self._audit.delete(audit_key(workspace_id, document_id))
             log.info("document %s was deleted during ingestion: %d chunks removed again", document_id, removed)

@@ -27,11 +27,15 @@ from quarry.services.access import WorkspaceAccess
 from quarry.services.workspaces import workspace_prefix
 
 __all__ = [
+    "PREVIEW_CHARS",
     "STUCK_CREATED_AFTER",
+    "DocumentPreview",
     "DocumentService",
+    "SourceLink",
     "UploadKey",
     "document_id_for",
     "document_prefix",
+    "preview_key",
     "sequencer_after",
 ]
 
@@ -54,6 +58,43 @@ def document_id_for(workspace_id: str, name: str) -> str:
 
 def document_prefix(workspace_id: str, document_id: str) -> str:
     return f"{workspace_prefix(workspace_id)}documents/{document_id}/"
+
+
+#: How much of a document's extracted text its preview shows (the pipeline stores one character more,
+#: so the preview knows whether it was cut).
+PREVIEW_CHARS = 5000
+
+
+def preview_key(workspace_id: str, document_id: str) -> str:
+    """Where the pipeline keeps the start of a document's extracted text (never an upload: no file name has a /)."""
+    return document_prefix(workspace_id, document_id) + "preview/text.txt"
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentPreview:
+    document: Document
+    #: The first ``PREVIEW_CHARS`` characters of the extracted text ("" when none was stored).
+    text: str
+    truncated: bool
+    #: False for a document processed before previews were stored: it has to be processed again.
+    available: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLink:
+    """Where a document's own file (or page) opens."""
+
+    url: str
+    #: When ``url`` stops working; None for a web page's own address.
+    expires_at: datetime | None
+
+
+def source_filename(document: Document) -> str:
+    """The name a document's file is served under: its own, or for typed text its title as Markdown."""
+    name = "".join(ch for ch in document.name if ch.isprintable()).strip() or document.id
+    if document.source is DocumentSource.FILE:
+        return name[:255]
+    return name[:200] if name.lower().endswith((".md", ".txt")) else f"{name[:200]}.md"
 
 
 def sequencer_after(candidate: str, applied: str) -> bool:
@@ -127,9 +168,11 @@ class DocumentService:
         access: WorkspaceAccess,
         max_upload_bytes: int,
         upload_ttl_seconds: int = 900,
+        preview_blobs: BlobStore | None = None,
     ) -> None:
         self._catalog = catalog
         self._blobs = blobs
+        self._previews = preview_blobs or blobs
         self._index = index
         self._workflow = workflow
         self._access = access
@@ -331,6 +374,47 @@ class DocumentService:
             raise NotFound(f"document {document_id} not found")
         return document
 
+    def preview(self, user: str, workspace_id: str, document_id: str) -> DocumentPreview:
+        """The start of a processed document's extracted text (stored by the pipeline; nothing is parsed here).
+
+        404 for another user's workspace or an unknown document; 409 while it is not processed.
+        """
+        document = self.get(user, workspace_id, document_id)
+        if document.status is DocumentStatus.ERROR:
+            raise Conflict(f"“{document.name}” could not be processed, so it has no preview: see why, then retry it")
+        if document.status is not DocumentStatus.PROCESSED:
+            raise Conflict(f"“{document.name}” is not processed yet: a preview is shown once it is processed")
+        try:
+            stored = self._previews.get(preview_key(workspace_id, document_id)).decode("utf-8", errors="replace")
+        except NotFound:
+            return DocumentPreview(document, text="", truncated=False, available=False)
+        return DocumentPreview(
+            document, text=stored[:PREVIEW_CHARS], truncated=len(stored) > PREVIEW_CHARS, available=True
+        )
+
+    def source_link(self, user: str, workspace_id: str, document_id: str, *, page: int | None = None) -> SourceLink:
+        """A link that opens the document itself: a presigned download of its file (at ``page`` for a PDF),
+        or a web page's own address. 404 for another user's workspace, an unknown document, or one whose
+        file is not stored (a website's crawl settings are not a source).
+        """
+        document = self.get(user, workspace_id, document_id)
+        url = document.metadata.get("url")
+        if document.source in (DocumentSource.WEBSITE, DocumentSource.WEBPAGE):
+            if isinstance(url, str) and url.lower().startswith(("https://", "http://")):
+                return SourceLink(url=url, expires_at=None)
+            raise NotFound(f"“{document.name}” has no web address to open")
+        if document.blob_key is None:
+            raise NotFound(f"“{document.name}” has no stored file to open")
+        try:
+            link = self._blobs.presigned_get(
+                document.blob_key, expires_in=self._ttl, filename=source_filename(document)
+            )
+        except NotFound as exc:
+            raise NotFound(f"the file of “{document.name}” is no longer stored") from exc
+        is_pdf = (document.content_type or "").lower() == "application/pdf" or document.name.lower().endswith(".pdf")
+        fragment = f"#page={page}" if page is not None and is_pdf else ""
+        return SourceLink(url=link.url + fragment, expires_at=link.expires_at)
+
     def delete(self, user: str, workspace_id: str, document_id: str) -> None:
         self.get(user, workspace_id, document_id)
         self._workflow.start(
@@ -406,6 +490,8 @@ class DocumentService:
             self.purge(workspace_id, child.id)
         self._index.delete_document(workspace_id, document_id)
         self._blobs.delete_prefix(document_prefix(workspace_id, document_id))
+        if self._previews is not self._blobs:
+            self._previews.delete(preview_key(workspace_id, document_id))
 
     def _all_documents(self, workspace_id: str) -> list[Document]:
         out: list[Document] = []

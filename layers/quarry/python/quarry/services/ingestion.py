@@ -66,11 +66,11 @@ class IngestionService:
             return report
         except DocumentDeleted as exc:  # nothing to report on: the document is gone, and so are its chunks
             log.info("ingestion of %s stopped: %s", document_id, exc.message)
-        except QuarryError as exc:
-            self._steps.set_error(workspace_id, document_id, exc.message)
+        except QuarryError as exc:  # the reader gets a sentence (``failure_reasons``), the log the detail
+            self._steps.fail(workspace_id, document_id, exc)
         except Exception as exc:  # an unexpected failure still ends in a visible status
             log.exception("ingestion of %s failed", document_id)
-            self._steps.set_error(workspace_id, document_id, f"internal error: {type(exc).__name__}: {exc}")
+            self._steps.fail(workspace_id, document_id, exc)
         return None
 
     def _load(self, workspace_id: str, document_id: str) -> tuple[Workspace, Document]:

@@ -8,17 +8,22 @@ for a document that no longer exists writes nothing (a deleted document is never
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
+from quarry.document_failures import FailureKind
 from quarry.errors import NotFound
 from quarry.models import Document, DocumentStatus, utcnow
 from quarry.ports import Catalog, VectorIndex
+from quarry.services.failure_reasons import explain_failure, reason_for
 from quarry.services.status import DocumentStatusPublisher
 
 __all__ = ["IngestionSteps"]
 
 MAX_REASON_CHARS = 1000
+
+log = logging.getLogger(__name__)
 
 
 class IngestionSteps:
@@ -46,11 +51,19 @@ class IngestionSteps:
                 return current
         return self._status.set(workspace_id, document_id, DocumentStatus.ERROR, reason=reason[:MAX_REASON_CHARS])
 
+    def fail(self, workspace_id: str, document_id: str, exc: BaseException) -> Document | None:
+        """SetError for a run that raised ``exc``: the reader gets a sentence, the logs the technical detail."""
+        document = self._catalog.get_document(workspace_id, document_id)
+        explained = explain_failure(exc, filename=document.name if document is not None else "")
+        log.warning("ingestion of %s failed (%s): %s", document_id, explained.kind.value, explained.detail)
+        return self.set_error(workspace_id, document_id, explained.reason)
+
     def sweep_stale(self, timeout: timedelta) -> list[Document]:
-        """Documents stuck in ``processing`` beyond the timeout end in ``error: timed out``."""
+        """Documents stuck in ``processing`` beyond the timeout end in ``error`` with the timed-out sentence."""
         swept = []
         for document in self._catalog.stale_documents(DocumentStatus.PROCESSING, utcnow() - timeout):
-            updated = self.set_error(document.workspace_id, document.id, "timed out")
+            reason = reason_for(FailureKind.TIMED_OUT, document.name)
+            updated = self.set_error(document.workspace_id, document.id, reason)
             if updated is not None:
                 swept.append(updated)
         return swept

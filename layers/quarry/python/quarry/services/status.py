@@ -42,6 +42,7 @@ class DocumentStatusPublisher:
             status=document.status,
             reason=document.status_reason,
             chunk_count=document.chunk_count,
+            updated_at=document.updated_at,
         ).model_dump(mode="json")
         for user in {workspace.owner, *workspace.shared_with}:
             for connection_id in self._connections.of_user(user):

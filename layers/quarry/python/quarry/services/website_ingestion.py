@@ -8,18 +8,23 @@ page's record and chunks go too (``_stop_if_site_deleted``).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from quarry.errors import QuarryError, UnreadableDocument
+from quarry.document_failures import FailureKind, UnreadableFile
+from quarry.errors import QuarryError
 from quarry.models import Document, DocumentSource, DocumentStatus, Workspace
 from quarry.ports import BlobStore, Catalog
 from quarry.services.document_pipeline import DocumentDeleted, DocumentPipeline
 from quarry.services.documents import document_id_for
+from quarry.services.failure_reasons import explain_failure
 from quarry.services.status import DocumentStatusPublisher
 
 __all__ = ["CrawlCount", "CrawledPage", "PageSource", "WebsiteIngestion"]
+
+log = logging.getLogger(__name__)
 
 
 class CrawledPage(Protocol):
@@ -64,7 +69,9 @@ class WebsiteIngestion:
     def crawl(self, workspace: Workspace, site: Document) -> CrawlCount:
         """Crawl with the options stored for ``site``; each page is indexed as a sub-document of it."""
         if self._crawler is None:
-            raise UnreadableDocument(f"{site.name}: website crawling is not enabled in this deployment")
+            raise UnreadableFile(
+                f"{site.name}: website crawling is not enabled in this deployment", kind=FailureKind.REFUSED
+            )
         assert site.blob_key is not None
         options = json.loads(self._blobs.get(site.blob_key))
         pages = chunks = 0
@@ -89,11 +96,13 @@ class WebsiteIngestion:
                 chunks += count
             except DocumentDeleted:
                 raise
-            except QuarryError as exc:
-                self._status.set(workspace.id, page_doc.id, DocumentStatus.ERROR, reason=exc.message)
+            except QuarryError as exc:  # a sentence for the reader (``failure_reasons``), the detail in the log
+                explained = explain_failure(exc, filename=page_doc.name)
+                log.info("page %s failed (%s): %s", page.url, explained.kind.value, explained.detail)
+                self._status.set(workspace.id, page_doc.id, DocumentStatus.ERROR, reason=explained.reason)
             self._stop_if_site_deleted(site, page_doc)
         if pages == 0:
-            raise UnreadableDocument(f"{site.name}: no page could be crawled and parsed")
+            raise UnreadableFile(f"{site.name}: no page could be crawled and parsed", kind=FailureKind.REFUSED)
         return CrawlCount(pages=pages, chunks=chunks)
 
     def _stop_if_site_deleted(self, site: Document, page: Document) -> None:

@@ -44,6 +44,7 @@ from html.parser import HTMLParser
 from pathlib import PurePath
 from typing import Any
 
+from quarry.document_failures import FailureKind, UnreadableFile
 from quarry.errors import PayloadTooLarge, QuarryError, UnreadableDocument
 from quarry.ports import ParsedDocument, ParsedSection
 from quarry.text.detection import BINARY_KINDS, DocumentKind, decode_text, detect_kind
@@ -90,19 +91,24 @@ def check_archive(filename: str, data: bytes, limits: ArchiveLimits, *, kind: st
     inflated here, in 1 MiB reads, counting the bytes actually produced against the cap, so a
     directory that under-declares its sizes cannot get past the check either.
     """
-    too_big = UnreadableDocument(f"{filename}: archive expands beyond {_megabytes(limits.max_expanded_bytes)} MB")
+    too_big = UnreadableFile(
+        f"{filename}: archive expands beyond {_megabytes(limits.max_expanded_bytes)} MB", kind=FailureKind.TOO_LARGE
+    )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = [m for m in archive.infolist() if not m.is_dir()]
             if len(members) > limits.max_members:
-                raise UnreadableDocument(f"{filename}: archive holds more than {limits.max_members} files")
+                raise UnreadableFile(
+                    f"{filename}: archive holds more than {limits.max_members} files", kind=FailureKind.TOO_LARGE
+                )
             declared = sum(m.file_size for m in members)
             if declared > limits.max_expanded_bytes:
                 raise too_big
             ratio = declared / max(len(data), 1)
             if declared > limits.ratio_floor and ratio > limits.max_ratio:
-                raise UnreadableDocument(
-                    f"{filename}: archive expands {ratio:.0f} times its size (the limit is {limits.max_ratio:g})"
+                raise UnreadableFile(
+                    f"{filename}: archive expands {ratio:.0f} times its size (the limit is {limits.max_ratio:g})",
+                    kind=FailureKind.TOO_LARGE,
                 )
             inflated = 0
             for member in members:
@@ -114,7 +120,9 @@ def check_archive(filename: str, data: bytes, limits: ArchiveLimits, *, kind: st
     except QuarryError:
         raise
     except (*_ARCHIVE_ERRORS, OSError, ValueError) as exc:
-        raise UnreadableDocument(f"{filename}: corrupt or unreadable {kind} ({type(exc).__name__}: {exc})") from exc
+        raise UnreadableFile(
+            f"{filename}: corrupt or unreadable {kind} ({type(exc).__name__}: {exc})", kind=FailureKind.DAMAGED_FILE
+        ) from exc
 
 
 # --------------------------------------------------------------------------- assembly
@@ -154,7 +162,7 @@ def _document(
     filename: str, text: str, title: str | None, sections: list[ParsedSection], metadata: dict[str, Any]
 ) -> ParsedDocument:
     if not text.strip():
-        raise UnreadableDocument(f"{filename}: the document has no text")
+        raise UnreadableFile(f"{filename}: the document has no text", kind=FailureKind.NO_TEXT)
     return ParsedDocument(
         text=text,
         title=(title or "").strip() or _stem(filename),
@@ -215,7 +223,7 @@ def _parse_csv(filename: str, text: str) -> ParsedDocument:
     try:
         rows = [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text), dialect)]
     except csv.Error as exc:
-        raise UnreadableDocument(f"{filename}: invalid CSV: {exc}") from exc
+        raise UnreadableFile(f"{filename}: invalid CSV: {exc}", kind=FailureKind.DAMAGED_FILE) from exc
     lines = [" | ".join(row) for row in rows if any(row)]
     return _parse_plain(filename, "\n".join(lines))
 
@@ -236,7 +244,7 @@ def _parse_json(filename: str, text: str) -> ParsedDocument:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UnreadableDocument(f"{filename}: invalid JSON: {exc}") from exc
+        raise UnreadableFile(f"{filename}: invalid JSON: {exc}", kind=FailureKind.DAMAGED_FILE) from exc
     title = value.get("title") if isinstance(value, dict) and isinstance(value.get("title"), str) else None
     parsed = _parse_plain(filename, "\n".join(_flatten_json(value)))
     return ParsedDocument(text=parsed.text, title=title or parsed.title, sections=parsed.sections)
@@ -284,7 +292,7 @@ def _pdf_boxes(container: Any) -> Iterator[str | None]:
 def _parse_pdf(filename: str, data: bytes) -> ParsedDocument:
     from pdfminer.converter import PDFPageAggregator
     from pdfminer.layout import LAParams
-    from pdfminer.pdfdocument import PDFDocument, PDFPasswordIncorrect
+    from pdfminer.pdfdocument import PDFDocument, PDFEncryptionError, PDFPasswordIncorrect
     from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
     from pdfminer.pdfpage import PDFPage
     from pdfminer.pdfparser import PDFParser
@@ -306,12 +314,19 @@ def _parse_pdf(filename: str, data: bytes) -> ParsedDocument:
                     out.add(_clean_pdf_box(box), {"page_number": number})
         title = _pdf_title(document)
     except PDFPasswordIncorrect as exc:
-        raise UnreadableDocument(f"{filename}: the PDF is password-protected") from exc
+        raise UnreadableFile(f"{filename}: the PDF is password-protected", kind=FailureKind.ENCRYPTED_PDF) from exc
+    except PDFEncryptionError as exc:  # an encryption scheme pdfminer cannot open
+        raise UnreadableFile(
+            f"{filename}: encrypted PDF ({type(exc).__name__}: {exc})", kind=FailureKind.ENCRYPTED_PDF
+        ) from exc
     except Exception as exc:  # pdfminer raises many unrelated types on damaged files
-        raise UnreadableDocument(f"{filename}: corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from exc
+        raise UnreadableFile(
+            f"{filename}: corrupt or unreadable PDF ({type(exc).__name__}: {exc})", kind=FailureKind.DAMAGED_PDF
+        ) from exc
     if not out.parts:
-        reason = "no extractable text; OCR is not available" if saw_image else "the PDF has no text"
-        raise UnreadableDocument(f"{filename}: {reason}")
+        if saw_image:
+            raise UnreadableFile(f"{filename}: no extractable text; OCR is not available", kind=FailureKind.IMAGE_ONLY)
+        raise UnreadableFile(f"{filename}: the PDF has no text", kind=FailureKind.NO_TEXT)
     return _document(filename, out.text, title, out.sections, {"page_count": number})
 
 
@@ -557,8 +572,9 @@ def _parse_with_unstructured(filename: str, kind: DocumentKind, data: bytes, tex
     except QuarryError:
         raise
     except Exception as exc:  # partitioners raise whatever their parsers raise on damaged input
-        raise UnreadableDocument(
-            f"{filename}: corrupt or unreadable {kind.value} ({type(exc).__name__}: {exc})"
+        raise UnreadableFile(
+            f"{filename}: corrupt or unreadable {kind.value} ({type(exc).__name__}: {exc})",
+            kind=FailureKind.DAMAGED_FILE,
         ) from exc
     out = _Assembler()
     is_email = kind in (DocumentKind.EML, DocumentKind.MSG)
@@ -568,7 +584,7 @@ def _parse_with_unstructured(filename: str, kind: DocumentKind, data: bytes, tex
         if element.category != "PageBreak":
             out.add(_element_text(element), _element_metadata(kind, element))
     if is_email and len(out.parts) <= 1:
-        raise UnreadableDocument(f"{filename}: the message has no text")
+        raise UnreadableFile(f"{filename}: the message has no text", kind=FailureKind.NO_TEXT)
     title = _metadata_title(kind, data, text, elements) or _first_heading(elements)
     return _document(filename, out.text, title, out.sections, {})
 
@@ -589,7 +605,7 @@ class UnstructuredParser:
         if len(data) > self._max_bytes:
             raise PayloadTooLarge(f"{filename}: {len(data)} bytes is over the {self._max_bytes}-byte limit")
         if not data.strip():
-            raise UnreadableDocument(f"{filename}: the file is empty")
+            raise UnreadableFile(f"{filename}: the file is empty", kind=FailureKind.EMPTY)
         kind = detect_kind(data, filename=filename, content_type=content_type)
         if kind is DocumentKind.PDF:
             return _parse_pdf(filename, data)
@@ -597,7 +613,10 @@ class UnstructuredParser:
             check_archive(filename, data, self._archive_limits, kind=kind.value)
         if kind in BINARY_KINDS or kind is DocumentKind.EML:  # e-mail declares its own charsets
             return _parse_with_unstructured(filename, kind, data, None)
-        text = decode_text(data, filename=filename)
+        try:
+            text = decode_text(data, filename=filename)
+        except UnreadableDocument as exc:
+            raise UnreadableFile(exc.message, kind=FailureKind.ENCODING) from exc
         if kind is DocumentKind.TXT:
             return _parse_plain(filename, text)
         if kind is DocumentKind.MD:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from quarry.errors import UnreadableDocument
+from quarry.document_failures import FailureKind, UnreadableFile
 from quarry.text.crawler import AddressGuard, CrawledPage, CrawlMode, CrawlOptions, Resolver, WebsiteCrawler
 
 __all__ = ["CrawlerPageSource"]
@@ -53,4 +53,4 @@ class CrawlerPageSource:
             log.warning("crawl of %s stopped after %d page(s): %s", url, pages, run.stop_reason)
         if pages == 0:
             why = run.stop_reason or (run.skipped[0].reason if run.skipped else "no page found")
-            raise UnreadableDocument(f"{url}: no page crawled: {why}")
+            raise UnreadableFile(f"{url}: no page crawled: {why}", kind=FailureKind.REFUSED)
