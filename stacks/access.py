@@ -76,6 +76,7 @@ class Access:
             [
                 self._table("catalog", "chat", write=True),
                 self._table("connections", write=False),
+                # read: also what a presigned GET of a cited document (GET .../source) is signed with.
                 *bucket_statements(s.uploads, "read", "write"),
                 *bucket_statements(s.processing, "read"),
                 *self.models.statements(chat=True, embed=True),

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from quarry.adapters.paging import INVALID_CURSOR, check_limit, decode_cursor, encode_cursor
 from quarry.errors import Conflict, InvalidInput, NotFound
@@ -26,6 +27,7 @@ from quarry.ports import (
     ChatDelta,
     ChatTurn,
     ConnectionInfo,
+    DownloadLink,
     Page,
     ScoredChunk,
     UploadTarget,
@@ -516,6 +518,14 @@ class FakeBlobStore:
             key=key,
             expires_at=utcnow() + timedelta(seconds=expires_in),
             max_bytes=max_bytes,
+        )
+
+    def presigned_get(self, key: str, *, expires_in: int, filename: str) -> DownloadLink:
+        if key not in self.blobs:
+            raise NotFound(f"blob not found: {key}")
+        return DownloadLink(
+            url=f"{self.base_url}/download/{key}?{urlencode({'filename': filename})}",
+            expires_at=utcnow() + timedelta(seconds=expires_in),
         )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 import httpx
@@ -62,6 +62,22 @@ class TestS3BlobStore(BlobStoreContract):
             return httpx.post(url, data=dict(fields), files=files, timeout=30).status_code
 
         return post
+
+    @pytest.fixture
+    def fetch(self) -> Callable[[str], tuple[int, Mapping[str, str], bytes]]:
+        def get(url: str) -> tuple[int, Mapping[str, str], bytes]:
+            response = httpx.get(url, timeout=30)
+            return response.status_code, dict(response.headers), response.content
+
+        return get
+
+    def test_a_presigned_get_is_sigv4_signed_over_its_file_name(self, blob_store: S3BlobStore) -> None:
+        """moto serves presigned URLs without checking them: check that S3 would have the name signed."""
+        blob_store.put("contract-sig/a.pdf", b"x", content_type="application/pdf")
+        link = blob_store.presigned_get("contract-sig/a.pdf", expires_in=300, filename="Q3 report.pdf")
+        query = parse_qs(urlsplit(link.url).query)
+        assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"] and query["X-Amz-Expires"] == ["300"]
+        assert query["X-Amz-Signature"] and "Q3 report.pdf" in query["response-content-disposition"][0]
 
 
 # --------------------------------------------------------------------------- Bus

@@ -3,7 +3,9 @@
 - ``blob_store``: the store, empty or holding only other tests' keys;
 - ``post_upload``: ``(url, fields, data) -> HTTP status``, a browser's multipart POST of ``fields`` plus
   ``data`` as the ``file`` part to ``url`` (an ``UploadTarget``), through whatever checks the upload
-  policy in that runtime (the local gateway's ``/uploads``; S3's POST-policy rules).
+  policy in that runtime (the local gateway's ``/uploads``; S3's POST-policy rules);
+- ``fetch``: ``url -> (HTTP status, headers, body)``, a browser's GET of a presigned download URL
+  through whatever serves it (the local gateway's ``/downloads``; S3).
 
 Keys follow one rule on every store (``quarry.adapters.blob_keys``); a refused upload answers 4xx and
 stores nothing; ``delete_prefix`` is a plain string prefix, as on S3.
@@ -12,14 +14,16 @@ stores nothing; ``delete_prefix`` is a plain string prefix, as on S3.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from urllib.parse import unquote
 
 import pytest
 
 from quarry.errors import InvalidInput, NotFound
-from quarry.models import new_id
+from quarry.models import new_id, utcnow
 from quarry.ports import BlobStore, UploadTarget
 
 PostUpload = Callable[[str, Mapping[str, str], bytes], int]
+Fetch = Callable[[str], tuple[int, Mapping[str, str], bytes]]
 
 BAD_KEYS = ["", "/absolute/key", "a/../b", "../escape", "a/./b", "a//b", "trailing/", "k" * 1025, "nul\x00byte"]
 
@@ -207,3 +211,35 @@ class BlobStoreContract:
     ) -> None:
         with pytest.raises(InvalidInput):
             blob_store.presigned_post(f"{base}k.txt", max_bytes=max_bytes, content_type=content_type, expires_in=60)
+
+    # ------------------------------------------------------------------ presigned GET
+
+    def test_a_presigned_get_serves_the_blob_under_its_file_name(
+        self, blob_store: BlobStore, fetch: Fetch, base: str
+    ) -> None:
+        key = f"{base}documents/d1/a.pdf"
+        blob_store.put(key, b"%PDF-1.4 bytes", content_type="application/pdf")
+
+        link = blob_store.presigned_get(key, expires_in=120, filename="Rapport août.pdf")
+        status, headers, body = fetch(link.url)
+
+        assert (status, body) == (200, b"%PDF-1.4 bytes")
+        disposition = {k.lower(): v for k, v in headers.items()}["content-disposition"]
+        assert disposition.startswith("inline")
+        assert "Rapport août.pdf" in unquote(disposition)
+        assert link.url.startswith(("http://", "https://"))
+        assert 60 < (link.expires_at - utcnow()).total_seconds() <= 120
+
+    def test_presigned_get_of_a_missing_blob_is_not_found(self, blob_store: BlobStore, base: str) -> None:
+        with pytest.raises(NotFound):
+            blob_store.presigned_get(f"{base}never-written.txt", expires_in=60, filename="x.txt")
+
+    @pytest.mark.parametrize(
+        ("expires_in", "filename"), [(0, "a.txt"), (8 * 24 * 3600, "a.txt"), (60, "  "), (60, "a\nb")]
+    )
+    def test_presigned_get_refuses_bad_limits(
+        self, blob_store: BlobStore, base: str, expires_in: int, filename: str
+    ) -> None:
+        blob_store.put(f"{base}k.txt", b"x")
+        with pytest.raises(InvalidInput):
+            blob_store.presigned_get(f"{base}k.txt", expires_in=expires_in, filename=filename)

@@ -137,6 +137,37 @@ class TestLocalBlobStore(BlobStoreContract):
 
         return post
 
+    @pytest.fixture
+    def fetch(self, gateway: Gateway) -> Callable[[str], tuple[int, Mapping[str, str], bytes]]:
+        def get(url: str) -> tuple[int, Mapping[str, str], bytes]:
+            response = gateway.client.get(url)
+            return response.status_code, dict(response.headers), response.content
+
+        return get
+
+    def test_a_tampered_download_url_is_refused(self, blob_store: LocalBlobStore, gateway: Gateway) -> None:
+        """(On S3 the signature check is S3's own; moto does not make it.)"""
+        blob_store.put("ws/documents/d/a.txt", b"mine", content_type="text/plain")
+        blob_store.put("ws/documents/d/b.txt", b"not yours", content_type="text/plain")
+        link = blob_store.presigned_get("ws/documents/d/a.txt", expires_in=120, filename="report.txt")
+
+        response = gateway.client.get(link.url.replace("a.txt", "b.txt"))
+
+        assert response.status_code == 403 and response.content != b"not yours"
+
+    def test_a_download_is_sandboxed_and_expires(self, blob_store: LocalBlobStore, gateway: Gateway) -> None:
+        """Served from the UI's own origin: an uploaded page must not run scripts there."""
+        blob_store.put("ws/documents/d/page.html", b"<script>alert(1)</script>", content_type="text/html")
+        link = blob_store.presigned_get("ws/documents/d/page.html", expires_in=60, filename="page.html")
+        response = gateway.client.get(link.url)
+        assert response.status_code == 200
+        assert response.headers["content-security-policy"] == "sandbox"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        short = blob_store.presigned_get("ws/documents/d/page.html", expires_in=1, filename="page.html")
+        time.sleep(2.1)
+        expired = gateway.client.get(short.url)
+        assert expired.status_code == 403 and "expired" in expired.json()["error"]["message"]
+
     def test_a_stored_upload_is_announced_on_the_ingest_queue(
         self, blob_store: LocalBlobStore, post_upload: Callable[[str, Mapping[str, str], bytes], int], gateway: Gateway
     ) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "ConnectionInfo",
     "Connections",
     "DocumentParser",
+    "DownloadLink",
     "Embedder",
     "Notifier",
     "Page",
@@ -69,6 +70,14 @@ class Page(Generic[T]):
 
 
 # --------------------------------------------------------------------------- blobs
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadLink:
+    """A presigned GET: anyone holding ``url`` can read the blob until ``expires_at``."""
+
+    url: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +113,13 @@ class BlobStore(Protocol):
 
     def delete_prefix(self, prefix: str) -> int: ...
     def presigned_post(self, key: str, *, max_bytes: int, content_type: str, expires_in: int) -> UploadTarget: ...
+    def presigned_get(self, key: str, *, expires_in: int, filename: str) -> DownloadLink:
+        """A URL that serves the blob for ``expires_in`` seconds, without credentials, as ``filename``
+
+        (inline: a browser shows what it can, such as a PDF, and saves the rest under that name).
+        Raises ``quarry.errors.NotFound`` when the blob is absent.
+        """
+        ...
 
 
 # --------------------------------------------------------------------------- catalog

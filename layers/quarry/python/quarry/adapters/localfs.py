@@ -1,9 +1,11 @@
-"""Blobs as files under a directory, with S3-style presigned POST uploads.
+"""Blobs as files under a directory, with S3-style presigned POST uploads and presigned GETs.
 
 ``presigned_post`` returns form fields carrying a base64 JSON policy (key,
 content type, maximum size, expiry) and its HMAC-SHA256 signature; the local
 runtime's upload endpoint calls ``verify_post`` before it stores anything, so
-the same limits hold locally as in the S3 policy.
+the same limits hold locally as in the S3 policy. ``presigned_get`` signs
+(key, file name, expiry) into a URL of the local runtime's download endpoint,
+which calls ``verify_get`` before it serves anything.
 """
 
 from __future__ import annotations
@@ -17,15 +19,22 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode, urljoin
 
 from quarry.adapters.blob_keys import check_key, check_prefix
+from quarry.adapters.downloads import check_download
 from quarry.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge, UnsupportedDocument
-from quarry.ports import BlobInfo, UploadTarget
+from quarry.ports import BlobInfo, DownloadLink, UploadTarget
 
 __all__ = ["LocalBlobStore"]
 
 _META_SUFFIX = ".meta.json"
 _MAX_NAME_BYTES = 255  # one path segment is one file name on disk
+
+
+def _download_claim(key: str, filename: str, expires: str) -> str:
+    """What a download URL signs (prefixed, so an upload policy's signature never passes as one)."""
+    return "\x00".join(("get", key, filename, expires))
 
 
 def _is_sidecar(path: Path) -> bool:
@@ -34,9 +43,11 @@ def _is_sidecar(path: Path) -> bool:
 
 
 class LocalBlobStore:
-    def __init__(self, root: Path, *, upload_url: str, secret: bytes) -> None:
+    def __init__(self, root: Path, *, upload_url: str, secret: bytes, download_url: str | None = None) -> None:
+        """``download_url``: the runtime's download endpoint (default: ``/downloads`` next to ``upload_url``)."""
         self._root = root
         self._upload_url = upload_url
+        self._download_url = download_url or urljoin(upload_url, "/downloads")
         self._secret = secret
 
     # ------------------------------------------------------------------ paths
@@ -116,9 +127,31 @@ class LocalBlobStore:
         fields = {"key": key, "Content-Type": content_type, "policy": encoded, "signature": self._sign(encoded)}
         return UploadTarget(url=self._upload_url, fields=fields, key=key, expires_at=expires_at, max_bytes=max_bytes)
 
-    # ------------------------------------------------------------------ upload endpoint support
+    def presigned_get(self, key: str, *, expires_in: int, filename: str) -> DownloadLink:
+        check_download(expires_in, filename)
+        if not self._path(key).is_file():
+            raise NotFound(f"blob not found: {key}")
+        expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
+        expires = str(int(expires_at.timestamp()))
+        query = {"key": key, "filename": filename, "expires": expires}
+        signature = self._sign(_download_claim(key, filename, expires))
+        return DownloadLink(
+            url=f"{self._download_url}?{urlencode({**query, 'signature': signature})}", expires_at=expires_at
+        )
+
+    # ------------------------------------------------------------------ upload and download endpoint support
     def _sign(self, encoded_policy: str) -> str:
         return hmac.new(self._secret, encoded_policy.encode(), hashlib.sha256).hexdigest()
+
+    def verify_get(self, params: dict[str, str]) -> tuple[str, str]:
+        """Check a download URL's signature and expiry; returns (key, file name) to serve."""
+        key, filename, expires = params.get("key", ""), params.get("filename", ""), params.get("expires", "")
+        expected = self._sign(_download_claim(key, filename, expires))
+        if not hmac.compare_digest(expected, params.get("signature", "")):
+            raise Forbidden("download signature does not match")
+        if not expires.isdigit() or time.time() > int(expires):
+            raise Forbidden("download URL has expired")
+        return key, filename
 
     def verify_post(self, fields: dict[str, str], *, size: int, content_type: str | None) -> str:
         """Check a form upload against its signed policy; returns the key to store under."""

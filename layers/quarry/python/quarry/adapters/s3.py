@@ -20,8 +20,9 @@ from botocore.exceptions import ClientError
 from quarry.adapters.aws_clients import LazyClient
 from quarry.adapters.aws_errors import error_code
 from quarry.adapters.blob_keys import check_key, check_prefix
+from quarry.adapters.downloads import check_download, inline_disposition
 from quarry.errors import InvalidInput, NotFound, QuarryError, UpstreamError
-from quarry.ports import BlobInfo, UploadTarget
+from quarry.ports import BlobInfo, DownloadLink, UploadTarget
 
 __all__ = ["ObjectCreated", "S3BlobStore", "parse_object_created"]
 
@@ -158,6 +159,20 @@ class S3BlobStore:
             expires_at=expires_at,
             max_bytes=max_bytes,
         )
+
+    def presigned_get(self, key: str, *, expires_in: int, filename: str) -> DownloadLink:
+        """A GET URL for ``key`` that S3 answers with ``filename`` in its Content-Disposition."""
+        check_key(key)
+        check_download(expires_in, filename)
+        if self.head(key) is None:  # a URL for nothing would answer the browser with S3's XML error
+            raise NotFound(f"blob {key!r} not found")
+        expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
+        params = {"Bucket": self.bucket, "Key": key, "ResponseContentDisposition": inline_disposition(filename)}
+        try:
+            url = self._client().generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+        except ClientError as exc:  # pragma: no cover - signing is local; kept for credential errors
+            raise _upstream("presign", key, exc) from exc
+        return DownloadLink(url=str(url), expires_at=expires_at)
 
     # ------------------------------------------------------------------ helpers
 
