@@ -379,3 +379,15 @@ def test_a_user_over_the_rate_limit_gets_429_with_retry_after(live: LivePlatform
     assert throttled and all(r.status_code in (200, 429) for r in responses)
     assert throttled[0].json()["error"]["code"] == "throttled" and int(throttled[0].headers["retry-after"]) >= 1
     assert api(live, "GET", "/workspaces").status_code == 200  # other users are not affected
+
+
+def test_concurrent_requests_are_each_answered_as_lambda_would(live: LivePlatform, workspace: dict[str, Any]) -> None:
+    """The gateway serves requests from a thread pool; each handler sees one event at a time, as in Lambda
+    (Powertools' resolver keeps the current route on the app: interleaved, requests failed with KeyError 500s)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [f"/workspaces/{workspace['id']}/documents", f"/workspaces/{workspace['id']}", "/workspaces", "/models"]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda i: api(live, "GET", paths[i % len(paths)]), range(400)))
+    failed = [f"{a.status_code} {a.text}" for a in answers if a.status_code != 200]
+    assert not failed, failed[:3]

@@ -3,6 +3,7 @@
 - ``/api/*``      -> REST proxy event (Cognito-style claims from the verified token) -> ``lambdas/rest_api``
 - ``/ws``         -> the WS authorizer, then ``$connect`` / ``$default`` / ``$disconnect`` handlers
 - ``/uploads``    -> the presigned-POST endpoint (policy checked), then an S3 event on the ingest queue
+- ``/downloads``  -> the presigned-GET endpoint (signature and expiry checked): a blob, as S3 would serve it
 - ``/config.json``-> where the UI finds the API, the WebSocket and its dev identity
 - ``/``           -> the built frontend
 """
@@ -28,12 +29,13 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from quarry.adapters.downloads import inline_disposition
 from quarry.auth import DevTokens, TokenVerifier
 from quarry.errors import QuarryError, Unauthorized
 from quarry.local.bodies import BodyTooLarge, read_body, read_multipart
 from quarry.local.events import rest_event, s3_object_created, ws_authorizer_event, ws_event
 from quarry.local.guard import HostGuard, allowed_hosts
-from quarry.local.handlers import LocalContext, load_handler
+from quarry.local.handlers import LocalContext, load_handler, one_at_a_time
 from quarry.local.notifier import LocalNotifier
 from quarry.local.throttle import TokenBuckets
 from quarry.wiring import Services
@@ -58,11 +60,11 @@ class LocalGateway:
         self.throttle = TokenBuckets(settings.local_rate_limit_per_second, settings.local_rate_limit_burst)
         self.verifier = verifier
         self.dev_tokens = dev_tokens
-        self.rest = load_handler("rest_api")
-        self.ws_authorizer = load_handler("ws_authorizer")
-        self.ws_connect = load_handler("ws_connect")
-        self.ws_disconnect = load_handler("ws_disconnect")
-        self.ws_message = load_handler("ws_message")
+        self.rest = one_at_a_time(load_handler("rest_api"))
+        self.ws_authorizer = one_at_a_time(load_handler("ws_authorizer"))
+        self.ws_connect = one_at_a_time(load_handler("ws_connect"))
+        self.ws_disconnect = one_at_a_time(load_handler("ws_disconnect"))
+        self.ws_message = one_at_a_time(load_handler("ws_message"))
 
     # ------------------------------------------------------------------ REST
     async def api(self, request: Request) -> Response:
@@ -210,6 +212,28 @@ class LocalGateway:
         self.services.adapters.bus.send(INGEST_QUEUE, json.dumps(event))  # type: ignore[attr-defined]
         return Response(status_code=204)
 
+    # ------------------------------------------------------------------ downloads (S3 presigned GET)
+    async def download(self, request: Request) -> Response:
+        blobs = self.services.adapters.blob_store
+        verify = getattr(blobs, "verify_get", None)
+        if verify is None:
+            return _error(404, "not_found", "downloads come from S3 in this configuration")
+        try:
+            key, filename = verify(dict(request.query_params))
+            data = await run_in_threadpool(blobs.get, key)
+            info = await run_in_threadpool(blobs.head, key)
+        except QuarryError as exc:
+            return _error(exc.status, exc.code, exc.message)
+        headers = {
+            "Content-Disposition": inline_disposition(filename),
+            # An uploaded page is served from this origin: never let it run scripts or sniff another type.
+            "Content-Security-Policy": "sandbox",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        }
+        media_type = (info.content_type if info else None) or "application/octet-stream"
+        return Response(data, media_type=media_type, headers=headers)
+
     # ------------------------------------------------------------------ config and UI
     async def config(self, request: Request) -> JSONResponse:
         scheme = "wss" if request.url.scheme == "https" else "ws"
@@ -229,6 +253,7 @@ def create_app(
         Route("/api/{path:path}", gateway.api, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
         WebSocketRoute("/ws", gateway.websocket),
         Route("/uploads", gateway.upload, methods=["POST"]),
+        Route("/downloads", gateway.download, methods=["GET"]),
         Route("/config.json", gateway.config, methods=["GET"]),
     ]
     if frontend_dir is not None and (frontend_dir / "index.html").is_file():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 from quarry.paths import LAMBDAS_DIR
 
-__all__ = ["LAMBDAS_DIR", "load_handler", "load_module"]
+__all__ = ["LAMBDAS_DIR", "load_handler", "load_module", "one_at_a_time"]
 
 
 @cache
@@ -30,6 +31,22 @@ def load_module(name: str, lambdas_dir: Path = LAMBDAS_DIR) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def one_at_a_time(handler: Callable[[dict[str, Any], Any], Any]) -> Callable[[dict[str, Any], Any], Any]:
+    """``handler`` as one Lambda execution environment: one event at a time.
+
+    Lambda never hands an environment a second event before the first returns, and the handlers rely on it
+    (Powertools' resolver keeps the current event and route on the app), so the local gateway, which serves
+    requests from a thread pool, calls each handler through this.
+    """
+    lock = threading.Lock()
+
+    def call(event: dict[str, Any], context: Any) -> Any:
+        with lock:
+            return handler(event, context)
+
+    return call
 
 
 def load_handler(name: str) -> Callable[[dict[str, Any], Any], Any]:
