@@ -165,8 +165,8 @@ def test_a_redelivered_chat_job_streams_and_stores_nothing(services: Services, r
     assert invoke("chat_worker", duplicate) == {"batchItemFailures": []}
 
     events = sent_to(recorder, "conn-1")
-    assert [e["type"] for e in events] == ["token"] * 4 + ["final"]
-    assert [e["sequence"] for e in events[:4]] == [0, 1, 2, 3]
+    assert [e["type"] for e in events] == ["progress"] + ["token"] * 4 + ["final"]  # progress: "writing"
+    assert [e["sequence"] for e in events[1:5]] == [0, 1, 2, 3]
     messages = services.sessions.messages(ALICE, "s1").items
     assert [(m.id, m.role, m.content) for m in messages] == [
         (question_id("m1"), Role.USER, "How long is leave?"),
@@ -202,10 +202,10 @@ def test_a_job_that_crashes_tells_the_user_and_its_redelivery_does_nothing(
     with pytest.raises(BatchProcessingError):  # the batch's only record failed: SQS will deliver it again
         invoke("chat_worker", sqs)
     events = sent_to(recorder, "conn-1")
-    assert [e["type"] for e in events] == ["token", "error"] and events[-1]["code"] == "internal_error"
+    assert [e["type"] for e in events] == ["progress", "token", "error"] and events[-1]["code"] == "internal_error"
 
     assert invoke("chat_worker", sqs) == {"batchItemFailures": []}  # the redelivery: nothing streamed twice
-    assert len(sent_to(recorder, "conn-1")) == 2
+    assert len(sent_to(recorder, "conn-1")) == 3
     assert [m.role for m in services.sessions.messages(ALICE, "s4").items] == [Role.USER]
 
 

@@ -35,6 +35,9 @@ export function WorkspacePicker({
             {w.name}
           </option>
         ))}
+        {value !== null && workspaces.length > 0 && !workspaces.some((w) => w.id === value) && (
+          <option value={value}>Unavailable workspace</option>
+        )}
       </select>
     </div>
   );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { ServerMessage } from "../api/types";
+import type { MessageOut, ProgressEvent, ServerMessage, SessionDetailOut } from "../api/types";
 import { citation, final, sessionDetail, token } from "../test/fixtures";
 import {
   type AssistantTurn,
@@ -10,6 +10,7 @@ import {
   initialChatState,
   insertChunk,
   isBusy,
+  lastQuestion,
   pendingCancels,
 } from "./chat";
 
@@ -23,7 +24,12 @@ function answer(state: ChatState): AssistantTurn {
   return last;
 }
 
-const send = (text = "What is Quarry?", id = "t1"): ChatAction => ({ type: "send", id, text });
+const send = (text = "What is Quarry?", id = "t1", workspaceId: string | null = "w1"): ChatAction => ({
+  type: "send",
+  id,
+  text,
+  workspaceId,
+});
 const server = (msg: ServerMessage): ChatAction => ({ type: "server", msg });
 
 describe("token ordering", () => {
@@ -202,5 +208,124 @@ describe("sessions and feedback", () => {
     const s = run([send(), server(final("Done."))]);
     const rated = chatReducer(s, { type: "feedback", messageId: "m1", rating: -1 });
     expect(answer(rated).feedback).toBe(-1);
+  });
+});
+
+const progress = (phase: ProgressEvent["phase"], sources: number | null = null): ServerMessage => ({
+  type: "progress",
+  session_id: "s1",
+  message_id: "m1",
+  phase,
+  sources,
+});
+
+describe("progress before the first token", () => {
+  it("shows the latest phase until the first token, then the text", () => {
+    const s = run([send(), server(progress("searching")), server(progress("reading", 3))]);
+    expect(answer(s).progress).toEqual({ phase: "reading", sources: 3 });
+    expect(answer(s).messageId).toBe("m1"); // ids known before any token
+    const writing = run([server(token(0, "Hi"))], s);
+    expect(answer(writing).progress).toBeNull();
+    expect(answer(run([server(progress("writing", 3))], writing)).progress).toBeNull(); // too late: ignored
+  });
+
+  it("lets a stop reach the server before any token", () => {
+    const s = run([send(), { type: "stop" }, server(progress("searching"))]);
+    expect(pendingCancels(s).map((t) => t.messageId)).toEqual(["m1"]);
+  });
+
+  it("ignores the progress of another session", () => {
+    const s = run([send(), server(token(0, "a"))]);
+    const other: ServerMessage = { ...(progress("writing") as ProgressEvent), session_id: "s2", message_id: "m2" };
+    expect(run([server(other)], s)).toEqual(s);
+  });
+});
+
+describe("a stopped answer", () => {
+  it("stays stopped when its final arrives, with the stored text, and asks no cancel", () => {
+    const s = run([send(), server(token(0, "Par")), { type: "stop" }, server(final("Partial", { stopped: true }))]);
+    expect(answer(s).status).toBe("cancelled");
+    expect(answer(s).text).toBe("Partial");
+    expect(answer(s).final).toBe(true);
+    expect(pendingCancels(s)).toHaveLength(0);
+  });
+
+  it("is complete when the server finished before the stop reached it", () => {
+    const s = run([send(), { type: "stop" }, server(final("All of it."))]);
+    expect(answer(s).status).toBe("done");
+    expect(pendingCancels(s)).toHaveLength(0);
+  });
+
+  it("reads back from history as stopped, without asking a cancel again", () => {
+    const detail = sessionDetail();
+    detail.messages[1] = { ...(detail.messages[1] as MessageOut), stopped: true };
+    const s = chatReducer(initialChatState, { type: "loadSession", detail });
+    expect(answer(s).status).toBe("cancelled");
+    expect(pendingCancels(s)).toHaveLength(0);
+  });
+});
+
+describe("regenerate and the last question", () => {
+  it("asks the last question again, keeping the earlier answer", () => {
+    const s = run([send("Why?"), server(final("Because."))]);
+    expect(lastQuestion(s)).toBe("Why?");
+    const again = chatReducer(s, { type: "regenerate", id: "t2" });
+    expect(again.turns.map((t) => t.kind)).toEqual(["user", "assistant"]);
+    expect(answer(again).status).toBe("streaming");
+    expect(answer(again).earlier.map((e) => e.text)).toEqual(["Because."]);
+    expect(lastQuestion(again)).toBeNull(); // nothing to regenerate while it streams
+    expect(chatReducer(again, { type: "regenerate", id: "t3" })).toBe(again);
+    const done = run([server(final("For this reason.", { message_id: "m2" }))], again);
+    expect(answer(done).text).toBe("For this reason.");
+    expect(answer(done).earlier).toHaveLength(1);
+  });
+
+  it("reads a question asked again in history as one question with its earlier answers", () => {
+    const at = "2025-01-01T00:00:00Z";
+    const m = (id: string, role: "user" | "assistant", content: string, stopped = false): MessageOut => ({
+      id,
+      session_id: "s9",
+      role,
+      content,
+      citations: [],
+      created_at: at,
+      stopped,
+    });
+    const detail: SessionDetailOut = {
+      ...sessionDetail(),
+      messages: [
+        m("u1", "user", "Why?"),
+        m("a1", "assistant", "First.", true),
+        m("u2", "user", "Why?"),
+        m("a2", "assistant", "Second."),
+        m("u3", "user", "And then?"),
+        m("a3", "assistant", "Third."),
+      ],
+    };
+    const s = chatReducer(initialChatState, { type: "loadSession", detail });
+    expect(s.turns.map((t) => (t.kind === "user" ? `Q:${t.text}` : `A:${t.text}`))).toEqual([
+      "Q:Why?",
+      "A:Second.",
+      "Q:And then?",
+      "A:Third.",
+    ]);
+    const second = s.turns[1];
+    expect(second?.kind === "assistant" && second.earlier).toEqual([{ id: "a-a1", text: "First.", stopped: true }]);
+  });
+});
+
+describe("the conversation's workspace", () => {
+  it("is set by the first question and kept by the next ones", () => {
+    const first = run([send("One", "t1", "w1"), server(final("A."))]);
+    expect(first.workspace).toEqual({ id: "w1" });
+    const second = run([send("Two", "t2", "w2")], first);
+    expect(second.workspace).toEqual({ id: "w1" });
+  });
+
+  it("is restored from a reopened conversation, also when it has none", () => {
+    const detail = sessionDetail();
+    expect(chatReducer(initialChatState, { type: "loadSession", detail }).workspace).toEqual({ id: "w1" });
+    const none = { ...detail, session: { ...detail.session, workspace_id: null } };
+    expect(chatReducer(initialChatState, { type: "loadSession", detail: none }).workspace).toEqual({ id: null });
   });
 });

@@ -2,7 +2,15 @@
  * The chat screen's state as a pure reducer: (state, action) -> state.
  * Server messages arrive as `{type: "server", msg}` actions; everything here is unit-tested.
  */
-import type { CitationOut, FinalEvent, ServerMessage, SessionDetailOut, TokenEvent, UsageOut } from "../api/types";
+import type {
+  CitationOut,
+  FinalEvent,
+  ProgressEvent,
+  ServerMessage,
+  SessionDetailOut,
+  TokenEvent,
+  UsageOut,
+} from "../api/types";
 
 export type TurnStatus = "streaming" | "done" | "cancelled" | "error" | "interrupted";
 
@@ -15,6 +23,19 @@ export interface UserTurn {
 export interface TokenChunk {
   sequence: number;
   text: string;
+}
+
+/** What the server is doing before the first token (a `progress` event). */
+export interface AnswerProgress {
+  phase: ProgressEvent["phase"];
+  sources: number | null;
+}
+
+/** An answer replaced by "Regenerate": kept, so the user can compare (the server keeps it in history too). */
+export interface EarlierAnswer {
+  id: string;
+  text: string;
+  stopped: boolean;
 }
 
 export interface AssistantTurn {
@@ -39,19 +60,29 @@ export interface AssistantTurn {
   /** A stop was requested and the cancel message went out to the server. */
   cancelSent: boolean;
   feedback: -1 | 1 | null;
+  /** The latest phase before the first token, null once text arrives or when unknown. */
+  progress: AnswerProgress | null;
+  /** Earlier answers to the same question, oldest first. */
+  earlier: EarlierAnswer[];
 }
 
 export type Turn = UserTurn | AssistantTurn;
 
 export interface ChatState {
   sessionId: string | null;
+  /**
+   * The conversation's workspace once it has one: `{ id: null }` is a conversation without documents;
+   * null is a new conversation (nothing sent yet), which takes the workspace picked on screen.
+   */
+  workspace: { id: string | null } | null;
   turns: Turn[];
   /** An error not tied to an answer (shown above the composer). */
   banner: { code: string; message: string } | null;
 }
 
 export type ChatAction =
-  | { type: "send"; id: string; text: string }
+  | { type: "send"; id: string; text: string; workspaceId: string | null }
+  | { type: "regenerate"; id: string }
   | { type: "server"; msg: ServerMessage }
   | { type: "stop" }
   | { type: "cancelSent"; turnId: string }
@@ -62,7 +93,7 @@ export type ChatAction =
   | { type: "feedback"; messageId: string; rating: -1 | 1 }
   | { type: "dismissBanner" };
 
-export const initialChatState: ChatState = { sessionId: null, turns: [], banner: null };
+export const initialChatState: ChatState = { sessionId: null, workspace: null, turns: [], banner: null };
 
 export function newAssistantTurn(id: string, patch: Partial<AssistantTurn> = {}): AssistantTurn {
   return {
@@ -82,6 +113,8 @@ export function newAssistantTurn(id: string, patch: Partial<AssistantTurn> = {})
     error: null,
     cancelSent: false,
     feedback: null,
+    progress: null,
+    earlier: [],
     ...patch,
   };
 }
@@ -112,7 +145,9 @@ function replaceTurn(state: ChatState, turn: AssistantTurn): ChatState {
  * The turn a token/final event belongs to: the one with its message id, or else the last
  * answer still waiting for its ids (streaming or stopped early) when the session matches.
  */
-function ownerOf(state: ChatState, ev: TokenEvent | FinalEvent): AssistantTurn | null {
+type AnswerEvent = TokenEvent | ProgressEvent | FinalEvent;
+
+function ownerOf(state: ChatState, ev: AnswerEvent): AssistantTurn | null {
   for (let i = state.turns.length - 1; i >= 0; i--) {
     const t = state.turns[i] as Turn;
     if (t.kind === "assistant" && t.messageId === ev.message_id) return t;
@@ -125,7 +160,7 @@ function ownerOf(state: ChatState, ev: TokenEvent | FinalEvent): AssistantTurn |
 }
 
 /** Records the server ids on the turn, and adopts a new session's id. */
-function adopt(state: ChatState, turn: AssistantTurn, ev: TokenEvent | FinalEvent): [ChatState, AssistantTurn] {
+function adopt(state: ChatState, turn: AssistantTurn, ev: AnswerEvent): [ChatState, AssistantTurn] {
   const t = turn.messageId ? turn : { ...turn, messageId: ev.message_id, sessionId: ev.session_id };
   return [{ ...state, sessionId: state.sessionId ?? ev.session_id }, t];
 }
@@ -137,13 +172,23 @@ function onToken(state: ChatState, ev: TokenEvent): ChatState {
   if (turn.final || turn.status !== "streaming") return replaceTurn(next, turn);
   const chunks = insertChunk(turn.chunks, { sequence: ev.sequence, text: ev.text });
   if (chunks === turn.chunks) return replaceTurn(next, turn);
-  return replaceTurn(next, { ...turn, chunks, text: chunks.map((c) => c.text).join("") });
+  return replaceTurn(next, { ...turn, chunks, text: chunks.map((c) => c.text).join(""), progress: null });
+}
+
+/** A phase shown until the first token; its ids also let a stop reach the server before any token. */
+function onProgress(state: ChatState, ev: ProgressEvent): ChatState {
+  const owner = ownerOf(state, ev);
+  if (!owner) return state;
+  const [next, turn] = adopt(state, owner, ev);
+  if (turn.status !== "streaming" || turn.text) return replaceTurn(next, turn);
+  return replaceTurn(next, { ...turn, progress: { phase: ev.phase, sources: ev.sources ?? null } });
 }
 
 function onFinal(state: ChatState, ev: FinalEvent): ChatState {
   const owner = ownerOf(state, ev);
   if (!owner) return state;
   const [next, turn] = adopt(state, owner, ev);
+  // The server says whether the answer was stopped: a stop that came too late leaves a complete answer.
   return replaceTurn(next, {
     ...turn,
     text: ev.answer,
@@ -153,8 +198,10 @@ function onFinal(state: ChatState, ev: FinalEvent): ChatState {
     usage: ev.usage,
     timings: ev.timings,
     standaloneQuestion: ev.standalone_question,
-    status: "done",
+    status: ev.stopped ? "cancelled" : "done",
     error: null,
+    cancelSent: true, // the answer has ended: nothing left to stop
+    progress: null,
   });
 }
 
@@ -177,6 +224,8 @@ function onServer(state: ChatState, msg: ServerMessage): ChatState {
   switch (msg.type) {
     case "token":
       return onToken(state, msg);
+    case "progress":
+      return onProgress(state, msg);
     case "final":
       return onFinal(state, msg);
     case "error":
@@ -186,11 +235,30 @@ function onServer(state: ChatState, msg: ServerMessage): ChatState {
   }
 }
 
+function asEarlier(turn: AssistantTurn): EarlierAnswer[] {
+  return [...turn.earlier, { id: turn.id, text: turn.text, stopped: turn.status === "cancelled" }];
+}
+
+/**
+ * A stored conversation as turns. The same question asked again right after its answer is a
+ * regeneration: it shows as one question whose answer keeps the earlier ones, as it did live.
+ */
 function fromDetail(detail: SessionDetailOut): ChatState {
   const turns: Turn[] = [];
+  let replaced: AssistantTurn | null = null;
   for (const m of detail.messages) {
-    if (m.role === "user") turns.push({ kind: "user", id: `u-${m.id}`, text: m.content });
+    if (m.role === "user") {
+      if (replaced) turns.push(replaced); // asked again without an answer: keep the earlier one in place
+      replaced = null;
+      const [prevQuestion, prevAnswer] = turns.slice(-2);
+      if (prevQuestion?.kind === "user" && prevQuestion.text === m.content && prevAnswer?.kind === "assistant") {
+        replaced = turns.pop() as AssistantTurn;
+        continue;
+      }
+      turns.push({ kind: "user", id: `u-${m.id}`, text: m.content });
+    }
     if (m.role === "assistant") {
+      const stopped = m.stopped === true;
       turns.push(
         newAssistantTurn(`a-${m.id}`, {
           messageId: m.id,
@@ -198,12 +266,23 @@ function fromDetail(detail: SessionDetailOut): ChatState {
           text: m.content,
           final: true,
           citations: m.citations,
-          status: "done",
+          status: stopped ? "cancelled" : "done",
+          cancelSent: true,
+          earlier: replaced ? asEarlier(replaced) : [],
         }),
       );
+      replaced = null;
     }
   }
-  return { sessionId: detail.session.id, turns, banner: null };
+  if (replaced) turns.push(replaced);
+  return { sessionId: detail.session.id, workspace: { id: detail.session.workspace_id }, turns, banner: null };
+}
+
+/** The question the last answer replies to, when that answer is over (what Regenerate and Edit act on). */
+export function lastQuestion(state: ChatState): string | null {
+  const [question, answer] = state.turns.slice(-2);
+  if (question?.kind !== "user" || answer?.kind !== "assistant" || answer.status === "streaming") return null;
+  return question.text;
 }
 
 function updateActive(state: ChatState, patch: (t: AssistantTurn) => AssistantTurn): ChatState {
@@ -217,6 +296,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       if (isBusy(state)) return state;
       return {
         ...state,
+        workspace: state.workspace ?? { id: action.workspaceId },
         banner: null,
         turns: [
           ...state.turns,
@@ -224,6 +304,12 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
           newAssistantTurn(`a-${action.id}`, { sessionId: state.sessionId }),
         ],
       };
+    case "regenerate": {
+      if (lastQuestion(state) === null) return state;
+      const old = state.turns[state.turns.length - 1] as AssistantTurn;
+      const turn = newAssistantTurn(`a-${action.id}`, { sessionId: state.sessionId, earlier: asEarlier(old) });
+      return { ...state, banner: null, turns: [...state.turns.slice(0, -1), turn] };
+    }
     case "server":
       return onServer(state, action.msg);
     case "stop":

@@ -9,7 +9,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from quarry.adapters.cloudwatch_metrics import emit_answer_metrics
-from quarry.protocol import ChatIn, ChatOut, FeedbackIn, ListOut, MessageOut, SessionDetailOut, SessionOut
+from quarry.protocol import (
+    ChatIn,
+    ChatOut,
+    FeedbackIn,
+    ListOut,
+    MessageOut,
+    SessionDetailOut,
+    SessionOut,
+    SessionPatchIn,
+)
 from quarry.services.chat import ChatRequest
 from routes.common import caller, no_content, services
 
@@ -46,6 +55,11 @@ def get_session(
     return SessionDetailOut(
         session=SessionOut.of(session), messages=[MessageOut.of(m) for m in page.items], cursor=page.cursor
     )
+
+
+@router.patch("/sessions/<session_id>")
+def rename_session(session_id: str, body: SessionPatchIn) -> SessionOut:
+    return SessionOut.of(services().sessions.rename(caller(router), session_id, body.title))
 
 
 @router.delete("/sessions/<session_id>")

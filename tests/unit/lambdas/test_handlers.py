@@ -204,8 +204,9 @@ def test_chat_worker_streams_tokens_then_final_and_persists(services: Services, 
     sqs = chat_job_event("conn-1", "s1", "m1", "How long is leave?")
     assert invoke("chat_worker", sqs) == {"batchItemFailures": []}
     events = [p for c, p in recorder.sent if c == "conn-1"]
-    assert [e["type"] for e in events] == ["token"] * 4 + ["final"]
-    assert [e["sequence"] for e in events[:4]] == [0, 1, 2, 3]
+    assert [e["type"] for e in events] == ["progress"] + ["token"] * 4 + ["final"]
+    assert events[0]["phase"] == "writing"  # no workspace: nothing to search
+    assert [e["sequence"] for e in events[1:5]] == [0, 1, 2, 3]
     assert events[-1]["answer"] == "Leave is 27 days." and events[-1]["usage"]["completion_tokens"] == 4
     messages = services.sessions.messages(ALICE, "s1").items
     assert [(m.role, m.content) for m in messages] == [

@@ -12,7 +12,7 @@ from quarry.local.cancellations import InMemoryCancellations
 from quarry.protocol import ChatAction, ChatJob
 from quarry.services.chat_stream import CHAT_TOPIC, ChatStreamService
 from tests.fakes import FakeConnections, RecordingBus, RecordingNotifier
-from tests.unit.services.chat_fixtures import OWNER, QUESTION, STRANGER, WS, Chat, build_chat
+from tests.unit.services.chat_fixtures import OWNER, QUESTION, STRANGER, UNANSWERABLE, WS, Chat, build_chat
 
 CONNECTION = "c-1"
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -40,6 +40,10 @@ class Stream:
 
     def events(self) -> list[dict[str, object]]:
         return self.notifier.to(CONNECTION)
+
+    def answer_events(self) -> list[dict[str, object]]:
+        """The events after the progress ones: tokens, then final or error."""
+        return [e for e in self.events() if e["type"] != "progress"]
 
 
 def _stream(*replies: str | list[str]) -> Stream:
@@ -95,7 +99,7 @@ def test_a_job_streams_numbered_tokens_then_one_final_answer() -> None:
     answer = stream.service.run(job)
 
     assert answer is not None and answer.text == "It is 2.4 metres wide [1]."
-    *tokens, final = stream.events()
+    *tokens, final = stream.answer_events()
     assert [(t["type"], t["sequence"], t["text"]) for t in tokens] == [
         ("token", 0, "It is 2.4 "),
         ("token", 1, "metres "),
@@ -103,6 +107,7 @@ def test_a_job_streams_numbered_tokens_then_one_final_answer() -> None:
     ]
     assert all((t["session_id"], t["message_id"]) == (job.session_id, job.message_id) for t in tokens)
     assert (final["type"], final["answer"], final["message_id"]) == ("final", answer.text, job.message_id)
+    assert final["stopped"] is False
     assert [c["document_id"] for c in final["citations"]] == ["plimsk"]  # type: ignore[attr-defined]
 
 
@@ -126,7 +131,8 @@ def test_the_owner_cancels_and_the_answer_stops_after_the_token_in_flight() -> N
     answer = stream.service.run(job)
 
     assert answer is not None and answer.text == "It is"
-    assert [e["type"] for e in stream.events()] == ["token", "final"]
+    assert [e["type"] for e in stream.answer_events()] == ["token", "final"]
+    assert stream.answer_events()[-1]["stopped"] is True  # the UI marks it stopped, not a complete answer
     assert stream.chat.model.closed == 1
     stored = stream.chat.history.get_message(job.session_id, job.message_id)
     assert stored is not None and stored.metadata["cancelled"] is True
@@ -157,12 +163,13 @@ def test_another_user_cannot_cancel() -> None:
 def test_a_connection_that_goes_away_stops_the_stream_and_the_answer_is_still_kept() -> None:
     stream = _stream(["It is ", "2.4 metres ", "wide [1]."])
     job = stream.submit()
-    stream.notifier.drop_after(CONNECTION, 1)  # the first token arrives, the second finds the connection gone
+    stream.notifier.drop_after(CONNECTION, 3)  # searching, reading, writing, then the first token...
+    stream.notifier.drop_after(CONNECTION, 4)  # ...arrives, the second finds the connection gone
 
     answer = stream.service.run(job)
 
     assert answer is not None and answer.text == "It is 2.4 metres"
-    assert [e["type"] for e in stream.events()] == ["token"]  # no final to a gone connection
+    assert [e["type"] for e in stream.answer_events()] == ["token"]  # no final to a gone connection
     assert stream.chat.model.closed == 1
     stored = stream.chat.history.get_message(job.session_id, job.message_id)
     assert stored is not None and stored.content == "It is 2.4 metres"
@@ -174,7 +181,7 @@ def test_a_refused_request_becomes_an_error_event() -> None:
 
     assert stream.service.run(job) is None
 
-    [error] = stream.events()
+    [error] = stream.answer_events()
     assert (error["type"], error["code"], error["session_id"]) == ("error", "invalid_input", job.session_id)
     assert "no-such-model" in str(error["message"])
 
@@ -186,12 +193,70 @@ def test_an_unexpected_failure_is_told_to_the_user_then_raised() -> None:
     with pytest.raises(AssertionError, match="no reply left"):
         stream.service.run(job)
 
-    [error] = stream.events()
+    [error] = stream.answer_events()
     assert (error["type"], error["code"], error["message"]) == (
         "error",
         "internal_error",
         "the answer failed: ask again",
     )
+
+
+# --------------------------------------------------------------------------- progress before the first token
+
+
+def test_progress_says_searching_reading_n_sources_then_writing_before_any_token() -> None:
+    stream = _stream(["It is 2.4 ", "metres wide [1]."])
+    job = stream.submit()
+
+    stream.service.run(job)
+
+    events = stream.events()
+    progress = [(e["phase"], e["sources"]) for e in events if e["type"] == "progress"]
+    assert progress == [("searching", None), ("reading", 1), ("writing", 1)]  # one passage above the floor
+    first_token = next(i for i, e in enumerate(events) if e["type"] == "token")
+    assert all(e["type"] == "progress" for e in events[:first_token])  # all progress comes first
+    assert all(e["type"] != "progress" for e in events[first_token:])
+    assert all((e["session_id"], e["message_id"]) == (job.session_id, job.message_id) for e in events)
+    assert [e["sequence"] for e in events if e["type"] == "token"] == [0, 1]  # numbering untouched
+
+
+def test_a_follow_up_is_condensed_first() -> None:
+    stream = _stream("It is 2.4 metres wide [1].", "How wide is the Plimsk mirror?", "Still 2.4 metres [1].")
+    first = stream.submit()
+    stream.service.run(first)
+    stream.notifier.sent.clear()
+
+    stream.service.run(stream.submit("And the mirror?", session_id=first.session_id))
+
+    assert [e["phase"] for e in stream.events() if e["type"] == "progress"] == [
+        "condensing",
+        "searching",
+        "reading",
+        "writing",
+    ]
+
+
+def test_no_relevant_source_means_no_writing_phase() -> None:
+    stream = _stream()  # "I don't know" comes without calling the model
+
+    stream.service.run(stream.submit(UNANSWERABLE))
+
+    events = stream.events()
+    assert [(e["phase"], e["sources"]) for e in events if e["type"] == "progress"] == [
+        ("searching", None),
+        ("reading", 0),
+    ]
+    assert events[-1]["type"] == "final"
+
+
+def test_without_a_workspace_only_writing_is_announced() -> None:
+    stream = _stream("Paris.")
+    action = ChatAction(action="chat", text="Capital of France?")
+    job = stream.service.submit(CONNECTION, OWNER, action)
+
+    stream.service.run(job)
+
+    assert [(e["phase"], e["sources"]) for e in stream.events() if e["type"] == "progress"] == [("writing", None)]
 
 
 # --------------------------------------------------------------------------- the connection's token

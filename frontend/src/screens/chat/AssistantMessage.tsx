@@ -1,9 +1,14 @@
-import { type MouseEvent, useMemo } from "react";
+import { type MouseEvent, type ReactNode, useMemo } from "react";
 import { chatErrorText } from "../../api/errors";
 import type { CitationOut } from "../../api/types";
 import { useElapsed } from "../../lib/hooks";
 import { renderMarkdown } from "../../lib/markdown";
+import { sourceName } from "../../lib/sources";
 import type { AssistantTurn } from "../../state/chat";
+import { AnswerProgress } from "./AnswerProgress";
+import { moveCitationFocus } from "./citationKeys";
+import "./citations.css";
+import { EarlierAnswers } from "./EarlierAnswers";
 import { Feedback } from "./Feedback";
 
 const SLOW_MS = 20_000;
@@ -31,13 +36,15 @@ function StatusLine({ turn, stalledMs, onReload }: { turn: AssistantTurn; stalle
         </p>
       );
     }
-    return turn.text ? null : (
-      <p className="turn-status" role="status">
-        <span className="spinner" aria-hidden="true" /> Searching and thinking…
+    return turn.text ? null : <AnswerProgress progress={turn.progress} />;
+  }
+  if (turn.status === "cancelled") {
+    return (
+      <p className="turn-status muted" data-testid="answer-stopped">
+        <span className="stopped-mark">Stopped</span> This answer was stopped before it was complete.
       </p>
     );
   }
-  if (turn.status === "cancelled") return <p className="turn-status muted">Stopped.</p>;
   if (turn.status === "error") {
     const shown = turn.error ? chatErrorText(turn.error) : { title: null, text: "Something went wrong." };
     return (
@@ -65,11 +72,14 @@ export function AssistantMessage({
   onCite,
   onRated,
   onReload,
+  actions = null,
 }: {
   turn: AssistantTurn;
   onCite: (c: CitationOut) => void;
   onRated: (messageId: string, r: -1 | 1) => void;
   onReload: () => void;
+  /** The action bar (copy, regenerate, edit) of a finished answer. */
+  actions?: ReactNode;
 }) {
   const html = useMemo(() => renderMarkdown(turn.text, turn.citations), [turn.text, turn.citations]);
   const stalledMs = useStall(turn);
@@ -92,12 +102,14 @@ export function AssistantMessage({
         Q
       </div>
       <div className="bubble">
+        <EarlierAnswers earlier={turn.earlier} />
         {/* The answer is sanitized HTML; clicks on [n] buttons are delegated here. */}
         <div
           className={`answer markdown${turn.status === "streaming" && turn.text ? " typing" : ""}`}
           data-testid="answer-text"
           data-final={turn.final ? "true" : "false"}
           onClick={onClick}
+          onKeyDown={moveCitationFocus}
           dangerouslySetInnerHTML={{ __html: html }}
         />
         <StatusLine turn={turn} stalledMs={stalledMs} onReload={onReload} />
@@ -111,9 +123,9 @@ export function AssistantMessage({
                 className="chip"
                 onClick={() => onCite(c)}
                 data-testid="source-chip"
-                title={c.title}
+                title={sourceName(c)}
               >
-                [{c.n}] {c.title || "Untitled"}
+                [{c.n}] {sourceName(c)}
               </button>
             ))}
           </div>
@@ -121,6 +133,7 @@ export function AssistantMessage({
         {done && turn.grounded === false && (
           <p className="muted small">Not grounded in your documents: treat this answer with care.</p>
         )}
+        {actions}
         {done && turn.messageId && turn.sessionId && (
           <Feedback
             sessionId={turn.sessionId}

@@ -1,5 +1,5 @@
-import { useEffect, useReducer, useRef, useState } from "react";
-import type { CitationOut } from "../../api/types";
+import { useEffect, useMemo, useReducer, useRef, useState } from "react";
+import type { CitationOut, ModelInfo } from "../../api/types";
 import { chatErrorText, describeError } from "../../api/errors";
 import { useConnection, useOnReconnect, useServerMessages, useServices } from "../../app/context";
 import { navigate } from "../../app/router";
@@ -7,14 +7,20 @@ import { ErrorNote, Loading } from "../../components/common";
 import { WorkspacePicker } from "../../components/WorkspacePicker";
 import { localId } from "../../lib/format";
 import { useAsync } from "../../lib/hooks";
-import { chatReducer, initialChatState, isBusy, pendingCancels } from "../../state/chat";
+import { chatReducer, initialChatState, isBusy, lastQuestion, pendingCancels } from "../../state/chat";
+import { readChoice, rememberChoice, resolveWorkspace, type WorkspaceChoice } from "../../state/workspaceChoice";
+import { AnswerActions } from "./AnswerActions";
+import { AnswerAnnouncer } from "./AnswerAnnouncer";
 import { AssistantMessage } from "./AssistantMessage";
 import { CitationPanel } from "./CitationPanel";
-import { Composer } from "./Composer";
+import { Composer, type Draft } from "./Composer";
+import { NoDocumentsNote } from "./NoDocumentsNote";
 import { SessionList } from "./SessionList";
+import "./chat-screen.css";
 
-const WS_KEY = "quarry.chat.workspace";
 const MODEL_KEY = "quarry.chat.model";
+/** The widest screen on which the conversation list is a drawer (session-list.css says the same). */
+const NARROW_MAX_PX = 900;
 
 function stored(key: string): string | null {
   try {
@@ -33,13 +39,22 @@ function store(key: string, value: string | null): void {
   }
 }
 
+/** "Qwen2.5 0.5B (llama.cpp)": the provider once, also for names that already end with it. */
+function modelLabel(m: ModelInfo): string {
+  return m.name.toLowerCase().includes(m.provider.toLowerCase()) ? m.name : `${m.name} (${m.provider})`;
+}
+
 export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | null }) {
   const { api, socket, models } = useServices();
   const conn = useConnection();
   const [state, dispatch] = useReducer(chatReducer, initialChatState);
-  const [workspaceId, setWorkspaceId] = useState<string | null>(() => stored(WS_KEY));
+  const [choice, setChoice] = useState<WorkspaceChoice | null>(readChoice);
   const [model, setModel] = useState<string | null>(() => stored(MODEL_KEY));
   const [citation, setCitation] = useState<CitationOut | null>(null);
+  const [draft, setDraft] = useState<Draft | null>(null);
+  const [drawerOpen, setDrawerOpen] = useState(false);
+  const drawerToggle = useRef<HTMLButtonElement>(null);
+  const focusToggle = useRef(false);
   // A past conversation being opened (error null while it loads), or the error that stopped it.
   const [sessionLoad, setSessionLoad] = useState<{ id: string; error: unknown } | null>(() =>
     routeSessionId === null ? null : { id: routeSessionId, error: null },
@@ -47,6 +62,13 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
   const workspaces = useAsync(() => api.listWorkspaces(), [api]);
   const sessions = useAsync(() => api.listSessions(), [api]);
   const busy = isBusy(state);
+
+  // The workspace: the conversation's own once it has one, else the one picked (or the default).
+  // Until the list has loaded nothing is sent: a new conversation would otherwise go without documents.
+  const workspacesReady = workspaces.data !== undefined;
+  const conversationLocked = state.workspace !== null;
+  const workspaceId = state.workspace ? state.workspace.id : resolveWorkspace(choice, workspaces.data ?? []);
+  const workspaceNames = useMemo(() => new Map((workspaces.data ?? []).map((w) => [w.id, w.name])), [workspaces.data]);
 
   useServerMessages((msg) => dispatch({ type: "server", msg }));
 
@@ -61,8 +83,7 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
     api.getSession(loadingId).then(
       (detail) => {
         if (!live) return;
-        dispatch({ type: "loadSession", detail });
-        if (detail.session.workspace_id !== undefined) setWorkspaceId(detail.session.workspace_id);
+        dispatch({ type: "loadSession", detail }); // restores the conversation's workspace too
         setSessionLoad(null);
       },
       (e: unknown) => {
@@ -126,9 +147,11 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
     if (el.scrollHeight - el.scrollTop - el.clientHeight < 160) el.scrollTop = el.scrollHeight;
   }, [lastText]);
 
-  const send = (text: string) => {
+  /** Sends a question: a new one, or the last one again in place of its answer (Regenerate). */
+  const ask = (text: string, mode: "send" | "regenerate") => {
     const id = localId("turn");
-    dispatch({ type: "send", id, text });
+    dispatch(mode === "send" ? { type: "send", id, text, workspaceId } : { type: "regenerate", id });
+    if (!conversationLocked) rememberChoice(workspaceId === null ? { kind: "none" } : { kind: "workspace", id: workspaceId });
     const ok = socket.send({
       action: "chat",
       text,
@@ -139,15 +162,42 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
     if (!ok) dispatch({ type: "sendFailed", message: "Not sent: the connection is offline. Try again when it is back." });
   };
 
+  const closeDrawer = () => {
+    setDrawerOpen(false);
+    focusToggle.current = true;
+  };
+  // Focus goes back to the button that opened the drawer once the chat behind is no longer inert.
+  useEffect(() => {
+    if (drawerOpen || !focusToggle.current) return;
+    focusToggle.current = false;
+    drawerToggle.current?.focus();
+  }, [drawerOpen]);
+  // The drawer is for narrow screens only: a window widened while it is open shows the list in place.
+  useEffect(() => {
+    if (!drawerOpen || typeof window.matchMedia !== "function") return;
+    const wide = window.matchMedia(`(min-width: ${NARROW_MAX_PX + 1}px)`);
+    const close = () => {
+      if (wide.matches) setDrawerOpen(false);
+    };
+    wide.addEventListener("change", close);
+    return () => wide.removeEventListener("change", close);
+  }, [drawerOpen]);
+
   const deleteSession = async (id: string) => {
     await api.deleteSession(id);
     sessions.setData((old) => old?.filter((s) => s.id !== id));
     if (id === state.sessionId) navigate({ screen: "chat", sessionId: null });
   };
 
+  const renameSession = async (id: string, title: string) => {
+    const renamed = await api.renameSession(id, { title });
+    sessions.setData((old) => old?.map((s) => (s.id === id ? renamed : s)));
+  };
+
   const pickWorkspace = (id: string | null) => {
-    setWorkspaceId(id);
-    store(WS_KEY, id);
+    const picked: WorkspaceChoice = id === null ? { kind: "none" } : { kind: "workspace", id };
+    setChoice(picked);
+    rememberChoice(picked);
   };
   const pickModel = (id: string | null) => {
     setModel(id);
@@ -155,9 +205,18 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
   };
 
   const blockedReason =
-    conn.status === "open" ? null : conn.status === "offline" ? "Offline: reconnecting…" : "Connecting…";
-  const knownWorkspace = workspaces.data?.some((w) => w.id === workspaceId) ?? true;
+    conn.status === "open"
+      ? workspacesReady
+        ? null
+        : workspaces.error !== null
+          ? "Your workspaces could not be loaded: try again above."
+          : "Loading your workspaces…"
+      : conn.status === "offline"
+        ? "Offline: reconnecting…"
+        : "Connecting…";
   const bannerText = state.banner ? chatErrorText(state.banner) : null;
+  const question = lastQuestion(state);
+  const canAsk = conn.status === "open" && !busy && !sessionLoad && workspacesReady;
 
   return (
     <div className={`chat-layout${citation ? " with-panel" : ""}`}>
@@ -166,20 +225,48 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
         loading={sessions.loading}
         error={sessions.error}
         activeId={state.sessionId}
-        onOpen={(id) => navigate({ screen: "chat", sessionId: id })}
+        workspaceNames={workspaceNames}
+        drawerOpen={drawerOpen}
+        onOpen={(id) => {
+          if (drawerOpen) closeDrawer();
+          navigate({ screen: "chat", sessionId: id });
+        }}
+        onRename={renameSession}
         onDelete={deleteSession}
-        onNew={() => navigate({ screen: "chat", sessionId: null })}
+        onNew={() => {
+          if (drawerOpen) closeDrawer();
+          navigate({ screen: "chat", sessionId: null });
+        }}
         onRetry={sessions.reload}
+        onCloseDrawer={closeDrawer}
       />
-      <section className="chat-main" aria-label="Chat">
+      {drawerOpen && <div className="drawer-backdrop" aria-hidden="true" onClick={closeDrawer} />}
+      {/* While the drawer is open the chat behind it takes no focus and no clicks (the drawer is modal). */}
+      <section className="chat-main" aria-label="Chat" inert={drawerOpen}>
         <header className="chat-head">
+          <button
+            type="button"
+            ref={drawerToggle}
+            className="btn conversations-toggle"
+            aria-expanded={drawerOpen}
+            aria-controls="conversation-drawer"
+            onClick={() => setDrawerOpen(true)}
+            data-testid="conversations-toggle"
+          >
+            Conversations
+          </button>
           <WorkspacePicker
             workspaces={workspaces.data ?? []}
-            value={knownWorkspace ? workspaceId : null}
+            value={workspaceId}
             onChange={pickWorkspace}
             allowNone
-            disabled={busy}
+            disabled={busy || conversationLocked}
           />
+          {conversationLocked && (
+            <span className="muted small" data-testid="workspace-locked">
+              This conversation keeps its workspace: start a new chat to use another.
+            </span>
+          )}
           <div className="field inline">
             <label htmlFor="model-picker">Model</label>
             <select
@@ -192,12 +279,19 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
               <option value="">Default</option>
               {models?.llms.map((m) => (
                 <option key={m.id} value={m.id}>
-                  {m.name} ({m.provider})
+                  {modelLabel(m)}
                 </option>
               ))}
             </select>
           </div>
-          {workspaces.error !== null && <span className="error-text small">Workspaces: {describeError(workspaces.error)}</span>}
+          {workspaces.error !== null && (
+            <span className="error-text small" role="alert" data-testid="workspaces-error">
+              Workspaces: {describeError(workspaces.error)}{" "}
+              <button type="button" className="link" onClick={workspaces.reload}>
+                Try again
+              </button>
+            </span>
+          )}
         </header>
         <div className="transcript" ref={transcriptRef} data-testid="transcript">
           {sessionLoad && !sessionLoad.error && <Loading label="Loading the conversation…" />}
@@ -213,12 +307,12 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
               <h1>Ask your documents</h1>
               <p className="muted">
                 {workspaceId
-                  ? "Answers cite the passages they use: click a [n] to read the source."
-                  : "No workspace chosen: the model answers from its own knowledge. Pick a workspace to search your documents."}
+                  ? `Answers search ${workspaceNames.get(workspaceId) ?? "your workspace"} and cite the passages they use: click a [n] to read the source.`
+                  : "No workspace chosen (see the note above the message box)."}
               </p>
             </div>
           )}
-          {state.turns.map((t) =>
+          {state.turns.map((t, i) =>
             t.kind === "user" ? (
               <article key={t.id} className="turn user" data-testid="user-message">
                 <div className="bubble">{t.text}</div>
@@ -232,10 +326,24 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
                 onReload={() => {
                   if (state.sessionId) openSession(state.sessionId);
                 }}
+                actions={
+                  t.status === "done" || t.status === "cancelled" ? (
+                    <AnswerActions
+                      text={t.text}
+                      onRegenerate={i === state.turns.length - 1 && question && canAsk ? () => ask(question, "regenerate") : null}
+                      onEditQuestion={
+                        i === state.turns.length - 1 && question && !busy
+                          ? () => setDraft((d) => ({ text: question, key: (d?.key ?? 0) + 1 }))
+                          : null
+                      }
+                    />
+                  ) : null
+                }
               />
             ),
           )}
         </div>
+        <AnswerAnnouncer turns={state.turns} />
         {state.banner && (
           <div className="error-note" role="alert" data-testid="chat-error">
             <span>
@@ -249,10 +357,16 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
         )}
         <Composer
           busy={busy}
-          canSend={conn.status === "open" && !sessionLoad}
+          canSend={conn.status === "open" && !sessionLoad && workspacesReady}
           blockedReason={blockedReason}
-          onSend={send}
+          onSend={(text) => ask(text, "send")}
           onStop={() => dispatch({ type: "stop" })}
+          draft={draft}
+          notice={
+            workspacesReady && !sessionLoad && workspaceId === null ? (
+              <NoDocumentsNote hasWorkspaces={(workspaces.data ?? []).length > 0} locked={conversationLocked} />
+            ) : null
+          }
         />
       </section>
       {citation && <CitationPanel citation={citation} onClose={() => setCitation(null)} />}

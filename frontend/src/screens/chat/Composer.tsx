@@ -1,23 +1,48 @@
-import { type FormEvent, type KeyboardEvent, useId, useState } from "react";
+import { type FormEvent, type KeyboardEvent, type ReactNode, useEffect, useId, useRef, useState } from "react";
 import { limits } from "../../api/limits.gen";
 
 const MAX = limits.ChatAction.text.maxLength;
 
-/** The message box: Enter sends, Shift+Enter starts a new line; Stop replaces Send while answering. */
+/** Text put into the message box from outside (Edit question); a new `key` puts it again. */
+export interface Draft {
+  text: string;
+  key: number;
+}
+
+/**
+ * The message box: Enter sends, Shift+Enter starts a new line; Stop replaces Send while answering.
+ * A `draft` replaces what is typed and takes the focus; `notice` is shown just above the box.
+ */
 export function Composer({
   busy,
   canSend,
   blockedReason,
   onSend,
   onStop,
+  draft = null,
+  notice = null,
 }: {
   busy: boolean;
   canSend: boolean;
   blockedReason: string | null;
   onSend: (text: string) => void;
   onStop: () => void;
+  draft?: Draft | null;
+  notice?: ReactNode;
 }) {
   const [text, setText] = useState("");
+  const [shownDraft, setShownDraft] = useState<Draft | null>(null);
+  const box = useRef<HTMLTextAreaElement>(null);
+  if (draft !== null && draft !== shownDraft) {
+    setShownDraft(draft);
+    setText(draft.text);
+  }
+  useEffect(() => {
+    const el = box.current;
+    if (draft === null || !el) return;
+    el.focus();
+    el.setSelectionRange(el.value.length, el.value.length);
+  }, [draft]);
   const id = useId();
   const trimmed = text.trim();
   const tooLong = text.length > MAX;
@@ -36,11 +61,13 @@ export function Composer({
   };
   return (
     <form className="composer" onSubmit={submit} aria-label="Ask a question">
+      {notice}
       <label htmlFor={id} className="sr-only">
         Message
       </label>
       <textarea
         id={id}
+        ref={box}
         rows={2}
         value={text}
         onChange={(e) => setText(e.target.value)}

@@ -9,6 +9,7 @@ library imported, on first use.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,8 +39,8 @@ MINILM = ModelInfo(
     dimensions=MINILM_DIMENSIONS,
 )
 QWEN_CODER = ModelInfo(
-    id="qwen2.5-coder-0.5b-instruct", name="Qwen2.5-Coder 0.5B Instruct (llama.cpp)", provider="llama.cpp"
-)
+    id="qwen2.5-coder-0.5b-instruct", name="Qwen2.5-Coder 0.5B Instruct", provider="llama.cpp"
+)  # the provider is shown next to the name: the name does not repeat it
 TITAN_EMBEDDINGS_NAME = "Titan Text Embeddings v2"
 
 
@@ -92,8 +93,10 @@ def _sagemaker_embedder(s: Settings, registry: ModelRegistry) -> None:
 def _llamacpp(s: Settings, registry: ModelRegistry) -> None:
     from quarry.adapters.llamacpp import LlamaCppChatModel
 
+    # Another GGUF (``llm_model_path``) is named by its file, so the UI names the model that really answers.
+    info = replace(QWEN_CODER, name=Path(s.llm_model_path).stem) if s.llm_model_path else QWEN_CODER
     registry.chat_models.register(
-        QWEN_CODER,
+        info,
         lambda: LlamaCppChatModel(
             model_path=Path(s.llm_model_path) if s.llm_model_path else None,
             model_dir=s.model_dir,

@@ -10,18 +10,21 @@ from dataclasses import dataclass, replace
 from quarry.errors import BudgetExhausted, Conflict, NotFound
 from quarry.models import Answer, Hit, Message, Role, SearchMode, SearchRequest, Session, Usage, new_id, utcnow
 from quarry.ports import ChatHistory, ChatModel, ChatTurn, UsageLedger
-from quarry.protocol import ChatAction, ChatIn
+from quarry.protocol import ChatAction, ChatIn, ProgressPhase
 from quarry.services.access import WorkspaceAccess
 from quarry.services.budget import TokenBudget
 from quarry.services.citations import extract_citations
 from quarry.services.models_registry import ModelRegistry
 from quarry.services.prompts import NO_ANSWER, condense_turns, grounded_turns, plain_turns, standalone_question
 from quarry.services.search import SearchService
+from quarry.services.sessions import title_from_question
 from quarry.services.usage import add_usage, collect, usage_entry, usage_metadata
 
 __all__ = ["AlreadyAnswered", "ChatOutcome", "ChatRequest", "ChatService", "question_id"]
 
 TokenSink = Callable[[str], None]
+ProgressSink = Callable[[ProgressPhase, int | None], None]
+"""Told each phase before the first token: (``condensing`` | ``searching`` | ``reading`` | ``writing``, sources)."""
 _QUESTION_IDS = uuid.UUID("6f1c3a52-8e0b-4c1e-9d55-2b7f0a9e4c31")
 
 
@@ -105,7 +108,9 @@ class ChatService:
                 if session.owner != user:
                     raise NotFound(f"session {session_id} not found")
                 return session
-        session = Session(id=session_id or new_id(), owner=user, workspace_id=workspace_id, title=text[:80])
+        session = Session(
+            id=session_id or new_id(), owner=user, workspace_id=workspace_id, title=title_from_question(text)
+        )
         self._history.put_session(session)
         return session
 
@@ -148,6 +153,7 @@ class ChatService:
         message_id: str | None = None,
         on_token: TokenSink | None = None,
         cancelled: Callable[[], bool] = lambda: False,
+        on_progress: ProgressSink | None = None,
     ) -> ChatOutcome:
         """Answer and persist both turns. With ``message_id`` (a chat job's) the question's id derives from it
         and is written only if new: a second run of the same job raises ``AlreadyAnswered`` before any work.
@@ -164,11 +170,18 @@ class ChatService:
             raise AlreadyAnswered(f"message {message_id} of session {session.id} was handled already")
         model = self._models.chat_models.get(request.model)
         timings: dict[str, float] = {}
+        progress = on_progress or (lambda _phase, _sources: None)
 
+        if any(m.role is Role.USER for m in history):
+            progress("condensing", None)
         question, condense_usage = self._condense(model, history, request.text, timings)
         workspace_id = request.workspace_id or session.workspace_id
         top_k = request.top_k if request.top_k is not None else self._context_chunks
-        hits = self._retrieve(request.user, workspace_id, question, top_k, timings) if workspace_id else None
+        hits: list[Hit] | None = None
+        if workspace_id:
+            progress("searching", None)
+            hits = self._retrieve(request.user, workspace_id, question, top_k, timings)
+            progress("reading", len(hits))
 
         sink = on_token or (lambda _t: None)
         if hits is not None and not hits:
@@ -176,6 +189,7 @@ class ChatService:
             sink(text)
         else:
             turns = grounded_turns(question, hits, history) if hits else plain_turns(request.text, history)
+            progress("writing", len(hits) if hits else None)
             text, usage, was_cancelled = self._generate(model, turns, request, sink, cancelled, timings, started)
         usage = add_usage(condense_usage, usage)  # every token this request spent, condensing included
         cleaned, citations = extract_citations(text, hits or [])
@@ -206,7 +220,8 @@ class ChatService:
                 },
             )
         )
-        self._history.put_session(replace(session, updated_at=utcnow()))
+        current = self._history.get_session(session.id) or session  # keep a rename made while answering
+        self._history.put_session(replace(current, updated_at=utcnow()))
         if self._usage is not None:
             self._usage.record(spent)  # at most once per message id: a redelivery adds nothing
         return ChatOutcome(session=session, message_id=message_id, answer=answer, cancelled=was_cancelled)

@@ -5,6 +5,11 @@ the bus (direction IN). ``run`` answers it and streams ``token`` events straight
 to the connection through the Notifier (no bus hop per token), then ``final``.
 A connection that has gone away stops the stream quietly; both turns are kept.
 
+Before the first token the worker says what it is doing with ``progress`` events (condensing, searching,
+reading N sources, writing): they come before any token of the message, in the order of the phases, and carry
+no ``sequence``, so the tokens' own numbering (0, 1, 2, ... per message) is untouched. A stopped answer's
+``final`` says ``stopped``.
+
 Delivery is at least once: the job's ``message_id`` (assigned once by ``submit``) names both turns, and
 only the delivery that stores the question answers; a redelivered job sends and stores nothing.
 """
@@ -20,7 +25,7 @@ from typing import Any
 from quarry.errors import QuarryError
 from quarry.models import Answer, new_id, utcnow
 from quarry.ports import Bus, Cancellations, Connections, Notifier
-from quarry.protocol import ChatAction, ChatJob, ErrorEvent, FinalEvent, TokenEvent
+from quarry.protocol import ChatAction, ChatJob, ErrorEvent, FinalEvent, ProgressEvent, ProgressPhase, TokenEvent
 from quarry.services.chat import AlreadyAnswered, ChatRequest, ChatService
 
 __all__ = ["CHAT_FILTER", "CHAT_TOPIC", "ChatStreamService"]
@@ -100,6 +105,12 @@ class ChatStreamService:
             state["sequence"] += 1
             state["connected"] = self._notifier.send(job.connection_id, event.model_dump(mode="json"))
 
+        def on_progress(phase: ProgressPhase, sources: int | None) -> None:
+            if not state["connected"] or state["sequence"]:  # gone, or tokens have started: too late to matter
+                return
+            event = ProgressEvent(session_id=job.session_id, message_id=job.message_id, phase=phase, sources=sources)
+            state["connected"] = self._notifier.send(job.connection_id, event.model_dump(mode="json"))
+
         request = ChatRequest.of(job.user, job.request, session_id=job.session_id)
         last_check = [0.0]
 
@@ -117,6 +128,7 @@ class ChatStreamService:
                 message_id=job.message_id,
                 on_token=on_token,
                 cancelled=lambda: not state["connected"] or cancel_check(),
+                on_progress=on_progress,
             )
         except AlreadyAnswered:  # a redelivered job: the first delivery streams and stores the answer
             return None
@@ -131,5 +143,6 @@ class ChatStreamService:
             raise
         if state["connected"]:
             final = FinalEvent.of(session_id=job.session_id, message_id=job.message_id, answer=outcome.answer)
+            final.stopped = outcome.cancelled
             self._notifier.send(job.connection_id, final.model_dump(mode="json"))
         return outcome.answer
