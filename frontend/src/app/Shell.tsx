@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from "react";
+import { type MouseEvent, useEffect, useMemo, useState } from "react";
 import { ApiClient } from "../api/client";
 import type { AppConfig, ModelsOut } from "../api/types";
 import type { AuthSession } from "../auth/session";
@@ -11,20 +11,11 @@ import { absoluteWsUrl } from "../api/config";
 import { ConnectionBadge } from "./ConnectionBadge";
 import { WakingBanner } from "./WakingBanner";
 import { ServicesContext, type Services } from "./context";
-import { type Route, hrefFor, useRoute } from "./router";
+import { MainNav } from "./MainNav";
+import { type Route, useRoute } from "./router";
 
-const NAV: { label: string; screen: Route["screen"] }[] = [
-  { label: "Chat", screen: "chat" },
-  { label: "Workspaces", screen: "workspaces" },
-  { label: "Documents", screen: "documents" },
-  { label: "Search", screen: "search" },
-];
-
-function navHref(screen: Route["screen"]): string {
-  if (screen === "chat") return hrefFor({ screen, sessionId: null });
-  if (screen === "workspaces") return hrefFor({ screen });
-  return hrefFor({ screen, workspaceId: null });
-}
+/** What the app offers when `GET /models` failed: the screens still work with the server defaults. */
+const NO_MODELS: ModelsOut = { llms: [], embeddings: [], rerankers: [] };
 
 function Screen({ route }: { route: Route }) {
   switch (route.screen) {
@@ -37,6 +28,19 @@ function Screen({ route }: { route: Route }) {
     case "search":
       return <SearchScreen workspaceId={route.workspaceId} />;
   }
+}
+
+/** Moves focus to the screen's content; a plain `#main` link would be read as a route by the hash router. */
+function SkipLink() {
+  const skip = (e: MouseEvent<HTMLAnchorElement>) => {
+    e.preventDefault();
+    document.getElementById("main")?.focus();
+  };
+  return (
+    <a className="skip" href="#main" onClick={skip}>
+      Skip to content
+    </a>
+  );
 }
 
 /** One API client and one live connection for the whole app, then the current screen. */
@@ -53,7 +57,7 @@ export function Shell({ config, auth }: { config: AppConfig; auth: AuthSession }
       }),
     [config, auth],
   );
-  const [models, setModels] = useState<ModelsOut | null>(null);
+  const [models, setModels] = useState<{ list: ModelsOut | null; error: unknown }>({ list: null, error: null });
 
   useEffect(() => {
     socket.start();
@@ -69,19 +73,20 @@ export function Shell({ config, auth }: { config: AppConfig; auth: AuthSession }
   }, [socket]);
 
   useEffect(() => {
-    api.models().then(setModels, () => setModels({ llms: [], embeddings: [], rerankers: [] }));
+    api.models().then(
+      (list) => setModels({ list, error: null }),
+      (error: unknown) => setModels({ list: NO_MODELS, error }),
+    );
   }, [api]);
 
   const services: Services = useMemo(
-    () => ({ api, socket, user: auth.user, signOut: auth.signOut, models }),
+    () => ({ api, socket, user: auth.user, signOut: auth.signOut, models: models.list, modelsError: models.error }),
     [api, socket, auth, models],
   );
 
   return (
     <ServicesContext value={services}>
-      <a className="skip" href="#main">
-        Skip to content
-      </a>
+      <SkipLink />
       <div className="app">
         <header className="topbar">
           <a className="brand" href="#/chat">
@@ -90,24 +95,11 @@ export function Shell({ config, auth }: { config: AppConfig; auth: AuthSession }
             </span>
             Quarry
           </a>
-          <nav aria-label="Main">
-            <ul className="nav">
-              {NAV.map((n) => (
-                <li key={n.screen}>
-                  <a
-                    href={navHref(n.screen)}
-                    aria-current={route.screen === n.screen ? "page" : undefined}
-                    data-testid={`nav-${n.screen}`}
-                  >
-                    {n.label}
-                  </a>
-                </li>
-              ))}
-            </ul>
-          </nav>
+          <MainNav current={route.screen} />
           <div className="topbar-right">
             <ConnectionBadge />
-            <span className="user muted small" title="Signed in as">
+            <span className="user muted small" title={`Signed in as ${auth.user}`}>
+              <span className="sr-only">Signed in as </span>
               {auth.user}
             </span>
             {auth.signOut && (

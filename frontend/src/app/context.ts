@@ -8,7 +8,10 @@ export interface Services {
   socket: ReconnectingSocket;
   user: string;
   signOut: (() => void) | null;
+  /** `GET /models`: null while it loads (empty lists when it failed, see `modelsError`). */
   models: ModelsOut | null;
+  /** Why `GET /models` failed, so an option that needs a model can say why it is off. */
+  modelsError?: unknown;
 }
 
 /** Rendered as `<ServicesContext value={services}>` around the app (and around each component test). */

@@ -4,6 +4,7 @@ import { useServices } from "../app/context";
 import { formatCount, formatUsd } from "../lib/format";
 import { useAsync } from "../lib/hooks";
 import { ErrorNote, Loading } from "./common";
+import "./usage-panel.css";
 
 /**
  * Tokens and estimated cost of chatting over the last 30 days, by model: the caller's own (`GET /usage`),
@@ -20,7 +21,7 @@ export function UsagePanel({ workspaceId }: { workspaceId?: string }) {
   const data = report.data;
   if (workspaceId && report.error instanceof ApiError && report.error.status === 404) return null;
   return (
-    <section className="card" aria-labelledby="usage-title" data-testid="usage-panel">
+    <section className="card usage-panel" aria-labelledby="usage-title" data-testid="usage-panel">
       <h2 id="usage-title">{workspaceId ? "Workspace usage" : "Your usage"}</h2>
       {report.loading && !data && <Loading label="Loading usage…" />}
       {report.error !== null && <ErrorNote title="Could not load usage" error={report.error} onRetry={report.reload} />}
@@ -37,7 +38,7 @@ export function UsagePanel({ workspaceId }: { workspaceId?: string }) {
           {data.by_model.length === 0 ? (
             <p className="muted">No answers in this period.</p>
           ) : (
-            <table className="table" data-testid="usage-table">
+            <table className="table usage-table" data-testid="usage-table">
               <caption className="sr-only">Usage by model</caption>
               <thead>
                 <tr>

@@ -5,12 +5,18 @@ import type { HitOut, SearchIn } from "../../api/types";
 import { workspace } from "../../test/fixtures";
 import { renderWithServices } from "../../test/harness";
 import { json, startServer, type TestServer } from "../../test/server";
+import { ApiError } from "../../api/errors";
+import { NO_RERANKER } from "../../state/rerankerOption";
+import { NO_RERANKER_MODELS, RERANKER_MODELS } from "../../test/modelFixtures";
+import { WithModels } from "../../test/withModels";
 import { SearchScreen } from "./SearchScreen";
 
 function hit(id: string, score: number): HitOut {
   return {
     chunk_id: id,
     document_id: "d1",
+    document_name: "",
+    page: null,
     title: `Title ${id}`,
     text: `Text ${id}`,
     start: 0,
@@ -40,7 +46,12 @@ afterEach(() => server.close());
 describe("SearchScreen", () => {
   it("runs one mode and ranks the passages with scores", async () => {
     const user = userEvent.setup();
-    renderWithServices(<SearchScreen workspaceId="w1" />, server);
+    renderWithServices(
+      <WithModels models={RERANKER_MODELS}>
+        <SearchScreen workspaceId="w1" />
+      </WithModels>,
+      server,
+    );
     await user.type(await screen.findByTestId("search-input"), "leave");
     await user.click(screen.getByLabelText("dense"));
     await user.click(screen.getByTestId("search-rerank"));
@@ -62,5 +73,53 @@ describe("SearchScreen", () => {
     expect(within(results).getByRole("region", { name: "dense results" }).textContent).toContain("Title dense-a");
     expect(within(results).getByRole("region", { name: "hybrid results" }).textContent).toContain("Title hybrid-a");
     expect(within(results).getByRole("region", { name: "keyword results" }).textContent).toContain("Keyword index offline");
+  });
+
+  it("offers reranking when the deployment has a reranker", async () => {
+    renderWithServices(
+      <WithModels models={RERANKER_MODELS}>
+        <SearchScreen workspaceId="w1" />
+      </WithModels>,
+      server,
+    );
+    const rerank = await screen.findByRole<HTMLInputElement>("checkbox", { name: "Rerank" });
+    expect(rerank.disabled).toBe(false);
+    expect(rerank.getAttribute("aria-describedby")).toBeNull();
+    expect(screen.queryByTestId("search-rerank-reason")).toBeNull();
+  });
+
+  it("disables reranking with the reason when no reranker is configured, and never asks for it", async () => {
+    const user = userEvent.setup();
+    renderWithServices(
+      <WithModels models={NO_RERANKER_MODELS}>
+        <SearchScreen workspaceId="w1" />
+      </WithModels>,
+      server,
+    );
+    const rerank = await screen.findByRole<HTMLInputElement>("checkbox", { name: "Rerank" });
+    expect(rerank.disabled).toBe(true);
+    expect(rerank.checked).toBe(false);
+    expect(screen.getByTestId("search-rerank-reason").textContent).toBe(NO_RERANKER);
+    expect(rerank.getAttribute("aria-describedby")).toBe(screen.getByTestId("search-rerank-reason").id);
+    await user.click(rerank);
+    expect(rerank.checked).toBe(false);
+
+    await user.type(screen.getByTestId("search-input"), "leave");
+    await user.click(screen.getByTestId("search-submit"));
+    await screen.findAllByTestId("search-hit");
+    const body: unknown = JSON.parse(server.requests.find((r) => r.url.endsWith("/search"))?.body.toString() ?? "{}");
+    expect(body).toMatchObject({ query: "leave", rerank: false });
+  });
+
+  it("says why reranking is off when the models could not be read", async () => {
+    renderWithServices(
+      <WithModels models={NO_RERANKER_MODELS} error={new ApiError(503, "unavailable", "Model service down")}>
+        <SearchScreen workspaceId="w1" />
+      </WithModels>,
+      server,
+    );
+    const rerank = await screen.findByRole<HTMLInputElement>("checkbox", { name: "Rerank" });
+    expect(rerank.disabled).toBe(true);
+    expect(screen.getByTestId("search-rerank-reason").textContent).toContain("Model service down");
   });
 });

@@ -1,4 +1,4 @@
-import { type FormEvent, useEffect, useRef, useState } from "react";
+import { type FormEvent, useEffect, useId, useRef, useState } from "react";
 import { limits } from "../../api/limits.gen";
 import type { SearchMode, SearchOut } from "../../api/types";
 import { useServices } from "../../app/context";
@@ -6,7 +6,9 @@ import { navigate } from "../../app/router";
 import { Empty, ErrorNote, Loading } from "../../components/common";
 import { WorkspacePicker } from "../../components/WorkspacePicker";
 import { useAsync } from "../../lib/hooks";
+import { rerankerOption } from "../../state/rerankerOption";
 import { HitList } from "./HitList";
+import "./search.css";
 
 const MODES: SearchMode[] = ["dense", "keyword", "hybrid"];
 const S = limits.SearchIn;
@@ -14,11 +16,14 @@ const S = limits.SearchIn;
 type Outcome = { mode: SearchMode; out: SearchOut | null; error: unknown };
 
 export function SearchScreen({ workspaceId }: { workspaceId: string | null }) {
-  const { api } = useServices();
+  const { api, models, modelsError } = useServices();
+  const reranking = rerankerOption(models, modelsError);
+  const rerankHintId = useId();
   const workspaces = useAsync(() => api.listWorkspaces(), [api]);
   const [query, setQuery] = useState("");
   const [mode, setMode] = useState<SearchMode>(S.mode.default as SearchMode);
-  const [rerank, setRerank] = useState(false);
+  const [rerankWanted, setRerank] = useState(false);
+  const rerank = rerankWanted && reranking.available;
   const [compare, setCompare] = useState(false);
   const [topK, setTopK] = useState(5);
   const [results, setResults] = useState<Outcome[] | null>(null);
@@ -104,10 +109,24 @@ export function SearchScreen({ workspaceId }: { workspaceId: string | null }) {
             onChange={(e) => setTopK(Math.max(S.top_k.minimum, Math.min(S.top_k.maximum, Number(e.target.value) || 1)))}
           />
         </label>
-        <label className="check">
-          <input type="checkbox" checked={rerank} onChange={(e) => setRerank(e.target.checked)} data-testid="search-rerank" />{" "}
-          Rerank
-        </label>
+        <div className="field rerank-option">
+          <label className="check">
+            <input
+              type="checkbox"
+              checked={rerank}
+              disabled={!reranking.available}
+              onChange={(e) => setRerank(e.target.checked)}
+              aria-describedby={reranking.available ? undefined : rerankHintId}
+              data-testid="search-rerank"
+            />{" "}
+            Rerank
+          </label>
+          {!reranking.available && (
+            <span id={rerankHintId} className="muted small" data-testid="search-rerank-reason">
+              {reranking.reason}
+            </span>
+          )}
+        </div>
         <label className="check">
           <input type="checkbox" checked={compare} onChange={(e) => setCompare(e.target.checked)} data-testid="search-compare" />{" "}
           Compare modes side by side

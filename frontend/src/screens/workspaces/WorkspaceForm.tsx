@@ -1,4 +1,4 @@
-import { type FormEvent, useState } from "react";
+import { type FormEvent, useId, useState } from "react";
 import { describeError } from "../../api/errors";
 import type { ModelsOut, WorkspaceOut } from "../../api/types";
 import { useServices } from "../../app/context";
@@ -9,6 +9,8 @@ import {
   defaultWorkspaceForm,
   validateWorkspaceForm,
 } from "../../state/workspaceForm";
+import { type RerankerOption, rerankerOption } from "../../state/rerankerOption";
+import "./workspaces.css";
 
 function FieldError({ id, error }: { id: string; error?: string }) {
   return error ? (
@@ -18,8 +20,43 @@ function FieldError({ id, error }: { id: string; error?: string }) {
   ) : null;
 }
 
+/** The reranker choice; when the deployment has none it is disabled and says so (choosing one would fail with 422). */
+function RerankerField({ option, value, onChange }: { option: RerankerOption; value: string; onChange: (id: string) => void }) {
+  const selectId = useId();
+  const hintId = useId();
+  return (
+    <div className="field">
+      <label htmlFor={selectId} className="field-label">
+        Reranker
+      </label>
+      <select
+        id={selectId}
+        value={option.available ? value : ""}
+        onChange={(e) => onChange(e.target.value)}
+        disabled={!option.available}
+        aria-describedby={option.available ? undefined : hintId}
+        data-testid="workspace-reranker"
+      >
+        <option value="">None</option>
+        {option.available &&
+          option.rerankers.map((m) => (
+            <option key={m.id} value={m.id}>
+              {m.name} ({m.provider})
+            </option>
+          ))}
+      </select>
+      {!option.available && (
+        <span id={hintId} className="muted small" data-testid="workspace-reranker-reason">
+          {option.reason}
+        </span>
+      )}
+    </div>
+  );
+}
+
 export function WorkspaceForm({ models, onCreated }: { models: ModelsOut | null; onCreated: (w: WorkspaceOut) => void }) {
-  const { api } = useServices();
+  const { api, modelsError } = useServices();
+  const reranking = rerankerOption(models, modelsError);
   const [v, setV] = useState<WorkspaceFormValues>(defaultWorkspaceForm);
   const [errors, setErrors] = useState<WorkspaceFormErrors>({});
   const [busy, setBusy] = useState(false);
@@ -30,7 +67,7 @@ export function WorkspaceForm({ models, onCreated }: { models: ModelsOut | null;
   };
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    const { body, errors: errs } = validateWorkspaceForm(v);
+    const { body, errors: errs } = validateWorkspaceForm(reranking.available ? v : { ...v, reranker: "" });
     setErrors(errs);
     if (!body) return;
     setBusy(true);
@@ -112,17 +149,7 @@ export function WorkspaceForm({ models, onCreated }: { models: ModelsOut | null;
         <input type="checkbox" checked={v.hybrid} onChange={(e) => set("hybrid", e.target.checked)} /> Hybrid search
         (dense + keyword)
       </label>
-      <label className="field">
-        <span>Reranker</span>
-        <select value={v.reranker} onChange={(e) => set("reranker", e.target.value)}>
-          <option value="">None</option>
-          {models?.rerankers.map((m) => (
-            <option key={m.id} value={m.id}>
-              {m.name} ({m.provider})
-            </option>
-          ))}
-        </select>
-      </label>
+      <RerankerField option={reranking} value={v.reranker} onChange={(id) => set("reranker", id)} />
       <div className="row">
         <button type="submit" className="btn primary" disabled={busy} data-testid="workspace-create">
           {busy ? "Creating…" : "Create workspace"}

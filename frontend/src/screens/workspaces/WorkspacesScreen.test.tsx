@@ -4,6 +4,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { workspace } from "../../test/fixtures";
 import { renderWithServices } from "../../test/harness";
 import { json, startServer, type TestServer } from "../../test/server";
+import { NO_RERANKER } from "../../state/rerankerOption";
+import { NO_RERANKER_MODELS, RERANKER_MODELS } from "../../test/modelFixtures";
+import { WithModels } from "../../test/withModels";
 import { WorkspacesScreen } from "./WorkspacesScreen";
 
 let server: TestServer;
@@ -59,5 +62,47 @@ describe("WorkspacesScreen", () => {
     await user.click(screen.getByTestId("workspace-delete-confirm"));
     await waitFor(() => expect(screen.queryByTestId("workspace-row")).toBeNull());
     expect(server.requests.some((r) => r.method === "DELETE" && r.url === "/api/workspaces/w1")).toBe(true);
+  });
+
+  it("creates a workspace with the deployment's reranker when it has one", async () => {
+    const user = userEvent.setup();
+    renderWithServices(
+      <WithModels models={RERANKER_MODELS}>
+        <WorkspacesScreen />
+      </WithModels>,
+      server,
+    );
+    await screen.findByTestId("workspace-row");
+    const reranker = screen.getByRole<HTMLSelectElement>("combobox", { name: "Reranker" });
+    expect(reranker.disabled).toBe(false);
+    expect(screen.queryByTestId("workspace-reranker-reason")).toBeNull();
+    await user.selectOptions(reranker, "BGE reranker (sagemaker)");
+    await user.type(screen.getByTestId("workspace-name"), "Ranked");
+    await user.click(screen.getByTestId("workspace-create"));
+    await waitFor(() => expect(screen.getAllByTestId("workspace-row")).toHaveLength(2));
+    const post = server.requests.find((r) => r.method === "POST");
+    expect(JSON.parse(post?.body.toString() ?? "{}")).toMatchObject({ name: "Ranked", reranker: "bge-reranker" });
+  });
+
+  it("disables the reranker choice with the reason when none is configured, and creates without one", async () => {
+    const user = userEvent.setup();
+    renderWithServices(
+      <WithModels models={NO_RERANKER_MODELS}>
+        <WorkspacesScreen />
+      </WithModels>,
+      server,
+    );
+    await screen.findByTestId("workspace-row");
+    const reranker = screen.getByRole<HTMLSelectElement>("combobox", { name: "Reranker" });
+    expect(reranker.disabled).toBe(true);
+    expect([...reranker.options].map((o) => o.textContent)).toEqual(["None"]);
+    const reason = screen.getByTestId("workspace-reranker-reason");
+    expect(reason.textContent).toBe(NO_RERANKER);
+    expect(reranker.getAttribute("aria-describedby")).toBe(reason.id);
+    await user.type(screen.getByTestId("workspace-name"), "Plain");
+    await user.click(screen.getByTestId("workspace-create"));
+    await waitFor(() => expect(screen.getAllByTestId("workspace-row")).toHaveLength(2));
+    const post = server.requests.find((r) => r.method === "POST");
+    expect(JSON.parse(post?.body.toString() ?? "{}")).toMatchObject({ name: "Plain", reranker: null });
   });
 });

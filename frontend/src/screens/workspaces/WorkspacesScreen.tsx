@@ -6,6 +6,7 @@ import { UsagePanel } from "../../components/UsagePanel";
 import { formatBytes, formatCount, formatDate } from "../../lib/format";
 import { useAsync } from "../../lib/hooks";
 import { WorkspaceForm } from "./WorkspaceForm";
+import "./workspaces.css";
 
 const MAX_DETAIL_FETCH = 50;
 
@@ -39,7 +40,7 @@ export function WorkspacesScreen() {
     list.setData((old) => old?.filter((w) => w.id !== id));
   };
   return (
-    <div className="page two-col">
+    <div className="page two-col workspaces-page">
       <section aria-labelledby="ws-title">
         <header className="page-head">
           <h1 id="ws-title">Workspaces</h1>
@@ -49,7 +50,7 @@ export function WorkspacesScreen() {
         {list.data?.length === 0 && <Empty title="No workspaces yet">Create one with the form to start adding documents.</Empty>}
         {list.data && list.data.length > 0 && (
           <div className="table-wrap">
-            <table className="table" data-testid="workspace-table">
+            <table className="table workspace-table" data-testid="workspace-table">
               <caption className="sr-only">Your workspaces</caption>
               <thead>
                 <tr>
@@ -57,15 +58,21 @@ export function WorkspacesScreen() {
                   <th scope="col" className="num">
                     Documents
                   </th>
-                  <th scope="col" className="num">
+                  <th scope="col" className="num wide-only">
                     Chunks
                   </th>
-                  <th scope="col" className="num">
+                  <th scope="col" className="num wide-only">
                     Size
                   </th>
-                  <th scope="col">Embeddings</th>
-                  <th scope="col">Chunking</th>
-                  <th scope="col">Created</th>
+                  <th scope="col" className="wide-only">
+                    Embeddings
+                  </th>
+                  <th scope="col" className="wide-only">
+                    Chunking
+                  </th>
+                  <th scope="col" className="wide-only">
+                    Created
+                  </th>
                   <th scope="col">
                     <span className="sr-only">Actions</span>
                   </th>
@@ -82,19 +89,23 @@ export function WorkspacesScreen() {
                           {w.hybrid ? "hybrid" : "dense only"}
                           {w.reranker ? ` · rerank: ${w.reranker}` : ""}
                         </div>
+                        <div className="muted small narrow-only">
+                          Chunks: {formatCount(w.chunk_count)} · {formatBytes(w.size_bytes)} · {w.embedding_model} · chunking{" "}
+                          {w.chunk_size} / {w.chunk_overlap}
+                        </div>
                       </th>
                       <td className="num" data-testid="workspace-document-count">
                         {formatCount(w.document_count)}
                       </td>
-                      <td className="num">{formatCount(w.chunk_count)}</td>
-                      <td className="num">{formatBytes(w.size_bytes)}</td>
-                      <td className="small">
+                      <td className="num wide-only">{formatCount(w.chunk_count)}</td>
+                      <td className="num wide-only">{formatBytes(w.size_bytes)}</td>
+                      <td className="small wide-only">
                         {w.embedding_model} <span className="muted">({w.dimensions}d)</span>
                       </td>
-                      <td className="small">
+                      <td className="small wide-only">
                         {w.chunk_size} / {w.chunk_overlap}
                       </td>
-                      <td className="small">{formatDate(w.created_at)}</td>
+                      <td className="small wide-only">{formatDate(w.created_at)}</td>
                       <td>
                         <ConfirmButton
                           label={`Delete workspace ${w.name}`}
