@@ -5,7 +5,7 @@
     {
       "gates": {
         "retrieval/hybrid/ndcg@10": {"min": 0.70, "note": "SciFact slice, 50 queries"},
-        "search/clients_1/p99_ms":  {"max": 80}
+        "answers/refusal_rate":     {"max": 0.5}
       }
     }
 
