@@ -10,12 +10,8 @@ import pytest
 
 from quarry.document_failures import FailureKind, UnreadableFile
 from quarry.services.documents import PREVIEW_CHARS, preview_key
-from quarry.services.models_registry import ModelInfo, ModelRegistry
-from quarry.settings import Settings
-from quarry.wiring import Services, build_services, install_services, reset_services
-from tests.fakes import fake_overrides
-from tests.unit.lambdas.test_handlers import HashEmbedder, Recorder, ScriptedChat
-from tests.unit.lambdas.test_usage_routes import rest
+from quarry.wiring import Services
+from tests.unit.lambdas.rest_calls import installed_services, rest
 
 MALLORY = "mallory"
 TIDES = "Spring tides come twice a month, at new and full moon, when the sun and moon pull together."
@@ -23,13 +19,8 @@ TIDES = "Spring tides come twice a month, at new and full moon, when the sun and
 
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[Services]:
-    models = ModelRegistry()
-    models.embedders.register(ModelInfo("hash-16", "hash", "test", dimensions=16), HashEmbedder)
-    models.chat_models.register(ModelInfo("scripted", "scripted", "test"), ScriptedChat)
-    built = build_services(Settings(data_dir=tmp_path), overrides=fake_overrides(Recorder(), models))
-    install_services(built)
-    yield built
-    reset_services()
+    with installed_services(tmp_path) as built:
+        yield built
 
 
 def _text_document(services: Services, text: str, *, process: bool = True) -> tuple[str, dict[str, Any]]:

@@ -11,12 +11,9 @@ import pytest
 
 from quarry.adapters.localfs import LocalBlobStore
 from quarry.models import Document, DocumentSource, DocumentStatus
-from quarry.services.models_registry import ModelInfo, ModelRegistry
-from quarry.settings import Settings
-from quarry.wiring import Services, build_services, install_services, reset_services
-from tests.fakes import fake_overrides
-from tests.unit.lambdas.test_handlers import HashEmbedder, Recorder, ScriptedChat
-from tests.unit.lambdas.test_usage_routes import ALICE, rest
+from quarry.wiring import Services
+from tests.unit.lambdas.rest_calls import installed_services, rest
+from tests.unit.lambdas.test_handlers import ALICE
 
 MALLORY = "mallory"
 PDF = b"%PDF-1.4 a tiny pretend PDF"
@@ -24,17 +21,9 @@ PDF = b"%PDF-1.4 a tiny pretend PDF"
 
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[Services]:
-    models = ModelRegistry()
-    models.embedders.register(ModelInfo("hash-16", "hash", "test", dimensions=16), HashEmbedder)
-    models.chat_models.register(ModelInfo("scripted", "scripted", "test"), ScriptedChat)
-    overrides = fake_overrides(Recorder(), models)
-    overrides["blob_store"] = LocalBlobStore(
-        tmp_path / "blobs", upload_url="http://127.0.0.1:8000/uploads", secret=b"s" * 32
-    )
-    built = build_services(Settings(data_dir=tmp_path), overrides=overrides)
-    install_services(built)
-    yield built
-    reset_services()
+    blobs = LocalBlobStore(tmp_path / "blobs", upload_url="http://127.0.0.1:8000/uploads", secret=b"s" * 32)
+    with installed_services(tmp_path, blob_store=blobs) as built:
+        yield built
 
 
 def _workspace() -> str:

@@ -34,7 +34,7 @@ ALICE = "7d8ca528-4931-4254-9273-ea5ee853f271"
 
 
 def event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text())  # type: ignore[no-any-return]
+    return json.loads((EVENTS / name).read_text())
 
 
 def chat_job_event(connection_id: str, session_id: str, message_id: str, text: str) -> dict[str, Any]:

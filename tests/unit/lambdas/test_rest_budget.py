@@ -5,7 +5,6 @@ WebSocket path (``ws_message``, then ``chat_worker`` for a job queued before the
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from quarry.services.models_registry import ModelInfo, ModelRegistry
 from quarry.settings import Settings
 from quarry.wiring import Services, build_services, install_services, reset_services
 from tests.fakes import fake_overrides
+from tests.unit.lambdas.rest_calls import UI_ORIGIN, header, rest_response
 from tests.unit.lambdas.test_handlers import ALICE, HashEmbedder, Recorder, chat_job_event, event
 from tests.unit.services.test_usage import NOVA, PricedChat
 
@@ -51,22 +51,7 @@ def services(tmp_path: Path, recorder: Recorder) -> Iterator[Services]:
 
 
 def rest(method: str, path: str, body: dict[str, Any] | None = None, *, user: str = ALICE) -> dict[str, Any]:
-    request = copy.deepcopy(event("apigw_rest_post_workspaces.json"))
-    request |= {"httpMethod": method, "path": path, "resource": path, "body": json.dumps(body) if body else None}
-    request["requestContext"] |= {"httpMethod": method, "path": path}
-    request["requestContext"]["authorizer"]["claims"]["sub"] = user
-    origin = "https://quarry.example.com"  # the UI, served by CloudFront: another origin than the API
-    request["headers"] = request["headers"] | {"Origin": origin}
-    request["multiValueHeaders"] = request["multiValueHeaders"] | {"Origin": [origin]}
-    response: dict[str, Any] = load_handler("rest_api")(request, LocalContext("rest_api"))
-    return response
-
-
-def header(response: dict[str, Any], name: str) -> str | None:
-    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
-    for key, values in (response.get("multiValueHeaders") or {}).items():
-        headers.setdefault(key.lower(), values[-1])
-    return headers.get(name.lower())
+    return rest_response(method, path, body, user=user, origin=UI_ORIGIN)
 
 
 def seconds_to_utc_midnight(now: datetime) -> float:

@@ -8,7 +8,6 @@ with ``DatabaseResumingException`` as a cluster at 0 ACU does (no statement runs
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
@@ -20,13 +19,13 @@ import pytest
 from quarry.adapters.aws_errors import RetryPolicy
 from quarry.adapters.pgvector import PgVectorIndex
 from quarry.adapters.rds_data import DataApiDatabase
-from quarry.local.handlers import LocalContext, load_handler
 from quarry.models import ChunkingConfig, Workspace
 from quarry.services.models_registry import ModelInfo, ModelRegistry
 from quarry.settings import Settings
 from quarry.wiring import Services, build_services, install_services, reset_services
 from tests.aws.rds_data_emulator import DataApiEmulator
 from tests.fakes import FakeBlobStore, FakeCatalog, FakeChatHistory, FakeConnections
+from tests.unit.lambdas.rest_calls import UI_ORIGIN, header, rest_response
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ALICE = "7d8ca528-4931-4254-9273-ea5ee853f271"
@@ -106,21 +105,7 @@ def services(tmp_path: Path, emulator: DataApiEmulator, clock: Clock, catalog: F
 
 
 def rest(method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-    event = json.loads((EVENTS / "apigw_rest_post_workspaces.json").read_text())
-    event |= {"httpMethod": method, "path": path, "resource": path, "body": json.dumps(body) if body else None}
-    event["requestContext"] = copy.deepcopy(event["requestContext"]) | {"httpMethod": method, "path": path}
-    origin = "https://quarry.example.com"  # the UI, served by CloudFront: another origin than the API
-    event["headers"] = event["headers"] | {"Origin": origin}
-    event["multiValueHeaders"] = event["multiValueHeaders"] | {"Origin": [origin]}
-    response: dict[str, Any] = load_handler("rest_api")(event, LocalContext("rest_api"))
-    return response
-
-
-def header(response: dict[str, Any], name: str) -> str | None:
-    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
-    for key, values in (response.get("multiValueHeaders") or {}).items():
-        headers.setdefault(key.lower(), values[-1])
-    return headers.get(name.lower())
+    return rest_response(method, path, body, origin=UI_ORIGIN)
 
 
 def assert_waking(response: dict[str, Any]) -> int:

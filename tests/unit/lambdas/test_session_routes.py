@@ -8,25 +8,17 @@ from pathlib import Path
 import pytest
 
 from quarry.models import Message, Role, Session
-from quarry.services.models_registry import ModelInfo, ModelRegistry
-from quarry.settings import Settings
-from quarry.wiring import Services, build_services, install_services, reset_services
-from tests.fakes import fake_overrides
-from tests.unit.lambdas.test_handlers import ALICE, HashEmbedder, Recorder, ScriptedChat
-from tests.unit.lambdas.test_usage_routes import rest
+from quarry.wiring import Services
+from tests.unit.lambdas.rest_calls import installed_services, rest
+from tests.unit.lambdas.test_handlers import ALICE
 
 MALLORY = "mallory"
 
 
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[Services]:
-    models = ModelRegistry()
-    models.embedders.register(ModelInfo("hash-16", "hash", "test", dimensions=16), HashEmbedder)
-    models.chat_models.register(ModelInfo("scripted", "scripted", "test"), ScriptedChat)
-    built = build_services(Settings(data_dir=tmp_path), overrides=fake_overrides(Recorder(), models))
-    install_services(built)
-    yield built
-    reset_services()
+    with installed_services(tmp_path) as built:
+        yield built
 
 
 def _session_of_alice() -> str:

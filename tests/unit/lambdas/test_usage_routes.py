@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from quarry.adapters.memory_usage import InMemoryUsageLedger
-from quarry.local.handlers import LocalContext, load_handler
 from quarry.pricing import PRICES_AS_OF, token_cost
 from quarry.services.models_registry import ModelInfo, ModelRegistry
 from quarry.settings import Settings
 from quarry.wiring import Services, build_services, install_services, reset_services
 from tests.fakes import fake_overrides
-from tests.unit.lambdas.test_handlers import ALICE, HashEmbedder, Recorder, event
+from tests.unit.lambdas.rest_calls import rest
+from tests.unit.lambdas.test_handlers import ALICE, HashEmbedder, Recorder
 from tests.unit.services.test_usage import NOVA, PricedChat
 
 
@@ -32,22 +30,6 @@ def services(tmp_path: Path) -> Iterator[Services]:
     install_services(built)
     yield built
     reset_services()
-
-
-def rest(method: str, path: str, body: dict[str, Any] | None = None, *, user: str = ALICE, **query: str) -> Any:
-    request = copy.deepcopy(event("apigw_rest_post_workspaces.json"))
-    request |= {
-        "httpMethod": method,
-        "path": path,
-        "resource": path,
-        "body": json.dumps(body) if body is not None else None,
-        "queryStringParameters": query or None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} or None,
-    }
-    request["requestContext"] |= {"httpMethod": method, "path": path}
-    request["requestContext"]["authorizer"]["claims"]["sub"] = user
-    response = load_handler("rest_api")(request, LocalContext("rest_api"))
-    return response["statusCode"], json.loads(response["body"]) if response["body"] else None
 
 
 def test_usage_views_sum_what_post_chat_spent(services: Services, capsys: pytest.CaptureFixture[str]) -> None:
