@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 
 from quarry.adapters.aws_errors import RetryPolicy
 from quarry.adapters.dynamodb import create_tables
+from tests.aws_env import isolate_from_real_aws
 
 from .post_policy import PolicyGate
 
@@ -26,11 +27,7 @@ TABLE_PREFIX = "qtest"
 @pytest.fixture(autouse=True)
 def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Never reach real AWS, whatever the developer's shell has set."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_from_real_aws(monkeypatch, region=REGION, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from quarry.cli import app
 from quarry.deployment.smoke import SmokeOptions, run_smoke
 from quarry.deployment.smoke_client import SmokeFailure
 from quarry.deployment.smoke_target import CognitoTarget, StackOutputs, StackTarget, read_stack_outputs
+from tests.aws_env import isolate_from_real_aws
 from tests.platform_fixtures import free_port
 
 pytestmark = pytest.mark.aws
@@ -30,11 +31,7 @@ STACK = "QuarrySmokeTest"
 @pytest.fixture(autouse=True)
 def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Never reach real AWS, whatever the developer's shell has set."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAQUARRYTESTING000")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "quarry-moto-secret-key")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_from_real_aws(monkeypatch, region=REGION)
 
 
 @pytest.fixture
