@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from tests.rehearsal.dockerfile_check import ImageRoot
 from tests.rehearsal.flows import Identity, chat, connect, create_workspace, ingest, rest, sign_in, upload
@@ -98,6 +100,39 @@ def test_search_over_rest_finds_the_document(story: Story, default_rehearsal: Re
     )
     assert status == 200, body
     assert body["hits"][0]["document_id"] == story.document_id
+
+
+def test_progress_comes_before_the_first_token(story: Story) -> None:
+    kinds = [f["type"] for f in story.chat_frames]
+    assert "progress" in kinds and "token" in kinds, kinds
+    assert max(i for i, k in enumerate(kinds) if k == "progress") < kinds.index("token")
+    assert [f["phase"] for f in story.chat_frames if f["type"] == "progress"][-1] == "writing"
+
+
+def test_the_daily_budget_is_deployed_and_counted(story: Story, default_rehearsal: Rehearsal) -> None:
+    """The chat functions carry the configured budget; the chat above was counted against it (the usage table)."""
+    status, usage = rest(default_rehearsal, story.identity, "GET", "/usage")
+    assert status == 200, usage
+    allowance = usage["allowance"]
+    assert allowance["daily_token_budget"] == 500_000  # spend.daily_token_budget_per_user's default
+    assert allowance["tokens_today"] > 0 and allowance["tokens_left_today"] == 500_000 - allowance["tokens_today"]
+
+
+def test_preview_and_source_link_work_as_deployed(story: Story, default_rehearsal: Rehearsal) -> None:
+    """The preview text the Batch job stored (processing bucket) is read by rest_api; the source link is a
+    presigned GET of the upload that S3 (moto) answers with the uploaded bytes."""
+    base = f"/workspaces/{story.workspace_id}/documents/{story.document_id}"
+    status, preview = rest(default_rehearsal, story.identity, "GET", f"{base}/preview")
+    assert status == 200 and preview["available"], preview
+    assert "25 days of paid leave" in preview["text"]
+
+    status, link = rest(default_rehearsal, story.identity, "GET", f"{base}/source")
+    assert status == 200, link
+    url = urlsplit(link["url"])
+    got = requests.get(
+        f"{default_rehearsal.servers.moto}{url.path}?{url.query}", headers={"Host": url.netloc}, timeout=30
+    )
+    assert got.status_code == 200 and got.content == HANDBOOK
 
 
 def test_another_users_token_is_refused_and_a_forged_one_denied(story: Story, default_rehearsal: Rehearsal) -> None:
