@@ -68,19 +68,22 @@ def reason_for(kind: FailureKind, filename: str) -> str:
     )
 
 
+# The first matching type wins, so a subclass comes before its base (PayloadTooLarge before InvalidInput).
+_KIND_OF_TYPE: tuple[tuple[type[BaseException], FailureKind], ...] = (
+    (PayloadTooLarge, FailureKind.TOO_LARGE),
+    (UnsupportedDocument, FailureKind.UNSUPPORTED_TYPE),
+    (InvalidInput, FailureKind.REFUSED),
+    (TimeoutError, FailureKind.TIMED_OUT),
+    (UnicodeError, FailureKind.ENCODING),
+)
+
+
 def _kind_of(exc: BaseException) -> FailureKind:
     if isinstance(exc, UnreadableFile):
         return exc.kind
-    if isinstance(exc, PayloadTooLarge):
-        return FailureKind.TOO_LARGE
-    if isinstance(exc, UnsupportedDocument):
-        return FailureKind.UNSUPPORTED_TYPE
-    if isinstance(exc, InvalidInput):
-        return FailureKind.REFUSED
-    if isinstance(exc, TimeoutError):
-        return FailureKind.TIMED_OUT
-    if isinstance(exc, UnicodeError):
-        return FailureKind.ENCODING
+    kind = next((kind for kinds, kind in _KIND_OF_TYPE if isinstance(exc, kinds)), None)
+    if kind is not None:
+        return kind
     cause = exc.__cause__
     return _kind_of(cause) if cause is not None and cause is not exc else FailureKind.UNKNOWN
 
