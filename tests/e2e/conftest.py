@@ -10,7 +10,7 @@ import pytest
 
 from tests.platform_fixtures import LivePlatform, live, model_registry
 
-__all__ = ["LivePlatform", "browser_page", "live", "model_registry"]
+__all__ = ["POLICY", "LivePlatform", "browser_page", "files", "live", "model_registry"]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -43,3 +43,20 @@ def browser_page(live: LivePlatform) -> Iterator[object]:
             yield page
         finally:
             browser.close()
+
+
+POLICY = (
+    "Annual leave policy.\n\nEvery employee receives 27 days of paid annual leave per year. "
+    "Unused days can be carried over until the end of March.\n\n"
+    "Part-time staff receive leave in proportion to their working hours."
+)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("uploads")
+    good = folder / "leave-policy.txt"
+    good.write_text(POLICY)
+    broken = folder / "scan.pdf"
+    broken.write_bytes(b"%PDF-1.4\n% not a real pdf body\n%%EOF\n")
+    return {"good": good, "broken": broken}

@@ -9,25 +9,10 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.ui_steps import create_workspace, open_app
 from tests.platform_fixtures import LivePlatform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.llm]
-
-POLICY = (
-    "Annual leave policy.\n\nEvery employee receives 27 days of paid annual leave per year. "
-    "Unused days can be carried over until the end of March.\n\n"
-    "Part-time staff receive leave in proportion to their working hours."
-)
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("uploads")
-    good = folder / "leave-policy.txt"
-    good.write_text(POLICY)
-    broken = folder / "scan.pdf"
-    broken.write_bytes(b"%PDF-1.4\n% not a real pdf body\n%%EOF\n")
-    return {"good": good, "broken": broken}
 
 
 @dataclass
@@ -42,24 +27,12 @@ def journey() -> Journey:
     return Journey()
 
 
-def open_app(page: Any, live: LivePlatform, route: str) -> None:
-    page.goto(f"{live.base_url}/#{route}")
-    page.wait_for_selector("[data-testid=connection-status][data-status=open]")
-
-
 def test_create_workspace_upload_and_see_status(
     browser_page: Any, live: LivePlatform, files: dict[str, Path], journey: Journey
 ) -> None:
     page = browser_page
     open_app(page, live, "/workspaces")
-    page.get_by_test_id("workspace-name").fill("HR handbook")
-    page.get_by_test_id("workspace-chunk-size").fill("128")
-    page.get_by_test_id("workspace-chunk-overlap").fill("16")
-    page.get_by_test_id("workspace-create").click()
-    row = page.locator("[data-testid=workspace-row]", has_text="HR handbook")
-    row.wait_for()
-    workspace_id = row.get_attribute("data-workspace-id")
-    assert workspace_id
+    workspace_id = create_workspace(page, "HR handbook", chunk_size="128", chunk_overlap="16")
 
     open_app(page, live, f"/documents/{workspace_id}")
     page.get_by_test_id("upload-input").set_input_files([str(files["good"]), str(files["broken"])])

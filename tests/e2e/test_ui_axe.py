@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.test_ui import POLICY, open_app
+from tests.e2e.ui_steps import create_workspace, open_app
 from tests.platform_fixtures import LivePlatform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.llm]
@@ -77,16 +77,6 @@ class Findings:
 @pytest.fixture(scope="module")
 def findings() -> Findings:
     return Findings()
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("axe-uploads")
-    good = folder / "leave-policy.txt"
-    good.write_text(POLICY)
-    broken = folder / "scan.pdf"
-    broken.write_bytes(b"%PDF-1.4\n% not a real pdf body\n%%EOF\n")
-    return {"good": good, "broken": broken}
 
 
 def upload(live: LivePlatform, workspace_id: str, path: Path, content_type: str) -> None:
@@ -165,12 +155,7 @@ def test_workspaces_and_documents(
     open_app(page, live, "/workspaces")
     keys = scan_both(page, findings, "workspaces-empty")
 
-    page.get_by_test_id("workspace-name").fill("Accessible handbook")
-    page.get_by_test_id("workspace-create").click()
-    row = page.locator("[data-testid=workspace-row]", has_text="Accessible handbook")
-    row.wait_for()
-    workspace_id = row.get_attribute("data-workspace-id")
-    assert workspace_id
+    workspace_id = create_workspace(page, "Accessible handbook")
     findings.workspace_id = workspace_id
 
     # The documents arrive through the API (the upload UI has its own browser test): one indexed, one failed.

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.ui_steps import create_workspace, open_app
 from tests.platform_fixtures import LivePlatform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.llm]
@@ -51,11 +52,6 @@ def asked() -> Asked:
     return Asked()
 
 
-def open_app(page: Any, live: LivePlatform, route: str) -> None:
-    page.goto(f"{live.base_url}/#{route}")
-    page.wait_for_selector("[data-testid=connection-status][data-status=open]")
-
-
 # Each marker run: is it on one line, and on the line of the character before it?
 MARKER_LAYOUT = """(answer) => [...answer.querySelectorAll('.cite-run')].map((run) => {
   const rects = run.getClientRects();
@@ -79,12 +75,7 @@ def test_upload_a_file_whose_title_is_not_its_name(
 ) -> None:
     page = browser_page
     open_app(page, live, "/workspaces")
-    page.get_by_test_id("workspace-name").fill("Store policies")
-    page.get_by_test_id("workspace-create").click()
-    row = page.locator("[data-testid=workspace-row]", has_text="Store policies")
-    row.wait_for()
-    workspace_id = row.get_attribute("data-workspace-id")
-    assert workspace_id
+    workspace_id = create_workspace(page, "Store policies")
 
     open_app(page, live, f"/documents/{workspace_id}")
     page.get_by_test_id("upload-input").set_input_files([str(policy_file)])

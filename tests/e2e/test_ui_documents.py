@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.test_ui import open_app
+from tests.e2e.ui_steps import create_workspace, open_app
 from tests.platform_fixtures import LivePlatform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -51,12 +51,7 @@ def _shot(page: Any, name: str) -> None:
 def test_the_documents_screen_end_to_end(browser_page: Any, live: LivePlatform, files: dict[str, Path]) -> None:
     page = browser_page
     open_app(page, live, "/workspaces")
-    page.get_by_test_id("workspace-name").fill("Harbour office")
-    page.get_by_test_id("workspace-create").click()
-    workspace = page.locator("[data-testid=workspace-row]", has_text="Harbour office")
-    workspace.wait_for()
-    workspace_id = workspace.get_attribute("data-workspace-id")
-    assert workspace_id
+    workspace_id = create_workspace(page, "Harbour office")
 
     # Upload a good file and a damaged PDF; both end live, without a reload.
     open_app(page, live, f"/documents/{workspace_id}")
