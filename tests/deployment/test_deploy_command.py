@@ -241,7 +241,18 @@ def test_destroy_also_deletes_the_edge_stack(aws: boto3.Session, tmp_path: Path)
     assert cdk.argv[1:5] == ["destroy", "Quarry", "QuarryEdge", "--force"]
 
 
+# Under `make test` the parent make's flags (e.g. -w from MAKEFLAGS) would leak into this dry run.
+OUTSIDE_MAKE = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}}
+
+
 def test_make_deploy_bootstraps_then_runs_quarry_deploy() -> None:
     for target in ("deploy", "destroy"):
-        dry = subprocess.run(["make", "-n", target, "ARGS=--yes"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dry = subprocess.run(
+            ["make", "--no-print-directory", "-n", target, "ARGS=--yes"],
+            cwd=ROOT,
+            env=OUTSIDE_MAKE,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert dry.stdout.splitlines() == ["scripts/bootstrap.sh", f".venv/bin/quarry {target} --yes"]
