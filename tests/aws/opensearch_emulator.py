@@ -7,12 +7,18 @@ the answers from the documents it was sent, in the response shapes of those reco
 - ``PUT /{index}`` (the ``knn_vector`` mapping: dimension, space type), ``DELETE /{index}``,
   ``GET /{index}/_mapping`` (with the fields mapped dynamically since), ``POST /{index}/_refresh``;
 - ``POST /_bulk`` (``index`` with or without ``_id``, ``delete``), every document checked against the
-  mapping: vector length, zero vectors under ``cosinesimil``, metadata types fixed by their first value;
+  mapping: vector length, zero vectors under ``cosinesimil``, field types fixed by their first value
+  (dynamic mapping: the index's ``dynamic_templates`` by ``path_match`` and ``match_mapping_type``, date
+  detection unless ``date_detection`` is false, OpenSearch's defaults otherwise; objects with
+  ``enabled: false`` are kept in ``_source`` and not indexed);
 - ``POST /{index}/_search``: ``knn`` (exact nearest neighbours under the index's space type, the score
-  translation of the k-NN plugin, ``filter`` applied before the top k), ``bool`` with ``multi_match``
-  ``best_fields`` (Lucene's BM25: per-field statistics, k1 1.2, b 0.75, no ``(k1 + 1)`` factor), ``term``,
-  ``terms``, ``match_all``, ``sort`` + ``search_after``, ``_source`` excludes;
-- ``POST /{index}/_count`` and ``POST /{index}/_delete_by_query`` (``conflicts=proceed``).
+  translation of the k-NN plugin, ``filter`` applied before the top k), ``bool`` (``must``, ``filter``,
+  ``should`` + ``minimum_should_match``, ``must_not``) with ``multi_match`` ``best_fields`` (Lucene's BM25:
+  per-field statistics, k1 1.2, b 0.75, no ``(k1 + 1)`` factor), ``term``, ``terms`` and ``range`` (numbers
+  by value, keywords by term order), ``match_all``, ``sort`` + ``search_after``, ``_source`` excludes;
+- ``POST /{index}/_count``, ``POST /{index}/_delete_by_query`` (``conflicts=proceed``) and
+  ``POST /{index}/_update_by_query`` with a painless script of ``ctx._source.<path> = params.<name>``
+  assignments.
 
 Near-real-time search is kept: writes become visible to search, count and delete-by-query at a refresh
 (the ``refresh`` parameter, or ``_refresh``). A Serverless collection (``serverless=True``) refreshes on
@@ -29,6 +35,7 @@ does not understand is answered with an error, never guessed at.
 from __future__ import annotations
 
 import copy
+import fnmatch
 import itertools
 import json
 import math
@@ -87,20 +94,25 @@ def _parsing(reason: str) -> OpenSearchError:
 # --------------------------------------------------------------------------- mapping
 
 
-_SCALAR_TYPES = {"keyword", "text", "long", "integer", "float", "boolean"}
+_SCALAR_TYPES = {"keyword", "text", "long", "integer", "float", "double", "boolean", "date"}
+_NUMERIC_TYPES = {"long", "integer", "float", "double"}
+# What date detection recognises (``strict_date_optional_time``, roughly).
+_DETECTED_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
+_DEFAULT_TYPES = {"boolean": "boolean", "long": "long", "double": "float", "string": "text", "date": "date"}
+_DISABLED = "disabled"  # an object mapped with enabled: false
 
 
-def _dynamic_type(value: Any) -> str:
-    """What OpenSearch maps a new field to (strings: keyword, by the index's dynamic template)."""
+def _json_type(value: Any) -> str:
+    """The ``match_mapping_type`` of a JSON value (before date detection)."""
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
         return "long"
     if isinstance(value, float):
-        return "float"
+        return "double"
     if isinstance(value, str):
-        return "keyword"
-    if isinstance(value, dict):
+        return "string"
+    if isinstance(value, Mapping):
         return "object"
     raise TypeError(type(value).__name__)
 
@@ -112,24 +124,27 @@ def _coerce(kind: str, value: Any) -> Any:
             return "true" if value else "false"
         if isinstance(value, int | float | str):
             return str(value)
-    elif kind in ("long", "integer"):
-        if isinstance(value, bool):
-            raise ValueError("a boolean is not a number")
-        if isinstance(value, int | float) or (isinstance(value, str) and value.strip()):
-            number = float(value)
-            if math.isfinite(number):
-                return int(number)
-    elif kind == "float":
-        if isinstance(value, int | float | str) and not isinstance(value, bool):
-            number = float(value)
-            if math.isfinite(number):
-                return number
+    elif kind in _NUMERIC_TYPES:
+        return _coerce_number(kind, value)
+    elif kind == "date":
+        if isinstance(value, str) and _DETECTED_DATE.fullmatch(value):
+            return value
     elif kind == "boolean":
         if isinstance(value, bool):
             return value
         if value in ("true", "false"):
             return value == "true"
     raise ValueError(f"cannot be indexed as [{kind}]")
+
+
+def _coerce_number(kind: str, value: Any) -> int | float:
+    """Numbers and numeric strings, truncated for the integer types; ValueError for anything else."""
+    if isinstance(value, bool) or not (isinstance(value, int | float) or (isinstance(value, str) and value.strip())):
+        raise ValueError(f"cannot be indexed as [{kind}]")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"cannot be indexed as [{kind}]")
+    return int(number) if kind in ("long", "integer") else number
 
 
 @dataclass
@@ -146,6 +161,7 @@ class _Index:
     dimension: int
     space_type: str
     fields: dict[str, str] = field(default_factory=dict)  # dotted path -> type, declared and dynamic
+    dynamic: dict[str, dict[str, Any]] = field(default_factory=dict)  # dotted path -> its dynamic mapping
     live: dict[str, _Doc] = field(default_factory=dict)
     visible: dict[str, _Doc] = field(default_factory=dict)
 
@@ -161,9 +177,39 @@ class _Index:
         if space_type not in ("cosinesimil", "innerproduct", "l2"):
             raise OpenSearchError(400, "illegal_argument_exception", f"unsupported space type [{space_type}]")
         index = cls(name=name, body=copy.deepcopy(dict(body)), dimension=dimension, space_type=space_type)
-        for path, spec in properties.items():
-            index.fields[path] = str(spec.get("type", "object"))
+        index._declare(properties, "")
         return index
+
+    def _declare(self, properties: Mapping[str, Any], prefix: str) -> None:
+        for name, spec in properties.items():
+            path = f"{prefix}{name}"
+            if spec.get("enabled") is False:
+                self.fields[path] = _DISABLED
+                continue
+            self.fields[path] = str(spec.get("type", "object"))
+            self._declare(spec.get("properties", {}), f"{path}.")
+
+    def _disabled(self, path: str) -> bool:
+        parts = path.split(".")
+        return any(self.fields.get(".".join(parts[:n])) == _DISABLED for n in range(1, len(parts) + 1))
+
+    def _dynamic_mapping_of(self, path: str, value: Any) -> dict[str, Any]:
+        """The mapping OpenSearch gives a new field: the first dynamic template that matches, else the default."""
+        mappings = self.body.get("mappings", {})
+        detected = _json_type(value)
+        if detected == "string" and mappings.get("date_detection", True) and _DETECTED_DATE.fullmatch(value):
+            detected = "date"
+        for template in mappings.get("dynamic_templates", []):
+            ((_, rule),) = template.items()
+            if "path_match" in rule and not fnmatch.fnmatchcase(path, rule["path_match"]):
+                continue
+            if rule.get("match_mapping_type", "*") not in ("*", detected):
+                continue
+            if detected != "object" or rule["mapping"].get("type", "object") == "object":
+                return dict(rule["mapping"])
+        if detected == "string":  # text, with a keyword sub-field (not searched by the emulator)
+            return {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}
+        return {"type": "object" if detected == "object" else _DEFAULT_TYPES[detected]}
 
     # -------------------------------------------------------------- documents in
     def check(self, source: Mapping[str, Any]) -> dict[str, str]:
@@ -173,11 +219,17 @@ class _Index:
             if path == "embedding":
                 self._check_vector(value)
                 continue
+            if self._disabled(path):
+                continue
             known = self.fields.get(path) or added.get(path)
             is_object = isinstance(value, Mapping)
             try:
                 if known is None:
-                    added[path] = _dynamic_type(value)
+                    mapping = self._dynamic_mapping_of(path, value)
+                    added[path] = str(mapping.get("type", "object"))
+                    self.dynamic[path] = mapping
+                    if not is_object:
+                        _coerce(added[path], value)
                 elif (known == "object") != is_object:
                     raise ValueError(
                         f"[{path}] is mapped as [{known}], not as {'an object' if is_object else 'a value'}"
@@ -222,20 +274,19 @@ class _Index:
                 node = node.setdefault(parent, {"type": "object"}).setdefault("properties", {})
             if kind == "object":
                 node.setdefault(leaf, {"type": "object"})
-            else:
-                node.setdefault(leaf, self._dynamic_mapping(kind))
-        for spec in properties.values():
-            if spec.get("type") == "object" and "properties" in spec:
-                spec.pop("type")  # an object with fields is shown by its properties
+            elif kind != _DISABLED:
+                node.setdefault(leaf, dict(self.dynamic.get(path, {"type": kind})))
+        _show_objects(properties)
         return mappings
 
-    def _dynamic_mapping(self, kind: str) -> dict[str, Any]:
-        if kind == "keyword":  # the index's dynamic template for metadata strings
-            for template in self.body.get("mappings", {}).get("dynamic_templates", []):
-                for rule in template.values():
-                    if rule.get("match_mapping_type") == "string":
-                        return dict(rule["mapping"])
-        return {"type": kind}
+
+def _show_objects(properties: dict[str, Any]) -> None:
+    """An object with fields is shown by its properties, without ``"type": "object"``."""
+    for spec in properties.values():
+        if "properties" in spec:
+            if spec.get("type") == "object":
+                spec.pop("type")
+            _show_objects(spec["properties"])
 
 
 def _leaves(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -299,6 +350,9 @@ class _Searcher:
             if not isinstance(wanted, list):
                 raise _parsing("[terms] query needs an array of values")
             return self._has(source, path, wanted)
+        if kind == "range":
+            ((path, bounds),) = spec.items()
+            return self._in_range(source, path, bounds)
         if kind == "bool":
             return self._bool_matches(doc_id, spec)
         if kind == "multi_match":
@@ -329,6 +383,34 @@ class _Searcher:
             except ValueError as exc:
                 raise OpenSearchError(400, "query_shard_exception", f"[{path}] of type [{kind}]: {exc}") from exc
         return any(_coerce(kind, value) in accepted for value in _values(source, path))
+
+    def _in_range(self, source: Mapping[str, Any], path: str, bounds: Mapping[str, Any]) -> bool:
+        unknown = set(bounds) - {"gt", "gte", "lt", "lte"}
+        if unknown:
+            raise _parsing(f"[range] query does not support {sorted(unknown)}")
+        kind = self.index.fields.get(path)
+        if kind is None or kind not in _SCALAR_TYPES:
+            return False
+        if kind not in _NUMERIC_TYPES and kind not in ("keyword", "date"):
+            raise OpenSearchError(
+                400, "emulator_limitation", f"the emulator ranges over numbers and keywords, not [{kind}]"
+            )
+        try:
+            limits = {
+                op: _coerce(kind, bound) if kind in _NUMERIC_TYPES else str(bound) for op, bound in bounds.items()
+            }
+        except ValueError as exc:
+            raise OpenSearchError(400, "query_shard_exception", f"[{path}] of type [{kind}]: {exc}") from exc
+        tests = {
+            "gt": lambda v, b: v > b,
+            "gte": lambda v, b: v >= b,
+            "lt": lambda v, b: v < b,
+            "lte": lambda v, b: v <= b,
+        }
+        return any(
+            all(tests[op](_coerce(kind, value), bound) for op, bound in limits.items())
+            for value in _values(source, path)
+        )
 
     # -------------------------------------------------------------- scoring
     def score(self, doc_id: str, query: Mapping[str, Any]) -> float | None:
@@ -478,6 +560,8 @@ class OpenSearchEmulator:
                 return {"count": count, "_shards": _shards(searched=True)}
             if action == "_delete_by_query" and method == "POST":
                 return self._delete_by_query(index, body or {}, params)
+            if action == "_update_by_query" and method == "POST":
+                return self._update_by_query(index, body or {}, params)
         raise OpenSearchError(400, "emulator_limitation", f"no handler for [{method}] /{'/'.join(parts)}")
 
     def _index(self, name: str) -> _Index:
@@ -616,6 +700,55 @@ class OpenSearchEmulator:
             "failures": [],
         }
 
+    def _update_by_query(self, name: str, body: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+        if self.serverless:
+            raise OpenSearchError(
+                400, "illegal_argument_exception", "_update_by_query is not supported by vector search collections"
+            )
+        index = self._index(name)
+        assignments = _painless_assignments(body.get("script"))
+        searcher = _Searcher(index)
+        matched = [doc_id for doc_id in searcher.docs if searcher.matches(doc_id, body.get("query", {"match_all": {}}))]
+        updated = conflicts = 0
+        failures: list[dict[str, Any]] = []
+        for doc_id in matched:
+            current = index.live.get(doc_id)
+            if current is None or current.version != searcher.docs[doc_id].version:
+                conflicts += 1  # changed (or gone) since the refresh the query ran on
+                continue
+            source = copy.deepcopy(current.source)
+            for path, value in assignments:
+                *parents, leaf = path
+                node = source
+                for part in parents:
+                    node = node[part]  # painless would throw a null pointer exception on a missing parent
+                node[leaf] = copy.deepcopy(value)
+            try:
+                index.fields.update(index.check(source))
+            except OpenSearchError as exc:
+                failures.append({"index": name, "id": doc_id, "cause": {"type": exc.kind, "reason": exc.reason}})
+                continue
+            index.live[doc_id] = _Doc(version=current.version + 1, source=source, seq_no=next(self._seq))
+            updated += 1
+        if conflicts and params.get("conflicts") != "proceed":
+            raise OpenSearchError(409, "version_conflict_engine_exception", f"{conflicts} version conflicts")
+        self._after_write(index, {"refresh": params.get("refresh", "false")})
+        return {
+            "took": 1,
+            "timed_out": False,
+            "total": len(matched),
+            "updated": updated,
+            "deleted": 0,
+            "batches": 1,
+            "version_conflicts": conflicts,
+            "noops": 0,
+            "retries": {"bulk": 0, "search": 0},
+            "throttled_millis": 0,
+            "requests_per_second": -1.0,
+            "throttled_until_millis": 0,
+            "failures": failures,
+        }
+
     # -------------------------------------------------------------- search
     def _search(self, index: _Index, body: Mapping[str, Any]) -> dict[str, Any]:
         unknown = set(body) - {"size", "_source", "query", "sort", "search_after"}
@@ -662,6 +795,26 @@ class OpenSearchEmulator:
         if sort:
             hit["sort"] = _sort_values(doc.source, sort)
         return hit
+
+
+_ASSIGNMENT = re.compile(r"ctx\._source((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*=\s*params\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _painless_assignments(script: Any) -> list[tuple[list[str], Any]]:
+    """The ``ctx._source.<path> = params.<name>`` statements of a painless script, with their values."""
+    if not isinstance(script, Mapping) or script.get("lang", "painless") != "painless":
+        raise _parsing("[script] must be a painless script object")
+    parameters = script.get("params", {})
+    statements = [part.strip() for part in str(script.get("source", "")).split(";") if part.strip()]
+    assignments: list[tuple[list[str], Any]] = []
+    for statement in statements:
+        match = _ASSIGNMENT.fullmatch(statement)
+        if match is None:
+            raise OpenSearchError(400, "emulator_limitation", f"the emulator runs no painless like [{statement}]")
+        if match[2] not in parameters:
+            raise OpenSearchError(400, "script_exception", f"params.{match[2]} is not defined")
+        assignments.append((match[1].strip(".").split("."), parameters[match[2]]))
+    return assignments
 
 
 def _sort_keys(sort: Any) -> list[str]:

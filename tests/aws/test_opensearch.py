@@ -27,6 +27,7 @@ from quarry import errors
 from quarry.adapters import opensearch_bodies as bodies
 from quarry.adapters.opensearch import OpenSearchIndex
 from quarry.adapters.opensearch_bodies import IndexLayout
+from quarry.filters import Filter
 from quarry.models import Chunk
 from quarry.ports import VectorIndex
 from quarry.settings import Settings
@@ -111,8 +112,18 @@ def generations(*names: str) -> Any:
 
 def chunk(ordinal: int, embedding: tuple[float, ...], workspace: str = "ws1") -> Chunk:
     texts = {
-        0: ("Quarry indexes documents into OpenSearch.", 0, 41, {"lang": "en", "page": 1}),
-        1: ("Hybrid search fuses BM25 and k-NN rankings.", 42, 85, {"lang": "en", "page": 2}),
+        0: (
+            "Quarry indexes documents into OpenSearch.",
+            0,
+            41,
+            {"source": "guide.md", "fields": {"lang": "en", "page": 1}},
+        ),
+        1: (
+            "Hybrid search fuses BM25 and k-NN rankings.",
+            42,
+            85,
+            {"source": "guide.md", "fields": {"lang": "en", "page": 2}},
+        ),
     }
     text, start, end, metadata = texts[ordinal]
     return Chunk(
@@ -140,6 +151,7 @@ def test_managed_domain_lifecycle(replay: Any) -> None:
     index.ensure_workspace("ws1", dimensions=4)
     index.ensure_workspace("ws1", dimensions=4)  # known now: no request
     index.replace_document("ws1", "doc1", CHUNKS)
+    assert index.set_document_fields("ws1", "doc1", {"lang": "de", "page": 3}) == 2
     assert index.count("ws1", document_id="doc1") == 2
     assert index.count("ws1") == 2
     assert index.delete_document("ws1", "doc1") == 2
@@ -150,7 +162,7 @@ def test_managed_domain_lifecycle(replay: Any) -> None:
 
 def test_managed_domain_searches(replay: Any) -> None:
     index = OpenSearchIndex(client=replay("managed_search"))
-    dense = index.dense("ws1", [0.5, 0.5, 0.5, 0.5], k=2, filters={"lang": "en", "document_id": "doc1"})
+    dense = index.dense("ws1", [0.5, 0.5, 0.5, 0.5], k=2, filters=Filter.parse({"lang": "en", "document_id": "doc1"}))
     assert [hit.chunk.id for hit in dense] == ["doc1:0", "doc1:1"]
     assert [hit.score for hit in dense] == [1.0, 0.5]  # cosine, back from (1 + cos) / 2
     first = dense[0].chunk
@@ -162,9 +174,11 @@ def test_managed_domain_searches(replay: Any) -> None:
         start=0,
         end=41,
         title="Quarry guide",
-        metadata={"lang": "en", "page": 1},
+        metadata={"source": "guide.md", "fields": {"lang": "en", "page": 1}},
     )
-    keyword = index.keyword("ws1", "bm25 rankings", k=3, filters={"page": 2})
+    keyword = index.keyword(
+        "ws1", "bm25 rankings", k=3, filters=Filter.parse({"$or": [{"page": {"gte": 2}}, {"source": "other.md"}]})
+    )
     assert [(hit.chunk.id, hit.score) for hit in keyword] == [("doc1:1", 2.3107)]
     with pytest.raises(errors.NotFound):  # the mapping is read first: no index, no search
         index.dense("empty", [0.5, 0.5, 0.5, 0.5], k=5)
@@ -189,7 +203,9 @@ def test_failures_become_typed_errors(replay: Any) -> None:
         index.ensure_workspace("ws1", dimensions=4)
     with pytest.raises(errors.Conflict, match="no knn_vector 'embedding' field"):
         index.ensure_workspace("ws3", dimensions=4)
-    with pytest.raises(errors.UpstreamError, match=r"1 bulk operations: failed to parse field \[metadata.page\]"):
+    with pytest.raises(
+        errors.UpstreamError, match=r"1 bulk operations: failed to parse field \[metadata.fields.page\]"
+    ):
         index.replace_document("ws2", "doc1", [chunk(0, (0.5, 0.5, 0.5, 0.5), workspace="ws2")])
     with pytest.raises(errors.UpstreamError, match="data access policy"):
         index.keyword("ws1", "quarry", k=1)
@@ -206,12 +222,12 @@ def test_bad_input_never_reaches_opensearch(replay: Any) -> None:
     with pytest.raises(errors.InvalidInput, match="k must be"):
         index.dense("ws1", [1.0], k=0)
     assert index.keyword("ws1", "  ", k=3) == []  # no terms: no matches, and no request
-    with pytest.raises(errors.InvalidInput, match="filter 'lang'"):
+    with pytest.raises(errors.InvalidInput, match=r"filter\.lang\.\$ne: unknown operator"):  # the JSON form is parsed
         index.keyword("ws1", "x", k=3, filters={"lang": {"$ne": "en"}})
-    with pytest.raises(errors.InvalidInput, match="filter 'tags'"):  # one value per key: the port's filters
-        index.keyword("ws1", "x", k=3, filters={"tags": ["a", "b"]})
-    with pytest.raises(errors.InvalidInput, match="document_id filter must be a string"):
-        index.dense("ws1", [1.0], k=3, filters={"document_id": ["d1", "d2"]})
+    with pytest.raises(errors.InvalidInput, match="'document_id' takes a non-empty string"):
+        index.dense("ws1", [1.0], k=3, filters={"document_id": 7})
+    with pytest.raises(errors.InvalidInput, match=r"fields\.bad key: keys start with a letter"):
+        index.set_document_fields("ws1", "doc1", {"bad key": 1})
     with pytest.raises(errors.InvalidInput, match="cannot name an OpenSearch index"):
         index.count("Work Space/1")
     with pytest.raises(errors.InvalidInput, match="does not belong"):
@@ -245,29 +261,92 @@ def test_index_body_managed_and_serverless() -> None:
         bodies.index_body(0, IndexLayout())
 
 
-def test_filters() -> None:
-    assert bodies.filter_clauses({"document_id": "d1", "lang": "en", "page": 3, "draft": False, "w": 0.5}) == [
-        {"term": {"document_id": "d1"}},
-        {"term": {"metadata.lang": "en"}},
-        {"term": {"metadata.page": 3}},
-        {"term": {"metadata.draft": False}},
-        {"term": {"metadata.w": 0.5}},
-    ]
-    assert bodies.filter_clauses({"source.site": "x"}) == [{"term": {"metadata.source.site": "x"}}]
+def test_filters_compile_to_bool_queries_on_typed_fields() -> None:
+    def clauses(raw: dict[str, Any]) -> list[dict[str, Any]]:
+        return bodies.filter_clauses(Filter.parse(raw))
+
+    assert clauses({}) == []
     assert bodies.filter_clauses(None) == []
-    bad: dict[str, Any]
-    for bad in (
-        {"": "x"},
-        {"a": []},
-        {"a": [{"b": 1}]},
-        {"a": None},
-        {".a": 1},
-        {"tags": ["a", "b"]},  # one value per key, as every VectorIndex takes
-        {"document_id": 7},
-        {"w": math.nan},
-    ):
-        with pytest.raises(errors.InvalidInput):
-            bodies.filter_clauses(bad)
+    assert clauses({"document_id": "d1", "lang": "en", "page": 3, "draft": False, "w": 0.5}) == [
+        {"term": {"document_id": "d1"}},
+        {"term": {"filterable.keyword.lang": "en"}},
+        {"term": {"filterable.number.page": 3}},
+        {"term": {"filterable.boolean.draft": False}},
+        {"term": {"filterable.number.w": 0.5}},
+    ]
+    assert clauses({"tags": ["a", "b"], "source": ["x.md", "y.md"], "document_id": {"in": ["d1"]}}) == [
+        {"terms": {"filterable.keyword.tags": ["a", "b"]}},
+        {"terms": {"metadata.source": ["x.md", "y.md"]}},
+        {"term": {"document_id": "d1"}},
+    ]
+    assert clauses({"rating": [5, "5", True]}) == [
+        {
+            "bool": {
+                "should": [
+                    {"term": {"filterable.number.rating": 5}},
+                    {"term": {"filterable.keyword.rating": "5"}},
+                    {"term": {"filterable.boolean.rating": True}},
+                ],
+                "minimum_should_match": 1,
+            }
+        }
+    ]
+    # ranges: numbers and dates on their own fields, the bounds of one field in one range query
+    assert clauses({"rating": {"gte": 4, "lt": 5}, "published": {"gt": "2024-05-01T10:00:00+02:00"}}) == [
+        {"range": {"filterable.number.rating": {"gte": 4, "lt": 5}}},
+        {"range": {"filterable.date.published": {"gt": "2024-05-01T08:00:00Z"}}},
+    ]
+    assert clauses({"reviewed": {"exists": True}, "draft": {"exists": False}, "document_id": {"exists": True}}) == [
+        {"term": {"filterable.keys": "reviewed"}},
+        {"bool": {"must_not": [{"term": {"filterable.keys": "draft"}}]}},
+        {"match_all": {}},
+    ]
+    assert clauses({"$or": [{"a": "x"}, {"b": 1, "c": {"exists": False}}]}) == [
+        {
+            "bool": {
+                "should": [
+                    {"bool": {"filter": [{"term": {"filterable.keyword.a": "x"}}]}},
+                    {
+                        "bool": {
+                            "filter": [
+                                {"term": {"filterable.number.b": 1}},
+                                {"bool": {"must_not": [{"term": {"filterable.keys": "c"}}]}},
+                            ]
+                        }
+                    },
+                ],
+                "minimum_should_match": 1,
+            }
+        }
+    ]
+    with pytest.raises(errors.InvalidInput):
+        bodies.filter_clauses({"w": math.nan})
+
+
+def test_user_metadata_is_indexed_one_field_per_type() -> None:
+    fields = {"product": "Kettle", "rating": 4.5, "count": 3, "ok": True, "tags": ["a", "b"], "day": "2024-05-01"}
+    assert bodies.filterable_source(fields) == {
+        "keys": ["count", "day", "ok", "product", "rating", "tags"],
+        "keyword": {"product": "Kettle", "tags": ["a", "b"], "day": "2024-05-01"},
+        "number": {"rating": 4.5, "count": 3},
+        "boolean": {"ok": True},
+        "date": {"day": "2024-05-01"},
+    }
+    assert bodies.filterable_source({}) == {}
+    source = bodies.chunk_source(CHUNKS[0], generation="g", layout=IndexLayout())
+    assert source["metadata"] == {"source": "guide.md", "fields": {"lang": "en", "page": 1}}
+    assert source["filterable"] == {"keys": ["lang", "page"], "keyword": {"lang": "en"}, "number": {"page": 1}}
+    plain = bodies.chunk_source(
+        dataclasses.replace(CHUNKS[0], metadata={"source": "x"}), generation="g", layout=IndexLayout()
+    )
+    assert "filterable" not in plain
+    mappings = bodies.index_body(4, IndexLayout())["mappings"]
+    assert mappings["date_detection"] is False
+    assert mappings["properties"]["metadata"]["properties"]["fields"] == {"type": "object", "enabled": False}
+    assert bodies.set_fields_query("d", {"a": 1})["script"]["params"] == {
+        "fields": {"a": 1},
+        "filterable": {"keys": ["a"], "number": {"a": 1}},
+    }
 
 
 def test_serverless_writes_unit_vectors_without_ids() -> None:

@@ -18,6 +18,7 @@ from opensearchpy import OpenSearch
 
 from quarry import errors
 from quarry.adapters.opensearch import OpenSearchIndex
+from quarry.filters import Filter
 from quarry.models import Chunk
 from tests.contracts.vector_index_contract import VectorIndexContract, make_chunk
 
@@ -86,6 +87,42 @@ def test_the_emulator_refuses_what_opensearch_refuses() -> None:
     assert client.count(index="quarry-w1")["count"] == 1
 
 
+def test_the_emulator_maps_new_fields_as_opensearch_does() -> None:
+    client = emulated_client(OpenSearchEmulator())
+    vector = {"embedding": {"type": "knn_vector", "dimension": 1}}
+    client.indices.create(
+        index="plain", body={"settings": {"index": {"knn": True}}, "mappings": {"properties": vector}}
+    )
+    source = {"embedding": [1.0], "day": "2024-05-01", "n": 3, "x": 0.5, "flag": True, "word": "a", "tags": []}
+    assert client.bulk(body=[{"index": {"_index": "plain", "_id": "1"}}, source], refresh="true")["errors"] is False
+
+    properties = client.indices.get_mapping(index="plain")["plain"]["mappings"]["properties"]
+    assert {name: properties[name]["type"] for name in ("day", "n", "x", "flag", "word")} == {
+        "day": "date",  # date detection
+        "n": "long",
+        "x": "float",
+        "flag": "boolean",
+        "word": "text",
+    }
+    assert "tags" not in properties  # an empty list maps nothing
+    later = {**source, "day": "not a date", "n": "three"}
+    answer = client.bulk(body=[{"index": {"_index": "plain", "_id": "2"}}, later])
+    assert answer["items"][0]["index"]["error"]["type"] == "mapper_parsing_exception"
+
+    # quarry's index: dates stay keywords, user metadata is not indexed, its typed copies never conflict
+    index = OpenSearchIndex(client=client)
+    index.ensure_workspace("w1", dimensions=1)
+    for n, fields in enumerate(({"day": "2024-05-01", "n": 3}, {"day": "not a date", "n": "three"})):
+        chunk = make_chunk("w1", f"d{n}", 0, "text", (1.0,), metadata={"fields": fields})
+        index.replace_document("w1", f"d{n}", [chunk])
+    properties = client.indices.get_mapping(index="quarry-w1")["quarry-w1"]["mappings"]["properties"]
+    typed = properties["filterable"]["properties"]
+    assert typed["keyword"]["properties"] == {"day": {"type": "keyword"}, "n": {"type": "keyword"}}
+    assert typed["number"]["properties"] == {"n": {"type": "double"}}
+    assert typed["date"]["properties"] == {"day": {"type": "keyword"}}
+    assert properties["metadata"]["properties"] == {"fields": {"type": "object", "enabled": False}}
+
+
 def test_writes_are_searchable_only_after_a_refresh() -> None:
     emulator = OpenSearchEmulator()
     client = emulated_client(emulator)
@@ -108,6 +145,8 @@ def test_serverless_refuses_custom_ids_and_delete_by_query() -> None:
     assert answer["items"][0]["index"]["status"] == 400
     with pytest.raises(Exception, match="illegal_argument_exception"):
         client.delete_by_query(index="quarry-w1", body={"query": {"match_all": {}}})
+    with pytest.raises(Exception, match="illegal_argument_exception"):
+        client.update_by_query(index="quarry-w1", body={"query": {"match_all": {}}})
 
 
 # --------------------------------------------------------------------------- against the recordings
@@ -142,7 +181,7 @@ def recorded_chunk(ordinal: int, text: str, start: int, embedding: tuple[float, 
         start=start,
         end=start + len(text),
         title="Quarry guide",
-        metadata={"lang": "en", "page": ordinal + 1},
+        metadata={"source": "guide.md", "fields": {"lang": "en", "page": ordinal + 1}},
         embedding=embedding,
     )
 
@@ -168,6 +207,7 @@ def test_the_managed_lifecycle_matches_its_recording() -> None:
 
     index.ensure_workspace("ws1", dimensions=4)
     index.replace_document("ws1", "doc1", CHUNKS)
+    assert index.set_document_fields("ws1", "doc1", {"lang": "de", "page": 3}) == 2
     assert index.count("ws1", document_id="doc1") == 2
     assert index.count("ws1") == 2
     assert index.delete_document("ws1", "doc1") == 2
@@ -186,8 +226,10 @@ def test_the_managed_searches_match_their_recording() -> None:
     del emulator.exchanges[:]
     index = OpenSearchIndex(client=emulated_client(emulator))  # another process: it has not seen the index
 
-    dense = index.dense("ws1", [0.5, 0.5, 0.5, 0.5], k=2, filters={"lang": "en", "document_id": "doc1"})
-    keyword = index.keyword("ws1", "bm25 rankings", k=3, filters={"page": 2})
+    dense = index.dense("ws1", [0.5, 0.5, 0.5, 0.5], k=2, filters=Filter.parse({"lang": "en", "document_id": "doc1"}))
+    keyword = index.keyword(
+        "ws1", "bm25 rankings", k=3, filters=Filter.parse({"$or": [{"page": {"gte": 2}}, {"source": "other.md"}]})
+    )
     with pytest.raises(errors.NotFound):
         index.dense("empty", [0.5, 0.5, 0.5, 0.5], k=5)
     with pytest.raises(errors.NotFound):

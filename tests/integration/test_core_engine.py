@@ -7,6 +7,7 @@ import pytest
 from quarry.errors import InvalidInput, NotFound
 from quarry.models import DocumentStatus, SearchMode, SearchRequest
 from quarry.services.chat import ChatRequest
+from quarry.services.documents import document_id_for
 from quarry.services.prompts import NO_ANSWER
 from quarry.services.workspaces import WorkspaceSpec
 from quarry.wiring import Services
@@ -48,7 +49,8 @@ def workspace(services: Services):  # type: ignore[no-untyped-def]
         "tea.csv": TEA_CSV.encode(),
     }
     for name, data in files.items():
-        document, created = services.documents.add_file(USER, ws.id, name, data)
+        kind = "table" if name.endswith(".csv") else "prose"  # user metadata: what the filters select on
+        document, created = services.documents.add_file(USER, ws.id, name, data, metadata={"kind": kind})
         assert created
         stored = services.documents.get(USER, ws.id, document.id)
         assert stored.status is DocumentStatus.PROCESSED, stored.status_reason
@@ -87,10 +89,15 @@ def test_keyword_mode_is_bm25_on_stems(services: Services, workspace) -> None:  
 
 
 def test_metadata_filters_are_applied_in_the_database(services: Services, workspace) -> None:  # type: ignore[no-untyped-def]
-    hits = search(services, workspace.id, "valley", SearchMode.HYBRID, top_k=10, filters={"document_name": "tea.csv"})
+    # "valley" is in zorbania.md and tea.csv: the filter, on user metadata, keeps the table only.
+    hits = search(services, workspace.id, "valley", SearchMode.HYBRID, top_k=10, filters={"kind": "table"})
     assert hits and {h.chunk.metadata["document_name"] for h in hits} == {"tea.csv"}
-    none = search(services, workspace.id, "valley", SearchMode.DENSE, filters={"document_name": "absent.txt"})
+    assert all(h.chunk.metadata["fields"] == {"kind": "table"} for h in hits)
+    none = search(services, workspace.id, "valley", SearchMode.DENSE, filters={"kind": "absent"})
     assert none == []
+    kelp = document_id_for(workspace.id, "kelp.txt")  # the system key document_id
+    only = search(services, workspace.id, "valley", SearchMode.DENSE, top_k=10, filters={"document_id": kelp})
+    assert only and {h.chunk.document_id for h in only} == {kelp}
 
 
 def test_reingesting_the_same_file_adds_nothing(services: Services, workspace) -> None:  # type: ignore[no-untyped-def]

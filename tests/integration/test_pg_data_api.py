@@ -30,6 +30,7 @@ from quarry.adapters.pgvector import PgVectorIndex
 from quarry.adapters.psycopg_database import PsycopgDatabase
 from quarry.adapters.rds_data import DataApiDatabase
 from quarry.errors import DatabaseWaking, InvalidInput, NotFound, UpstreamError
+from quarry.filters import Filter
 from quarry.models import Chunk, new_id
 from quarry.ports import ScoredChunk
 from tests.aws.rds_data_emulator import MAX_REQUEST_BYTES, Call, DataApiEmulator
@@ -141,7 +142,8 @@ def _workspace(index: PgVectorIndex, dimensions: int) -> Iterator[str]:
 
 def _load_fruit(index: PgVectorIndex, workspace_id: str) -> None:
     for document_id, text in FRUIT.items():
-        index.replace_document(workspace_id, document_id, [make_chunk(workspace_id, document_id, 0, text)])
+        chunk = make_chunk(workspace_id, document_id, 0, text, metadata={"fields": {"lang": "en"}})
+        index.replace_document(workspace_id, document_id, [chunk])
 
 
 def _executes(calls: Sequence[Call]) -> list[Call]:
@@ -183,13 +185,13 @@ def test_searches_are_one_statement_each_outside_any_transaction(
 
     for search in (
         lambda: index.dense(workspace, [1.0, 0.0, 0.0], k=3),
-        lambda: index.dense(workspace, [1.0, 0.0, 0.0], k=3, filters={"document_id": "d2", "lang": "en"}),
+        lambda: index.dense(workspace, [1.0, 0.0, 0.0], k=3, filters=Filter.parse({"document_id": "d2", "lang": "en"})),
         lambda: index.keyword(workspace, "apple date", k=3),
-        lambda: index.keyword(workspace, "apple", k=3, filters={"document_id": "d2"}),
+        lambda: index.keyword(workspace, "apple", k=3, filters=Filter.parse({"document_id": "d2"})),
         lambda: index.count(workspace),
     ):
         calls.calls.clear()
-        search()
+        assert search()  # every one finds something, the filtered ones included
         assert calls.operations() == ["ExecuteStatement"]
         request = calls.calls[0].request
         assert "transactionId" not in request
@@ -550,7 +552,7 @@ def _random_corpus(workspace_id: str) -> dict[str, list[Chunk]]:
                 o,
                 " ".join(rng.choices(words, k=rng.randint(3, 12))),
                 (rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(-1, 1)),
-                metadata={"group": rng.choice(["red", "blue", "green"]), "year": rng.choice([2020, 2021])},
+                metadata={"fields": {"group": rng.choice(["red", "blue", "green"]), "year": rng.choice([2020, 2021])}},
             )
             for o in range(rng.randint(1, 6))
         ]
@@ -567,57 +569,91 @@ def _fruit_corpus(workspace_id: str) -> dict[str, list[Chunk]]:
                 0,
                 text,
                 (1.0, float(i), 0.5 * i),
-                metadata={"group": "odd" if i % 2 else "even"},
+                metadata={"fields": {"group": "odd" if i % 2 else "even"}},
             )
         ]
         for i, (document_id, text) in enumerate(FRUIT.items())
     }
 
 
-def _searches(index: PgVectorIndex, workspace_id: str) -> list[list[ScoredChunk]]:
-    results = []
+#: The filters each corpus is searched with: user metadata, the system key document_id, and both.
+FRUIT_FILTERS = [
+    {"group": "odd"},
+    {"group": "even"},
+    {"document_id": "d3"},
+    {"$or": [{"group": "odd"}, {"document_id": "d3"}]},
+]
+RANDOM_FILTERS = [{"group": "red"}, {"group": "blue", "year": 2021}, {"document_id": "doc3"}, {"document_id": "doc7"}]
+
+#: (ranker, vector or query, index of the filter in the corpus's list or None) -> the hits.
+Searches = dict[tuple[str, str, int | None], list[ScoredChunk]]
+
+
+def _searches(index: PgVectorIndex, workspace_id: str, filters: Sequence[dict[str, Any]]) -> Searches:
+    results: Searches = {}
     for vector in ([1.0, 0.0, 0.0], [0.3, -0.7, 0.2], [-0.5, 0.5, 0.9]):
-        results.append(index.dense(workspace_id, vector, k=10))
-        results.append(index.dense(workspace_id, vector, k=10, filters={"group": "red"}))
-        results.append(index.dense(workspace_id, vector, k=5, filters={"group": "odd"}))
-        results.append(index.dense(workspace_id, vector, k=10, filters={"document_id": "doc3"}))
+        results["dense", str(vector), None] = index.dense(workspace_id, vector, k=10)
+        for i, where in enumerate(filters):
+            results["dense", str(vector), i] = index.dense(workspace_id, vector, k=5, filters=Filter.parse(where))
     for query in ("alpha beta", "gamma omega kappa", "apple date", "banana", "theta theta sigma"):
-        results.append(index.keyword(workspace_id, query, k=10))
-        results.append(index.keyword(workspace_id, query, k=10, filters={"group": "blue", "year": 2021}))
-        results.append(index.keyword(workspace_id, query, k=10, filters={"group": "even"}))
-        results.append(index.keyword(workspace_id, query, k=10, filters={"document_id": "doc7"}))
+        results["keyword", query, None] = index.keyword(workspace_id, query, k=10)
+        for i, where in enumerate(filters):
+            results["keyword", query, i] = index.keyword(workspace_id, query, k=10, filters=Filter.parse(where))
     return results
 
 
-def _assert_same(expected: list[list[ScoredChunk]], actual: list[list[ScoredChunk]]) -> None:
-    assert len(expected) == len(actual)
-    for want, got in zip(expected, actual, strict=True):
-        assert [hit.chunk for hit in got] == [hit.chunk for hit in want]
+def _assert_filters_select(results: Searches, filters: Sequence[dict[str, Any]]) -> None:
+    """Every filter selects something (a dense search finds matching chunks whatever the vector, some query
+    finds them by keyword) and nothing it does not match."""
+    for i, where in enumerate(filters):
+        wanted = Filter.parse(where)
+        dense = [hits for (ranker, _, f), hits in results.items() if ranker == "dense" and f == i]
+        keyword = [hits for (ranker, _, f), hits in results.items() if ranker == "keyword" and f == i]
+        assert dense and all(dense), f"a dense search with {where} found nothing"
+        assert any(keyword), f"no keyword search with {where} found anything"
+        for hit in (hit for hits in dense + keyword for hit in hits):
+            assert wanted.matches_chunk_metadata(hit.chunk.metadata, document_id=hit.chunk.document_id), where
+
+
+def _assert_same(expected: Searches, actual: Searches) -> None:
+    assert expected.keys() == actual.keys()
+    for search, want in expected.items():
+        got = actual[search]
+        assert [hit.chunk for hit in got] == [hit.chunk for hit in want], search
         for a, b in zip(want, got, strict=True):
-            assert abs(a.score - b.score) <= 1e-6
+            assert abs(a.score - b.score) <= 1e-6, search
 
 
-@pytest.mark.parametrize("corpus", [_fruit_corpus, _random_corpus], ids=["fruit", "random-3d"])
-def test_both_drivers_give_the_same_results(index: PgVectorIndex, pg_pool: Pool, corpus: Any) -> None:
+@pytest.mark.parametrize(
+    ("corpus", "filters"),
+    [(_fruit_corpus, FRUIT_FILTERS), (_random_corpus, RANDOM_FILTERS)],
+    ids=["fruit", "random-3d"],
+)
+def test_both_drivers_give_the_same_results(
+    index: PgVectorIndex, pg_pool: Pool, corpus: Any, filters: list[dict[str, Any]]
+) -> None:
     psycopg_index = PgVectorIndex(PsycopgDatabase(pg_pool))
     with _workspace(index, 3) as by_data_api, _workspace(psycopg_index, 3) as by_psycopg:
         index.replace_documents(by_data_api, corpus(by_data_api))
         psycopg_index.replace_documents(by_psycopg, corpus(by_psycopg))
         assert index.count(by_data_api) == psycopg_index.count(by_psycopg) > 0
 
-        reference = _searches(psycopg_index, by_psycopg)
-        assert any(reference), "the searches must find something"
-        _assert_same(_renamed(reference, by_data_api), _searches(index, by_data_api))
+        reference = _searches(psycopg_index, by_psycopg, filters)
+        _assert_filters_select(reference, filters)
+        _assert_same(_renamed(reference, by_data_api), _searches(index, by_data_api, filters))
         # and the two drivers read the same workspace identically
-        _assert_same(_searches(psycopg_index, by_data_api), _searches(index, by_data_api))
+        _assert_same(_searches(psycopg_index, by_data_api, filters), _searches(index, by_data_api, filters))
 
 
-def _renamed(results: list[list[ScoredChunk]], workspace_id: str) -> list[list[ScoredChunk]]:
+def _renamed(results: Searches, workspace_id: str) -> Searches:
     """The hits as found in another workspace."""
-    return [
-        [ScoredChunk(chunk=dataclasses.replace(hit.chunk, workspace_id=workspace_id), score=hit.score) for hit in hits]
-        for hits in results
-    ]
+    return {
+        search: [
+            ScoredChunk(chunk=dataclasses.replace(hit.chunk, workspace_id=workspace_id), score=hit.score)
+            for hit in hits
+        ]
+        for search, hits in results.items()
+    }
 
 
 # --------------------------------------------------------------------------- the emulator answers as AWS does

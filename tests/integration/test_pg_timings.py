@@ -20,6 +20,7 @@ from psycopg_pool import ConnectionPool
 
 from quarry.adapters.pgvector import PgVectorIndex
 from quarry.adapters.psycopg_database import PsycopgDatabase
+from quarry.filters import Filter
 from quarry.models import Chunk
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -68,7 +69,14 @@ def test_dense_and_keyword_timings_on_5k_chunks(pg_pool: ConnectionPool[psycopg.
             text = " ".join(rng.choices(vocabulary, weights=zipf, k=WORDS_PER_CHUNK))
             chunks.append(
                 Chunk(
-                    workspace, f"doc{d}", o, text, 0, len(text), metadata={"group": n % 10}, embedding=tuple(vectors[n])
+                    workspace,
+                    f"doc{d}",
+                    o,
+                    text,
+                    0,
+                    len(text),
+                    metadata={"fields": {"group": n % 10}},
+                    embedding=tuple(vectors[n]),
                 )
             )
         index.replace_document(workspace, f"doc{d}", chunks)
@@ -78,13 +86,14 @@ def test_dense_and_keyword_timings_on_5k_chunks(pg_pool: ConnectionPool[psycopg.
 
     queries = [" ".join(rng.choices(vocabulary[50:5000], k=rng.randint(3, 8))) for _ in range(QUERIES)]
     probes = np.random.default_rng(7).standard_normal((QUERIES, DIMENSIONS)).astype(np.float32).tolist()
+    group_3 = Filter.parse({"group": 3})
     runs: dict[str, list[float]] = {"dense": [], "keyword": [], "dense+filter": [], "keyword+filter": []}
     for query, probe in zip(queries, probes, strict=True):
         searches: dict[str, Callable[[], list[Any]]] = {
             "dense": partial(index.dense, workspace, probe, k=K),
             "keyword": partial(index.keyword, workspace, query, k=K),
-            "dense+filter": partial(index.dense, workspace, probe, k=K, filters={"group": 3}),
-            "keyword+filter": partial(index.keyword, workspace, query, k=K, filters={"group": 3}),
+            "dense+filter": partial(index.dense, workspace, probe, k=K, filters=group_3),
+            "keyword+filter": partial(index.keyword, workspace, query, k=K, filters=group_3),
         }
         for name, search in searches.items():
             elapsed, found = _timed(search)

@@ -18,6 +18,7 @@ from quarry.adapters.pg_sql import to_pyformat
 from quarry.adapters.pgvector import BM25Params, PgVectorIndex
 from quarry.adapters.psycopg_database import PsycopgDatabase
 from quarry.errors import InvalidInput
+from quarry.filters import Filter
 from quarry.models import new_id
 from tests.contracts.vector_index_contract import FRUIT, bm25, ids, make_chunk
 
@@ -197,7 +198,14 @@ def test_dense_search_uses_the_hnsw_index(index: PgVectorIndex, pg_pool: Pool, w
     rng = random.Random(5)
     for d in range(20):
         chunks = [
-            make_chunk(workspace_id, f"d{d}", o, "x", (rng.random(), rng.random(), rng.random()), metadata={"g": o % 3})
+            make_chunk(
+                workspace_id,
+                f"d{d}",
+                o,
+                "x",
+                (rng.random(), rng.random(), rng.random()),
+                metadata={"fields": {"g": o % 3}},
+            )
             for o in range(25)
         ]
         index.replace_document(workspace_id, f"d{d}", chunks)
@@ -210,9 +218,9 @@ def test_dense_search_uses_the_hnsw_index(index: PgVectorIndex, pg_pool: Pool, w
         params = {"vector": "[1,0,0]", "k": 10, "ef_search": "40"}
         plan = conn.execute("EXPLAIN " + to_pyformat(query), params).fetchall()
     assert "Index Scan using chunks_embedding" in "\n".join(row[0] for row in plan)
-    hits = index.dense(workspace_id, [1.0, 0.0, 0.0], k=100, filters={"g": 1})
+    hits = index.dense(workspace_id, [1.0, 0.0, 0.0], k=100, filters=Filter.parse({"g": 1}))
     assert len(hits) == 100  # of the 160 chunks with g = 1: ef_search follows k, iterative scans pass the filter
-    assert all(h.chunk.metadata["g"] == 1 for h in hits)
+    assert all(h.chunk.metadata["fields"]["g"] == 1 for h in hits)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import pytest
 
+from quarry.filters import Filter
 from quarry.models import Chunk, Document, DocumentSource, SearchMode, SearchRequest, Workspace
 from quarry.ports import ScoredChunk
 from quarry.services.access import WorkspaceAccess
@@ -29,9 +27,7 @@ class CountingIndex(FakeVectorIndex):
         super().__init__()
         self.keyword_calls = 0
 
-    def keyword(
-        self, workspace_id: str, query: str, *, k: int, filters: Mapping[str, Any] | None = None
-    ) -> list[ScoredChunk]:
+    def keyword(self, workspace_id: str, query: str, *, k: int, filters: Filter | None = None) -> list[ScoredChunk]:
         self.keyword_calls += 1
         return super().keyword(workspace_id, query, k=k, filters=filters)
 

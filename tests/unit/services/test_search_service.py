@@ -38,7 +38,14 @@ def index() -> FakeVectorIndex:
     index.ensure_workspace(WS, dimensions=16)
     for doc_id, text in TEXTS.items():
         chunk = Chunk(
-            WS, doc_id, 0, text, 0, len(text), embedding=tuple(EMBEDDER.embed_query(text)), metadata={"kind": doc_id}
+            WS,
+            doc_id,
+            0,
+            text,
+            0,
+            len(text),
+            embedding=tuple(EMBEDDER.embed_query(text)),
+            metadata={"fields": {"kind": doc_id}},
         )
         index.replace_document(WS, doc_id, [chunk])
     return index

@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
+from quarry.filters import Filter
+
 __all__ = [
     "Answer",
     "Chunk",
@@ -185,11 +187,14 @@ class SearchRequest:
     top_k: int = 10
     mode: SearchMode = SearchMode.HYBRID
     rerank: bool = False
-    filters: dict[str, Any] = field(default_factory=dict)
+    #: Which chunks may be returned (``quarry.filters``); the JSON form is accepted and parsed here too.
+    filters: Filter = field(default_factory=Filter)
 
     MAX_TOP_K = 100
 
     def __post_init__(self) -> None:
+        if not isinstance(self.filters, Filter):
+            object.__setattr__(self, "filters", Filter.parse(self.filters))
         if not self.query.strip():
             raise ValueError("query must not be empty")
         if not 1 <= self.top_k <= self.MAX_TOP_K:

@@ -1,7 +1,8 @@
 """``ports.VectorIndex`` on Amazon OpenSearch Service (managed domain) or OpenSearch Serverless.
 
-One index per workspace; dense ranking is a ``knn`` query, keyword ranking BM25
-``multi_match`` on title and text, both with the same metadata filters. Fusion of the two is
+One index per workspace; dense ranking is a ``knn`` query (filters applied inside the graph search),
+keyword ranking BM25 ``multi_match`` on title and text, both with the same filters (``quarry.filters``,
+compiled to a ``bool`` query by ``opensearch_bodies.filter_clauses``). Fusion of the two is
 the domain's job. Request bodies and response parsing are pure functions in
 ``opensearch_bodies``; this module only executes them.
 
@@ -16,6 +17,10 @@ vanish mid-replace:
   delete. Until that delete lands a search may see two copies of a chunk; ``parse_hits``
   keeps one.
 
+``set_document_fields`` changes user metadata in place: ``_update_by_query`` with a painless script on a
+managed domain; on Serverless (no ``_update_by_query``, no custom ids) the document's chunks are read
+back, vectors included, and written again by the same write-new-then-delete-old replacement.
+
 A workspace without an index is ``NotFound`` to writes, counts and searches, as on every
 ``VectorIndex`` (only ``ensure_workspace`` creates one, so a replace racing a workspace deletion
 cannot bring its index back); ``delete_document`` and ``drop_workspace`` find nothing to do there.
@@ -26,6 +31,7 @@ The client is injected or built lazily with SigV4 auth (service ``es`` or ``aoss
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,6 +41,8 @@ from urllib.parse import urlparse
 from quarry import errors
 from quarry.adapters import opensearch_bodies as bodies
 from quarry.adapters.opensearch_bodies import IndexLayout
+from quarry.filters import Filter
+from quarry.metadata import USER_METADATA_KEY, validate_metadata
 from quarry.models import Chunk
 from quarry.ports import ScoredChunk
 
@@ -297,8 +305,58 @@ class OpenSearchIndex:
                 raise
         return int(response.get("count", 0))
 
+    def set_document_fields(self, workspace_id: str, document_id: str, fields: Mapping[str, Any]) -> int:
+        """The document's chunks get ``fields`` as their user metadata; a workspace without an index has
+        nothing to change (0). Searchable after the same refresh as the adapter's other writes."""
+        checked = validate_metadata(fields, where="fields")
+        index = self._index(workspace_id)
+        if self.layout.serverless:
+            return self._rewrite_fields(index, workspace_id, document_id, checked)
+        with _translated("updating metadata"):
+            try:
+                response = self._os().update_by_query(
+                    index=index,
+                    body=bodies.set_fields_query(document_id, checked),
+                    conflicts="proceed",
+                    refresh=self._refresh,
+                )
+            except Exception as exc:
+                if _is_missing_index(exc):
+                    return 0
+                raise
+        return int(response.get("updated", 0))
+
+    def _rewrite_fields(self, index: str, workspace_id: str, document_id: str, fields: Mapping[str, Any]) -> int:
+        if self._dimensions_of(index) is None:
+            return 0
+        chunks: dict[int, Chunk] = {}
+        after: list[Any] | None = None
+        for _ in range(_MAX_ID_PAGES):
+            body = bodies.source_page_query(bodies.document_query(document_id), size=_ID_PAGE, after=after)
+            response = self._search(workspace_id, body, "reading a document's chunks")
+            hits = response.get("hits", {}).get("hits", [])
+            for hit in hits:
+                try:
+                    chunk = bodies.source_chunk(hit.get("_source") or {}, workspace_id)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise errors.UpstreamError(f"OpenSearch hit {hit.get('_id')!r} is not a quarry chunk") from exc
+                chunks.setdefault(chunk.ordinal, chunk)  # a stale copy of a replacement in flight: keep one
+            if len(hits) < _ID_PAGE:
+                break
+            after = hits[-1].get("sort")
+        else:
+            raise errors.UpstreamError(f"OpenSearch: more than {_MAX_ID_PAGES * _ID_PAGE} chunks in {document_id}")
+        if not chunks:
+            return 0
+        updated = [
+            dataclasses.replace(chunk, metadata={**chunk.metadata, USER_METADATA_KEY: dict(fields)})
+            for _, chunk in sorted(chunks.items())
+        ]
+        self.replace_document(workspace_id, document_id, updated)
+        return len(updated)
+
     def dense(
-        self, workspace_id: str, vector: Sequence[float], *, k: int, filters: Mapping[str, Any] | None = None
+        self, workspace_id: str, vector: Sequence[float], *, k: int, filters: Filter | None = None
     ) -> list[ScoredChunk]:
         body = bodies.dense_query(vector, k=k, filters=filters, layout=self.layout)
         dimensions = self._existing_dimensions(self._index(workspace_id), workspace_id)
@@ -306,9 +364,7 @@ class OpenSearchIndex:
         response = self._search(workspace_id, body, "dense search")
         return bodies.parse_hits(response, workspace_id=workspace_id, space_type=self.layout.space_type)
 
-    def keyword(
-        self, workspace_id: str, query: str, *, k: int, filters: Mapping[str, Any] | None = None
-    ) -> list[ScoredChunk]:
+    def keyword(self, workspace_id: str, query: str, *, k: int, filters: Filter | None = None) -> list[ScoredChunk]:
         bodies.check_k(k)
         bodies.filter_clauses(filters)
         if not query.strip():

@@ -9,8 +9,22 @@ Index layout, one index per workspace::
     ordinal, start, end                  integer
     generation                           keyword   (which replace_document run wrote the chunk)
     title, text                          text, english analyzer (BM25)
-    metadata.*                           object; strings mapped as keyword for exact filters
+    metadata.*                           object; strings mapped as keyword (``metadata.source`` filters)
+    metadata.fields                      user metadata, kept in _source, not indexed (``enabled: false``)
+    filterable.keys                      keyword: the user metadata keys the chunk has (``exists``)
+    filterable.keyword.<key>             keyword: a string value, or each item of a list of strings
+    filterable.number.<key>              double
+    filterable.boolean.<key>             boolean
+    filterable.date.<key>                keyword: a normalised date or date-time (``quarry.filters.is_date``)
     embedding                            knn_vector, HNSW
+
+Why ``filterable`` and not ``metadata.fields`` itself: OpenSearch fixes a field's type with its first value,
+so a key holding a number in one document and a string in another (which user metadata may) would make
+the second document fail to index, and a keyword field would match the string ``"5"`` for the number 5.
+Each type has its own field instead, which gives exactly the semantics of ``quarry.filters``: a number
+bound ranges over ``number.<key>`` only, a date bound over ``date.<key>`` only (normalised dates compare
+as text in time order; keyword ranges compare terms byte-wise, i.e. by code point, as Python does).
+``date_detection`` is off so no string is ever mapped as an OpenSearch ``date``.
 
 Scores of ``dense`` are turned back into cosine similarity whatever the space type, so the
 domain's relevance threshold means the same thing on every VectorIndex.
@@ -25,6 +39,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from quarry import errors
+from quarry.filters import RANGE_OPS, Condition, Filter, Op, is_date
+from quarry.metadata import USER_METADATA_KEY
 from quarry.models import Chunk
 from quarry.ports import ScoredChunk
 
@@ -41,6 +57,7 @@ __all__ = [
     "dense_query",
     "document_query",
     "filter_clauses",
+    "filterable_source",
     "hit_ids",
     "id_page_query",
     "index_body",
@@ -48,6 +65,9 @@ __all__ = [
     "keyword_query",
     "mapping_dimensions",
     "parse_hits",
+    "set_fields_query",
+    "source_chunk",
+    "source_page_query",
 ]
 
 Engine = Literal["lucene", "faiss", "nmslib"]
@@ -55,8 +75,9 @@ SpaceType = Literal["cosinesimil", "innerproduct", "l2"]
 
 _INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _SOURCE_EXCLUDES = ["embedding"]
-_FILTER_VALUE = (str, int, float, bool)
-_TOP_LEVEL_FILTERS = frozenset({"document_id", "chunk_id"})
+FILTERABLE = "filterable"
+# Replaces a chunk's user metadata and its indexed copy (set_document_fields on a managed domain).
+SET_FIELDS_SCRIPT = "ctx._source.metadata.fields = params.fields; ctx._source.filterable = params.filterable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +120,19 @@ def index_body(dimensions: int, layout: IndexLayout) -> dict[str, Any]:
     return {
         "settings": {"index": index_settings},
         "mappings": {
+            "date_detection": False,
             "dynamic_templates": [
+                {"filter_keywords": {"path_match": f"{FILTERABLE}.keyword.*", "mapping": {"type": "keyword"}}},
+                {"filter_numbers": {"path_match": f"{FILTERABLE}.number.*", "mapping": {"type": "double"}}},
+                {"filter_booleans": {"path_match": f"{FILTERABLE}.boolean.*", "mapping": {"type": "boolean"}}},
+                {"filter_dates": {"path_match": f"{FILTERABLE}.date.*", "mapping": {"type": "keyword"}}},
                 {
                     "metadata_strings": {
                         "path_match": "metadata.*",
                         "match_mapping_type": "string",
                         "mapping": {"type": "keyword", "ignore_above": 1024},
                     }
-                }
+                },
             ],
             "properties": {
                 "workspace_id": {"type": "keyword"},
@@ -118,7 +144,20 @@ def index_body(dimensions: int, layout: IndexLayout) -> dict[str, Any]:
                 "end": {"type": "integer"},
                 "title": {"type": "text", "analyzer": "english"},
                 "text": {"type": "text", "analyzer": "english"},
-                "metadata": {"type": "object", "dynamic": True},
+                "metadata": {
+                    "type": "object",
+                    "dynamic": True,
+                    "properties": {USER_METADATA_KEY: {"type": "object", "enabled": False}},
+                },
+                FILTERABLE: {
+                    "properties": {
+                        "keys": {"type": "keyword"},
+                        "keyword": {"type": "object"},
+                        "number": {"type": "object"},
+                        "boolean": {"type": "object"},
+                        "date": {"type": "object"},
+                    }
+                },
                 "embedding": {
                     "type": "knn_vector",
                     "dimension": dimensions,
@@ -159,9 +198,35 @@ def _vector(vector: Sequence[float], layout: IndexLayout) -> list[float]:
     return _unit(values) if layout.normalizes else values
 
 
+def filterable_source(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The indexed copy of a chunk's user metadata, one field per type (see the module docstring);
+    empty for none."""
+    if not fields:
+        return {}
+    typed: dict[str, dict[str, Any]] = {"keyword": {}, "number": {}, "boolean": {}, "date": {}}
+    for key, value in fields.items():
+        if isinstance(value, bool):
+            typed["boolean"][key] = value
+        elif isinstance(value, int | float):
+            typed["number"][key] = value
+        elif isinstance(value, str):
+            typed["keyword"][key] = value
+            if is_date(value):
+                typed["date"][key] = value
+        elif isinstance(value, list):
+            typed["keyword"][key] = [item for item in value if isinstance(item, str)]
+    return {"keys": sorted(fields), **{kind: values for kind, values in typed.items() if values}}
+
+
+def _user_fields(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
+    fields = metadata.get(USER_METADATA_KEY)
+    return fields if isinstance(fields, Mapping) else {}
+
+
 def chunk_source(chunk: Chunk, *, generation: str, layout: IndexLayout) -> dict[str, Any]:
     if chunk.embedding is None:
         raise errors.InvalidInput(f"chunk {chunk.id} has no embedding")
+    filterable = filterable_source(_user_fields(chunk.metadata))
     return {
         "workspace_id": chunk.workspace_id,
         "document_id": chunk.document_id,
@@ -173,6 +238,7 @@ def chunk_source(chunk: Chunk, *, generation: str, layout: IndexLayout) -> dict[
         "title": chunk.title,
         "text": chunk.text,
         "metadata": dict(chunk.metadata),
+        **({FILTERABLE: filterable} if filterable else {}),
         "embedding": _vector(chunk.embedding, layout),
     }
 
@@ -199,24 +265,51 @@ def bulk_delete_actions(index: str, ids: Iterable[str]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- querying
 
 
-def filter_clauses(filters: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """Equality on each key (AND), the filter language of ``ports.VectorIndex``: one string, number or
-    boolean per key, ``document_id`` a string.
+def filter_clauses(filters: Filter | None) -> list[dict[str, Any]]:
+    """The ``bool.filter`` clauses selecting what ``filters`` selects (none for an empty filter).
 
-    ``document_id`` and ``chunk_id`` are top-level fields; other keys are metadata
-    (dotted keys reach nested metadata).
+    An AND group is a list of clauses; OR of groups is one ``should`` clause (``minimum_should_match`` 1).
+    Every clause is in filter context, so it never changes a score. A mapping is taken as the filter's JSON
+    form (``Filter.parse``), so a bad one is ``InvalidInput``.
     """
+    parsed = Filter.parse(filters)
+    groups = [_group_clauses(group) for group in parsed.any_of]
+    if len(groups) <= 1:
+        return groups[0] if groups else []
+    return [{"bool": {"should": [{"bool": {"filter": group}} for group in groups], "minimum_should_match": 1}}]
+
+
+def _group_clauses(group: tuple[Condition, ...]) -> list[dict[str, Any]]:
     clauses: list[dict[str, Any]] = []
-    for key, value in (filters or {}).items():
-        if not isinstance(key, str) or not key.strip() or key.startswith(".") or key.endswith("."):
-            raise errors.InvalidInput(f"invalid filter key {key!r}")
-        field_name = key if key in _TOP_LEVEL_FILTERS else f"metadata.{key}"
-        if key in _TOP_LEVEL_FILTERS and not isinstance(value, str):
-            raise errors.InvalidInput(f"the {key} filter must be a string")
-        if not isinstance(value, _FILTER_VALUE) or (isinstance(value, float) and not math.isfinite(value)):
-            raise errors.InvalidInput(f"filter {key!r} must be a string, number or boolean (equality)")
-        clauses.append({"term": {field_name: value}})
+    ranges: dict[str, dict[str, Any]] = {}  # field -> bounds, one range query per field
+    for condition in group:
+        if condition.op in RANGE_OPS:
+            bound = condition.value
+            kind = "date" if isinstance(bound, str) else "number"
+            ranges.setdefault(f"{FILTERABLE}.{kind}.{condition.key}", {})[condition.op.value] = bound
+        else:
+            clauses.append(_clause(condition))
+    clauses.extend({"range": {name: bounds}} for name, bounds in ranges.items())
     return clauses
+
+
+def _clause(condition: Condition) -> dict[str, Any]:
+    key = condition.key
+    if condition.op is Op.EXISTS:
+        present: dict[str, Any] = {"match_all": {}} if condition.system else {"term": {f"{FILTERABLE}.keys": key}}
+        return present if condition.value else {"bool": {"must_not": [present]}}
+    if condition.system:
+        return _equals("document_id" if key == "document_id" else "metadata.source", list(condition.values))
+    by_field: dict[str, list[Any]] = {}
+    for value in condition.values:
+        kind = "boolean" if isinstance(value, bool) else "keyword" if isinstance(value, str) else "number"
+        by_field.setdefault(f"{FILTERABLE}.{kind}.{key}", []).append(value)
+    alternatives = [_equals(name, values) for name, values in by_field.items()]
+    return alternatives[0] if len(alternatives) == 1 else {"bool": {"should": alternatives, "minimum_should_match": 1}}
+
+
+def _equals(field_name: str, values: list[Any]) -> dict[str, Any]:
+    return {"term": {field_name: values[0]}} if len(values) == 1 else {"terms": {field_name: values}}
 
 
 def check_k(k: int) -> None:
@@ -247,9 +340,7 @@ def check_chunks(chunks: Sequence[Chunk], *, workspace_id: str, document_id: str
         ordinals.add(chunk.ordinal)
 
 
-def dense_query(
-    vector: Sequence[float], *, k: int, filters: Mapping[str, Any] | None, layout: IndexLayout
-) -> dict[str, Any]:
+def dense_query(vector: Sequence[float], *, k: int, filters: Filter | None, layout: IndexLayout) -> dict[str, Any]:
     check_k(k)
     knn: dict[str, Any] = {"vector": _vector(vector, layout), "k": k}
     clauses = filter_clauses(filters)
@@ -258,7 +349,7 @@ def dense_query(
     return {"size": k, "_source": {"excludes": _SOURCE_EXCLUDES}, "query": {"knn": {"embedding": knn}}}
 
 
-def keyword_query(query: str, *, k: int, filters: Mapping[str, Any] | None) -> dict[str, Any]:
+def keyword_query(query: str, *, k: int, filters: Filter | None) -> dict[str, Any]:
     check_k(k)
     if not query.strip():
         raise errors.InvalidInput("keyword query must not be empty")
@@ -295,6 +386,23 @@ def id_page_query(query: dict[str, Any], *, size: int, after: Sequence[Any] | No
     return body
 
 
+def source_page_query(query: dict[str, Any], *, size: int, after: Sequence[Any] | None = None) -> dict[str, Any]:
+    """``id_page_query`` with the whole documents, vectors included (to write them again)."""
+    return {**id_page_query(query, size=size, after=after), "_source": True}
+
+
+def set_fields_query(document_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``_update_by_query`` body making ``fields`` the user metadata of every chunk of the document."""
+    return {
+        "query": document_query(document_id),
+        "script": {
+            "lang": "painless",
+            "source": SET_FIELDS_SCRIPT,
+            "params": {"fields": dict(fields), "filterable": filterable_source(fields)},
+        },
+    }
+
+
 def count_query(document_id: str | None = None) -> dict[str, Any]:
     return {"query": document_query(document_id)}
 
@@ -312,7 +420,13 @@ def cosine_from_score(score: float, space_type: SpaceType) -> float:
     return 1.0 - squared / 2.0
 
 
-def _chunk(source: Mapping[str, Any], workspace_id: str) -> Chunk:
+def source_chunk(source: Mapping[str, Any], workspace_id: str) -> Chunk:
+    """The chunk a stored document holds (its embedding too, when the document has it)."""
+    embedding = source.get("embedding")
+    return _chunk(source, workspace_id, embedding=tuple(float(v) for v in embedding) if embedding else None)
+
+
+def _chunk(source: Mapping[str, Any], workspace_id: str, *, embedding: tuple[float, ...] | None = None) -> Chunk:
     return Chunk(
         workspace_id=str(source.get("workspace_id") or workspace_id),
         document_id=str(source["document_id"]),
@@ -322,6 +436,7 @@ def _chunk(source: Mapping[str, Any], workspace_id: str) -> Chunk:
         end=int(source.get("end", 0)),
         title=str(source.get("title", "")),
         metadata=dict(source.get("metadata") or {}),
+        embedding=embedding,
     )
 
 

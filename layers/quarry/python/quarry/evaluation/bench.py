@@ -4,22 +4,28 @@ Percentiles use linear interpolation between closest ranks (Hyndman & Fan type 7
 ``method="linear"``): for sorted values ``v[0..n-1]`` the p-th percentile is at fractional index
 ``h = (n - 1) * p / 100``, i.e. ``v[floor(h)] + (h - floor(h)) * (v[floor(h) + 1] - v[floor(h)])``.
 
-Everything returned is a dataclass with ``to_dict()`` giving plain JSON-serialisable values.
+Everything returned is a dataclass with ``to_dict()`` giving plain JSON-serialisable values, except
+:func:`measure_filtered_search`, which returns the JSON ``quarry bench search --filtered`` prints.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import random
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from quarry.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from quarry.models import Workspace
+    from quarry.wiring import Services
 
 __all__ = [
     "PERCENTILE_METHOD",
@@ -30,6 +36,7 @@ __all__ = [
     "by_clients",
     "current_rss_bytes",
     "latency_stats",
+    "measure_filtered_search",
     "peak_rss_bytes",
     "percentile",
     "run_concurrent",
@@ -345,3 +352,112 @@ def run_levels(
 def by_clients(results: Sequence[BenchResult]) -> dict[str, dict[str, Any]]:
     """``{"clients_1": {...}, "clients_8": {...}}``: the shape the gates and the docs read."""
     return {f"clients_{result.clients}": result.to_dict() for result in results}
+
+
+# --------------------------------------------------------------------------- filtered search
+
+
+FILTERED_SEARCH_TARGET = 1.5  # filtered p50 and p95 at most this many times the unfiltered ones
+
+
+def measure_filtered_search(
+    services: Services,
+    workspace: Workspace,
+    document_ids: Sequence[str],
+    queries: Sequence[str],
+    *,
+    fraction: float = 0.1,
+    top_k: int = 10,
+    depth: int = 50,
+    key: str = "bench_sample",
+    seed: int = 19,
+    warmup: int = 5,
+) -> dict[str, Any]:
+    """What a selective filter costs: the same searches with and without ``{key: true}``, which ``fraction`` of
+    the documents carry.
+
+    The sample is tagged in the index in place (``VectorIndex.set_document_fields``, timed; the catalog is not
+    touched, search does not read metadata from it). Then, per query and interleaved (the order alternating,
+    so drifting load hits both sides alike), unfiltered and filtered: ``dense`` and ``keyword`` on the index at
+    ``k = depth`` (query vectors embedded beforehand, so only the index is timed) and the whole hybrid search
+    at ``top_k``. Also counted: filtered hits outside the sample (must be 0) and filtered dense searches that
+    returned fewer than ``depth`` chunks although the sample holds more (a starved filtered k-NN search).
+    """
+    from quarry.filters import Filter
+    from quarry.models import SearchMode, SearchRequest
+
+    if not 0 < fraction <= 1:
+        raise InvalidInput("fraction must be within (0, 1]")
+    if not document_ids or not queries:
+        raise InvalidInput("need documents and queries")
+    index = services.adapters.vector_index
+    sample = set(random.Random(seed).sample(sorted(document_ids), max(1, round(len(document_ids) * fraction))))
+    started = time.perf_counter()
+    tagged_chunks = sum(index.set_document_fields(workspace.id, d, {key: True}) for d in sorted(sample))
+    tagging_s = time.perf_counter() - started
+    selected = Filter.parse({key: True})
+    embedder = services.models.embedders.get(workspace.embedding_model)
+    vectors = [embedder.embed_query(text) for text in queries]
+    ws = workspace.id
+    checks = {"foreign_hits": 0, "short_dense": 0}
+
+    def dense(i: int, filters: Filter | None) -> None:
+        hits = index.dense(ws, vectors[i], k=depth, filters=filters)
+        if filters is not None:
+            checks["foreign_hits"] += sum(h.chunk.document_id not in sample for h in hits)
+            checks["short_dense"] += len(hits) < min(depth, tagged_chunks)
+
+    def keyword(i: int, filters: Filter | None) -> None:
+        hits = index.keyword(ws, queries[i], k=depth, filters=filters)
+        if filters is not None:
+            checks["foreign_hits"] += sum(h.chunk.document_id not in sample for h in hits)
+
+    def hybrid(i: int, filters: Filter | None) -> None:
+        request = SearchRequest(
+            workspace_id=ws, query=queries[i], top_k=top_k, mode=SearchMode.HYBRID, filters=filters or Filter()
+        )
+        result = services.search.search_workspace(workspace, request)
+        if filters is not None:
+            checks["foreign_hits"] += sum(h.chunk.document_id not in sample for h in result.hits)
+
+    runs: dict[str, dict[str, Any]] = {}
+    for name, search in (
+        (f"dense k={depth}", dense),
+        (f"keyword k={depth}", keyword),
+        (f"hybrid top_k={top_k}", hybrid),
+    ):
+        runs[name] = _paired_latencies(search, len(queries), selected, warmup=warmup)
+    return {
+        "documents": len(document_ids),
+        "tagged_documents": len(sample),
+        "tagged_chunks": tagged_chunks,
+        "chunks": index.count(ws),
+        "filter": selected.to_json(),
+        "tagging_s": round(tagging_s, 3),
+        "queries": len(queries),
+        "target_ratio": FILTERED_SEARCH_TARGET,
+        "runs": runs,
+        **checks,
+    }
+
+
+def _paired_latencies(search: Callable[[int, Any], None], count: int, selected: Any, *, warmup: int) -> dict[str, Any]:
+    for i in range(min(warmup, count)):
+        search(i, None)
+        search(i, selected)
+    timings: dict[bool, list[float]] = {False: [], True: []}
+    for i in range(count):
+        for filtered in (False, True) if i % 2 == 0 else (True, False):
+            began = time.perf_counter()
+            search(i, selected if filtered else None)
+            timings[filtered].append((time.perf_counter() - began) * 1000.0)
+    plain, narrowed = latency_stats(timings[False]), latency_stats(timings[True])
+    ratio_p50 = narrowed.p50_ms / plain.p50_ms if plain.p50_ms else math.inf
+    ratio_p95 = narrowed.p95_ms / plain.p95_ms if plain.p95_ms else math.inf
+    return {
+        "unfiltered": plain.to_dict(),
+        "filtered": narrowed.to_dict(),
+        "ratio_p50": round(ratio_p50, 3),
+        "ratio_p95": round(ratio_p95, 3),
+        "target_met": max(ratio_p50, ratio_p95) <= FILTERED_SEARCH_TARGET,
+    }

@@ -2,6 +2,9 @@
 
 Hits are checked against the catalog before reranking: chunks whose document the catalog no longer holds
 (a deletion racing an ingestion, a purge that failed half-way) are never returned, to search or to chat.
+
+``SearchRequest.filters`` (a ``quarry.filters.Filter``) goes to both rankers as it is: the index evaluates it
+while ranking, so a selective filter still yields ``top_k`` hits, and BM25 keeps its workspace-wide statistics.
 """
 
 from __future__ import annotations
