@@ -1,6 +1,7 @@
 """$default: validate a client message; `chat` is published on the bus, `ping` and `cancel` answered here.
 
-A malformed, oversized or binary message gets an `error` event and the connection stays open. Once the
+A malformed, oversized or binary message gets an `error` event and the connection stays open; a chat whose
+`filters` are wrong gets `invalid_input` naming the field, before anything is queued. Once the
 token the connection was opened with has expired, any message gets a `token_expired` error and the
 connection is closed (code 4401): the token is checked at `$connect` only, so its expiry is checked here.
 """
@@ -45,6 +46,10 @@ def _describe(exc: ValidationError) -> str:
     return f"{where}: {first.get('msg')}"
 
 
+def _about_filters(exc: ValidationError) -> bool:
+    return any(part in ("filters", "filter") for part in exc.errors()[0].get("loc", ()))
+
+
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     stream = get_services().chat_stream
@@ -65,6 +70,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         message = client_message_adapter.validate_json(body)
     except ValidationError as exc:
         code = "malformed_json" if any(e.get("type") == "json_invalid" for e in exc.errors()) else "invalid_message"
+        if code == "invalid_message" and _about_filters(exc):
+            code = "invalid_input"  # as a filter that is an object but does not parse (``ChatStreamService.submit``)
         text = "message is not valid JSON" if code == "malformed_json" else _describe(exc)
         stream.send(connection_id, _error(code, text))
         return {"statusCode": 200}

@@ -17,9 +17,10 @@ from quarry.adapters.dynamodb import DynamoCatalog, create_tables
 from quarry.adapters.s3 import S3BlobStore
 from quarry.adapters.stepfunctions import StepFunctionsWorkflow
 from quarry.local.handlers import LocalContext, load_handler
+from quarry.metadata import USER_METADATA_KEY
 from quarry.models import DocumentStatus, Workspace
 from quarry.ports import WorkflowName
-from quarry.services.documents import UploadKey, document_id_for
+from quarry.services.documents import FIELDS_OBJECT_METADATA, UploadKey, document_id_for
 from quarry.services.models_registry import ModelRegistry
 from quarry.settings import Settings
 from quarry.wiring import build_services, install_services, reset_services
@@ -132,3 +133,27 @@ def test_presigned_upload_event_registers_once_and_starts_one_execution(aws: dic
 
     handler(lambda_event(messages, aws["queue_arn"]), LocalContext("ingest_trigger"))  # redelivery
     assert len(aws["sfn"].list_executions(stateMachineArn=aws["machine"])["executions"]) == 1
+
+
+def test_the_metadata_of_a_presigned_upload_travels_with_the_object_to_the_document(aws: dict[str, Any]) -> None:
+    """``upload_url`` signs the user metadata into the POST as ``x-amz-meta-quarry-fields``; S3 keeps it with the
+    object, and the ObjectCreated event's registration reads it back onto the document."""
+    ws = Workspace(id="ws43", name="w", owner="alice", embedding_model="m", dimensions=4)
+    aws["catalog"].put_workspace(ws)
+    documents = aws["services"].documents
+    doc_id, target = documents.upload_url(
+        "alice", ws.id, "review.txt", "text/plain", metadata={"product": "X", "rating": 4, "day": "2024-05-01"}
+    )
+    upload = httpx.post(
+        target.url, data=target.fields, files={"file": ("x", b"Great kettle, boils fast.", "text/plain")}
+    )
+    assert upload.status_code == 204, upload.text
+    head = aws["s3"].head_object(Bucket=BUCKET, Key=target.key)
+    assert json.loads(head["Metadata"][FIELDS_OBJECT_METADATA]) == {"product": "X", "rating": 4, "day": "2024-05-01"}
+
+    messages = receive_all(aws["sqs"], aws["queue_url"])
+    load_handler("ingest_trigger")(lambda_event(messages, aws["queue_arn"]), LocalContext("ingest_trigger"))
+
+    document = aws["catalog"].get_document(ws.id, doc_id)
+    assert document is not None and document.status is DocumentStatus.CREATED
+    assert document.metadata[USER_METADATA_KEY] == {"product": "X", "rating": 4, "day": "2024-05-01"}

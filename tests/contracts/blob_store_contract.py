@@ -8,7 +8,9 @@
   through whatever serves it (the local gateway's ``/downloads``; S3).
 
 Keys follow one rule on every store (``quarry.adapters.blob_keys``); a refused upload answers 4xx and
-stores nothing; ``delete_prefix`` is a plain string prefix, as on S3.
+stores nothing; ``delete_prefix`` is a plain string prefix, as on S3. Metadata kept with an object (S3's
+``x-amz-meta-*``) comes back from ``head``, from a ``put`` and from a presigned upload alike; an upload form whose
+metadata differs from what was signed is refused.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from quarry.adapters.blob_keys import OBJECT_METADATA_PREFIX
 from quarry.errors import InvalidInput, NotFound
 from quarry.models import new_id, utcnow
 from quarry.ports import BlobStore, UploadTarget
@@ -144,6 +147,38 @@ class BlobStoreContract:
             assert blob_store.get(key) == b"ok"
         assert blob_store.delete_prefix(base) == 2
 
+    # ------------------------------------------------------------------ metadata kept with the object
+
+    def test_metadata_put_with_an_object_comes_back_from_head(self, blob_store: BlobStore, base: str) -> None:
+        key = f"{base}documents/d1/a.txt"
+        meta = {"quarry-fields": '{"product":"X","tags":["a b"]}', "origin": "cli"}
+
+        info = blob_store.put(key, b"with metadata", content_type="text/plain", metadata=meta)
+
+        assert info.metadata == meta
+        assert blob_store.head(key) == info
+        replaced = blob_store.put(key, b"without")  # a new object has only its own metadata
+        head = blob_store.head(key)
+        assert head is not None and head.metadata == {} == replaced.metadata
+
+    @pytest.mark.parametrize(
+        "metadata",
+        [{"Upper": "x"}, {"under_score": "x"}, {"": "x"}, {"fields": "caf\u00e9 é"}, {"fields": "line\nbreak"}],
+        ids=["upper case name", "underscore", "empty name", "non-ASCII value", "control character"],
+    )
+    def test_metadata_every_store_cannot_keep_is_refused(
+        self, blob_store: BlobStore, base: str, metadata: dict[str, str]
+    ) -> None:
+        with pytest.raises(InvalidInput):
+            blob_store.put(f"{base}m.txt", b"x", metadata=metadata)
+        with pytest.raises(InvalidInput):
+            blob_store.presigned_post(
+                f"{base}m.txt", max_bytes=10, content_type="text/plain", expires_in=60, metadata=metadata
+            )
+        with pytest.raises(InvalidInput):
+            blob_store.put(f"{base}m.txt", b"x", metadata={"big": "x" * 2100})
+        assert blob_store.head(f"{base}m.txt") is None
+
     # ------------------------------------------------------------------ presigned POST
 
     def test_presigned_post_describes_the_upload(self, blob_store: BlobStore, base: str) -> None:
@@ -201,6 +236,40 @@ class BlobStoreContract:
 
         assert blob_store.head(key) is None
         assert blob_store.head(elsewhere) is None
+
+    def test_an_upload_keeps_the_signed_metadata_with_the_object(
+        self, blob_store: BlobStore, post_upload: PostUpload, base: str
+    ) -> None:
+        key = f"{base}documents/d1/review.txt"
+        meta = {"quarry-fields": '{"product":"X","rating":4}'}
+        target = blob_store.presigned_post(key, max_bytes=64, content_type="text/plain", expires_in=300, metadata=meta)
+
+        assert target.fields[OBJECT_METADATA_PREFIX + "quarry-fields"] == meta["quarry-fields"]
+        assert _accepted(post_upload(target.url, target.fields, b"great product"))
+        head = blob_store.head(key)
+        assert head is not None and head.metadata == meta
+
+    def test_an_upload_whose_metadata_is_not_the_signed_one_is_refused(
+        self, blob_store: BlobStore, post_upload: PostUpload, base: str
+    ) -> None:
+        key = f"{base}documents/d1/review.txt"
+        name = OBJECT_METADATA_PREFIX + "quarry-fields"
+        target = blob_store.presigned_post(
+            key, max_bytes=64, content_type="text/plain", expires_in=300, metadata={"quarry-fields": '{"a":1}'}
+        )
+        plain = self._target(blob_store, f"{base}documents/d2/plain.txt")
+
+        attempts = {
+            "changed": (target, {**target.fields, name: '{"a":2}'}),
+            "dropped": (target, {k: v for k, v in target.fields.items() if k != name}),
+            "added": (target, {**target.fields, OBJECT_METADATA_PREFIX + "other": "x"}),
+            "added where none was signed": (plain, {**plain.fields, name: '{"a":1}'}),
+        }
+        for what, (signed, fields) in attempts.items():
+            assert _refused(post_upload(signed.url, fields, b"data")), what
+
+        assert blob_store.head(key) is None
+        assert blob_store.head(plain.key) is None
 
     @pytest.mark.parametrize(
         ("max_bytes", "content_type"),

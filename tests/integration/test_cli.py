@@ -57,7 +57,11 @@ def test_ingest_then_search_with_a_bad_file_in_the_batch(env: dict[str, str], tm
         (["search", "x", "--workspace", "nope"], "unknown workspace 'nope'"),
         (["search", "", "--workspace", "cli"], "query must not be empty"),
         (["search", "x", "--workspace", "cli", "--top-k", "0"], "top_k must be between 1 and 100"),
-        (["search", "x", "--workspace", "cli", "--filter", "novalue"], "is not key=value"),
+        (["search", "x", "--workspace", "cli", "--filter", "novalue"], "expected key=value"),
+        (["search", "x", "--workspace", "cli", "--filter-json", "{oops"], "--filter-json: not valid JSON"),
+        (["search", "x", "--workspace", "cli", "--filter-json", '{"n": {"gte": "x"}}'], "--filter-json.n.gte: ranges"),
+        (["search", "x", "--workspace", "cli", "--filter", "a=1", "--filter-json", "{}"], "not both"),
+        (["ingest", "/no/such/path", "--workspace", "cli", "--meta", "1x=2"], "--meta.1x: keys start with a letter"),
         (["ingest", "/no/such/path", "--workspace", "cli"], "no such file or folder"),
     ],
 )
@@ -65,3 +69,54 @@ def test_bad_input_exits_non_zero_with_a_clear_message(env: dict[str, str], args
     result = quarry(*args, env=env)
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_metadata_from_options_and_a_sidecar_then_filters_and_an_edit(env: dict[str, str], tmp_path: Path) -> None:
+    docs = tmp_path / "reviews"
+    docs.mkdir()
+    (docs / "kettle-1.txt").write_text("The kettle boils water in two minutes and the handle stays cool.\n")
+    (docs / "kettle-2.txt").write_text("The kettle leaks water from the lid after a week of boiling.\n")
+    (docs / "toaster.txt").write_text("The toaster browns bread evenly; boiling water is not its job.\n")
+    sidecar = docs / "meta.csv"  # inside the folder: it is read, not indexed
+    sidecar.write_text('file,product,rating,tags\nkettle-1.txt,kettle,5,"[home,fast]"\nkettle-2.txt,kettle,2,\n')
+
+    ingest = quarry(
+        "ingest", str(docs), "--workspace", "meta", "--meta", "source_site=shop", "--meta-file", str(sidecar),
+        "--json", env=env,
+    )  # fmt: skip
+    assert ingest.returncode == 0, ingest.stderr
+    assert json.loads(ingest.stdout)["documents"] == 3  # the sidecar is not a document
+
+    listed = json.loads(quarry("documents", "list", "--workspace", "meta", "--json", env=env).stdout)
+    by_name = {d["name"]: d["metadata"] for d in listed}
+    assert by_name == {
+        "kettle-1.txt": {"source_site": "shop", "product": "kettle", "rating": 5, "tags": ["home", "fast"]},
+        "kettle-2.txt": {"source_site": "shop", "product": "kettle", "rating": 2},
+        "toaster.txt": {"source_site": "shop"},
+    }
+
+    def found(*args: str) -> set[str]:
+        result = quarry("search", "boiling water", "--workspace", "meta", "--json", *args, env=env)
+        assert result.returncode == 0, result.stderr
+        return {hit["document_name"] for hit in json.loads(result.stdout)["hits"]}
+
+    assert found("--filter", "product=kettle", "--filter", "rating>=4") == {"kettle-1.txt"}
+    assert found("--filter-json", '{"$or": [{"rating": {"lt": 3}}, {"product": {"exists": false}}]}') == {
+        "kettle-2.txt",
+        "toaster.txt",
+    }
+
+    edit = quarry("documents", "set-meta", "toaster.txt", "product=kettle", "rating=4", "--workspace", "meta", env=env)
+    assert edit.returncode == 0, edit.stderr
+    assert "product=kettle" in edit.stdout
+    assert found("--filter", "product=kettle", "--filter", "rating>=4") == {"kettle-1.txt", "toaster.txt"}
+    unset = quarry("documents", "set-meta", "toaster.txt", "--unset", "rating", "--workspace", "meta", env=env)
+    assert unset.returncode == 0, unset.stderr
+    assert found("--filter", "!rating?") == {"toaster.txt"}
+
+    json_sidecar = tmp_path / "meta.json"  # again with other metadata: changed in place, nothing re-indexed
+    json_sidecar.write_text(json.dumps({"kettle-2.txt": {"product": "kettle", "rating": 1}}))
+    again = quarry("ingest", str(docs / "kettle-2.txt"), "--workspace", "meta", "--meta-file", str(json_sidecar),
+                   "--json", env=env)  # fmt: skip
+    assert again.returncode == 0 and json.loads(again.stdout)["unchanged"] == 1, again.stderr
+    assert found("--filter", "rating<2") == {"kettle-2.txt"}

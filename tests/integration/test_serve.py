@@ -36,11 +36,31 @@ async def _collect(ws: Any, until: str, *, timeout: float = 300) -> list[dict[st
             return events
 
 
-def upload(live: LivePlatform, ws_id: str, name: str, data: bytes, content_type: str = "text/plain") -> httpx.Response:
-    target = api(
-        live, "POST", f"/workspaces/{ws_id}/documents/upload-url", json={"filename": name, "content_type": content_type}
-    ).json()
+def upload(
+    live: LivePlatform,
+    ws_id: str,
+    name: str,
+    data: bytes,
+    content_type: str = "text/plain",
+    metadata: dict[str, Any] | None = None,
+) -> httpx.Response:
+    body: dict[str, Any] = {"filename": name, "content_type": content_type}
+    if metadata is not None:
+        body["metadata"] = metadata
+    target = api(live, "POST", f"/workspaces/{ws_id}/documents/upload-url", json=body).json()
     return httpx.post(target["url"], data=target["fields"], files={"file": (name, data, content_type)}, timeout=30)
+
+
+def wait_processed(live: LivePlatform, ws_id: str, count: int) -> list[dict[str, Any]]:
+    deadline = time.time() + 120
+    docs: list[dict[str, Any]] = []
+    while time.time() < deadline:
+        docs = api(live, "GET", f"/workspaces/{ws_id}/documents").json()["items"]
+        if len(docs) == count and all(d["status"] in ("processed", "error") for d in docs):
+            break
+        time.sleep(0.3)
+    assert [d["status"] for d in docs] == ["processed"] * count, docs
+    return docs
 
 
 @pytest.fixture(scope="module")
@@ -339,7 +359,12 @@ def website() -> Any:
 
 def test_a_crawled_website_is_processed_and_searchable(live: LivePlatform, website: str) -> None:
     ws = api(live, "POST", "/workspaces", json={"name": "harbour-site"}).json()
-    crawl = api(live, "POST", f"/workspaces/{ws['id']}/websites", json={"url": website, "max_pages": 10})
+    crawl = api(
+        live,
+        "POST",
+        f"/workspaces/{ws['id']}/websites",
+        json={"url": website, "max_pages": 10, "metadata": {"site": "harbour"}},
+    )
     assert crawl.status_code == 201, crawl.text
     deadline = time.time() + 120
     status = ""
@@ -348,8 +373,9 @@ def test_a_crawled_website_is_processed_and_searchable(live: LivePlatform, websi
         time.sleep(0.3)
     assert status == "processed"
     docs = api(live, "GET", f"/workspaces/{ws['id']}/documents").json()["items"]
-    pages = {d["metadata"].get("url") for d in docs if d["source"] == "webpage"}
+    pages = {d["system"].get("url") for d in docs if d["source"] == "webpage"}
     assert pages == {website, website + "fees.html"}  # robots.txt kept /private/ out
+    assert all(d["metadata"] == {"site": "harbour"} for d in docs)  # the crawl's metadata is on every page
     assert all(d["parent_id"] == crawl.json()["id"] for d in docs if d["source"] == "webpage")
     hits = api(live, "POST", f"/workspaces/{ws['id']}/search", json={"query": "mooring fee per night"}).json()
     assert "18 zorbs" in hits["hits"][0]["text"]
@@ -391,3 +417,66 @@ def test_concurrent_requests_are_each_answered_as_lambda_would(live: LivePlatfor
         answers = list(pool.map(lambda i: api(live, "GET", paths[i % len(paths)]), range(400)))
     failed = [f"{a.status_code} {a.text}" for a in answers if a.status_code != 200]
     assert not failed, failed[:3]
+
+
+def test_uploads_with_metadata_are_searched_by_filter_and_an_edit_changes_the_result(live: LivePlatform) -> None:
+    """Two uploads through the local gateway, each with its metadata kept with the object; a filtered search
+    returns only the matching one's chunks, on both rankers; a PATCH moves the other one into the filter."""
+    ws = api(live, "POST", "/workspaces", json={"name": "reviews", "chunk_size": 64, "chunk_overlap": 8}).json()
+    kettle = "The Brio kettle boils a full litre of water in three minutes and the handle stays cool."
+    toaster = "The Crumb toaster browns both sides evenly, though the water tray for steam is tiny."
+    assert (
+        upload(live, ws["id"], "kettle.txt", kettle.encode(), metadata={"product": "kettle", "rating": 5}).status_code
+        == 204
+    )
+    assert (
+        upload(
+            live, ws["id"], "toaster.txt", toaster.encode(), metadata={"product": "toaster", "rating": 3}
+        ).status_code
+        == 204
+    )
+    docs = {d["name"]: d for d in wait_processed(live, ws["id"], 2)}
+    assert docs["kettle.txt"]["metadata"] == {"product": "kettle", "rating": 5}
+    assert docs["toaster.txt"]["metadata"] == {"product": "toaster", "rating": 3}
+
+    def found(filters: dict[str, Any], mode: str = "hybrid") -> set[str]:
+        body = {"query": "water", "top_k": 10, "mode": mode, "filters": filters}
+        response = api(live, "POST", f"/workspaces/{ws['id']}/search", json=body)
+        assert response.status_code == 200, response.text
+        return {hit["document_name"] for hit in response.json()["hits"]}
+
+    assert found({}) == {"kettle.txt", "toaster.txt"}
+    for mode in ("hybrid", "dense", "keyword"):
+        assert found({"product": "kettle"}, mode) == {"kettle.txt"}, mode
+    assert found({"rating": {"lt": 4}}) == {"toaster.txt"}
+    bad = api(
+        live, "POST", f"/workspaces/{ws['id']}/search", json={"query": "water", "filter": {"rating": {"gte": "x"}}}
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["message"].startswith("filters.rating.gte")
+
+    patched = api(
+        live, "PATCH", f"/workspaces/{ws['id']}/documents/{docs['toaster.txt']['id']}", json={"metadata": {"rating": 5}}
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["metadata"] == {"product": "toaster", "rating": 5}
+    assert found({"rating": {"gte": 5}}) == {"kettle.txt", "toaster.txt"}
+    assert found({"rating": {"lt": 4}}) == set()
+    assert (
+        api(
+            live,
+            "PATCH",
+            f"/workspaces/{ws['id']}/documents/{docs['kettle.txt']['id']}",
+            user="mallory",
+            json={"metadata": {"a": 1}},
+        ).status_code
+        == 404
+    )
+
+    async def chat_with_a_bad_filter() -> dict[str, Any]:
+        async with websockets.connect(f"{live.ws_url}?token={live.token}") as socket:
+            message = {"action": "chat", "text": "kettle?", "workspace_id": ws["id"], "filters": {"$or": []}}
+            await socket.send(json.dumps(message))
+            return json.loads(await asyncio.wait_for(socket.recv(), 30))  # type: ignore[no-any-return]
+
+    event = asyncio.run(chat_with_a_bad_filter())
+    assert (event["type"], event["code"]) == ("error", "invalid_input") and "filters.$or" in event["message"]

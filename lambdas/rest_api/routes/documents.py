@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from quarry.models import DocumentStatus
 from quarry.protocol import (
     DocumentOut,
+    DocumentPatchIn,
     DocumentPreviewOut,
     ListOut,
     SourceLinkOut,
@@ -25,7 +26,7 @@ router = APIGatewayRouter()
 @router.post("/workspaces/<workspace_id>/documents/upload-url")
 def upload_url(workspace_id: str, body: UploadUrlIn) -> UploadUrlOut:
     doc_id, target = services().documents.upload_url(
-        caller(router), workspace_id, body.filename, body.content_type, body.size_bytes
+        caller(router), workspace_id, body.filename, body.content_type, body.size_bytes, metadata=body.metadata
     )
     return UploadUrlOut(
         document_id=doc_id,
@@ -43,15 +44,18 @@ def add_document(workspace_id: str, body: TextDocumentIn) -> Response[Any]:
     user = caller(router)
     if body.type == "qna":
         assert body.question is not None and body.answer is not None
-        doc = docs.add_qna(user, workspace_id, question=body.question, answer=body.answer, title=body.title)
+        doc = docs.add_qna(
+            user, workspace_id, question=body.question, answer=body.answer, title=body.title, metadata=body.metadata
+        )
     else:
-        doc = docs.add_text(user, workspace_id, title=body.title, text=body.text or "")
+        doc = docs.add_text(user, workspace_id, title=body.title, text=body.text or "", metadata=body.metadata)
     return created(DocumentOut.of(doc))
 
 
 @router.post("/workspaces/<workspace_id>/websites")
 def add_website(workspace_id: str, body: WebsiteIn) -> Response[Any]:
-    doc = services().documents.add_website(caller(router), workspace_id, body.model_dump())
+    options = body.model_dump(exclude={"metadata"})
+    doc = services().documents.add_website(caller(router), workspace_id, options, metadata=body.metadata)
     return created(DocumentOut.of(doc))
 
 
@@ -69,6 +73,13 @@ def list_documents(
 @router.get("/workspaces/<workspace_id>/documents/<document_id>")
 def get_document(workspace_id: str, document_id: str) -> DocumentOut:
     return DocumentOut.of(services().documents.get(caller(router), workspace_id, document_id))
+
+
+@router.patch("/workspaces/<workspace_id>/documents/<document_id>")
+def patch_document(workspace_id: str, document_id: str, body: DocumentPatchIn) -> DocumentOut:
+    """Edit the document's user metadata (a JSON merge patch: null removes a key); its chunks follow in place.
+    404 for another user's workspace, 422 naming the field, 409 while it is being processed."""
+    return DocumentOut.of(services().documents.set_metadata(caller(router), workspace_id, document_id, body.metadata))
 
 
 @router.get("/workspaces/<workspace_id>/documents/<document_id>/preview")

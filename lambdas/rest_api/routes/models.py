@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from quarry.filters import Filter
 from quarry.models import SearchRequest
 from quarry.protocol import EmbeddingsIn, EmbeddingsOut, HitOut, RerankIn, RerankOut, SearchIn, SearchOut
 from routes.common import caller, services
@@ -31,7 +32,7 @@ def search(workspace_id: str, body: SearchIn) -> SearchOut:
         top_k=body.top_k,
         mode=body.mode,
         rerank=body.rerank,
-        filters=body.filters,
+        filters=Filter.parse(body.filters, where="filters"),
     )
     result = services().search.search(caller(router), request)
     return SearchOut(hits=[HitOut.of(h) for h in result.hits], mode=result.mode, took_ms=round(result.took_ms, 2))

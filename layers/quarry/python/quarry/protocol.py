@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from quarry.metadata import USER_METADATA_KEY, user_metadata
 from quarry.models import (
     Answer,
     Citation,
@@ -41,6 +42,7 @@ __all__ = [
     "ClientMessage",
     "DailyAllowanceOut",
     "DocumentOut",
+    "DocumentPatchIn",
     "DocumentPreviewOut",
     "DocumentStatusEvent",
     "EmbeddingsIn",
@@ -53,6 +55,7 @@ __all__ = [
     "HitOut",
     "ListOut",
     "MessageOut",
+    "MetadataValue",
     "ModelKwargs",
     "PingAction",
     "PongEvent",
@@ -114,6 +117,31 @@ class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+#: A user metadata value as the API returns it (``quarry.metadata``: dates are normalised ISO strings).
+MetadataValue = str | int | float | bool | list[str]
+
+_METADATA_IN = (
+    "User metadata, key -> value: a string, number, boolean, ISO 8601 date or list of strings "
+    "(checked by quarry.metadata; 422 names the field)."
+)
+_FILTER_IN = (
+    "Only chunks whose document metadata matches: {key: value}, {key: [a, b]} (in), {key: {gte, gt, lte, lt}}, "
+    "{key: {exists: true}}, AND across keys, {'$or': [...]} at the top level (quarry.filters). Alias: filter."
+)
+
+
+def _filter_field() -> Any:
+    """``filters`` (also accepted as ``filter``): the filter JSON, parsed by ``quarry.filters.Filter`` at the edge."""
+    return Field(default_factory=dict, validation_alias=AliasChoices("filters", "filter"), description=_FILTER_IN)
+
+
+def _with_filter_alias(schema: dict[str, Any]) -> None:
+    """The request schema names the alias too, so API Gateway's model (additionalProperties: false) takes it."""
+    properties = schema.get("properties", {})
+    if "filters" in properties:
+        properties["filter"] = {**properties["filters"], "description": "Alias of filters."}
+
+
 # =========================================================================== WebSocket: client -> server
 
 
@@ -130,6 +158,9 @@ class ChatAction(_In):
     model: str | None = Field(default=None, max_length=200)
     model_kwargs: ModelKwargs = Field(default_factory=ModelKwargs)
     top_k: int = Field(default=5, ge=1, le=20)
+    filters: dict[str, Any] = _filter_field()
+
+    model_config = ConfigDict(json_schema_extra=_with_filter_alias)
 
 
 class PingAction(_In):
@@ -277,6 +308,8 @@ class ChatJob(BaseModel):
     message_id: str
     request: ChatAction
     received_at: datetime
+    #: The request's filter, checked and in canonical form (``quarry.filters.Filter.to_json``); {} for none.
+    filters: dict[str, Any] = Field(default_factory=dict)
 
 
 # =========================================================================== REST bodies
@@ -340,13 +373,35 @@ class DocumentOut(_Out):
     size_bytes: int
     chunk_count: int
     parent_id: str | None
-    metadata: dict[str, Any]
+    metadata: dict[str, MetadataValue] = Field(description="The metadata users set (filters select on it).")
+    system: dict[str, Any] = Field(description="What the platform records about the document (url, upload version).")
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def of(cls, doc: Document) -> DocumentOut:
-        return cls.model_validate(doc)
+        return cls(
+            id=doc.id,
+            workspace_id=doc.workspace_id,
+            name=doc.name,
+            source=doc.source,
+            status=doc.status,
+            status_reason=doc.status_reason,
+            content_type=doc.content_type,
+            size_bytes=doc.size_bytes,
+            chunk_count=doc.chunk_count,
+            parent_id=doc.parent_id,
+            metadata=user_metadata(doc.metadata),
+            system={k: v for k, v in doc.metadata.items() if k != USER_METADATA_KEY},
+            created_at=doc.created_at,
+            updated_at=doc.updated_at,
+        )
+
+
+class DocumentPatchIn(_In):
+    """``PATCH /workspaces/{id}/documents/{doc}``: a JSON merge patch of the user metadata (null removes a key)."""
+
+    metadata: dict[str, Any] = Field(description=_METADATA_IN + " A null value removes the key.")
 
 
 class DocumentPreviewOut(_Out):
@@ -364,6 +419,10 @@ class UploadUrlIn(_In):
     filename: str = Field(min_length=1, max_length=255)
     content_type: str = Field(min_length=1, max_length=200)
     size_bytes: int | None = Field(default=None, ge=0)
+    metadata: dict[str, Any] | None = Field(
+        default=None,
+        description=_METADATA_IN + " Kept with the uploaded object; omitted: a replaced file keeps its own.",
+    )
 
     @field_validator("filename")
     @classmethod
@@ -390,6 +449,9 @@ class TextDocumentIn(_In):
     text: str | None = Field(default=None, max_length=1_000_000)
     question: str | None = Field(default=None, max_length=10_000)
     answer: str | None = Field(default=None, max_length=100_000)
+    metadata: dict[str, Any] | None = Field(
+        default=None, description=_METADATA_IN + " Omitted: a replaced document keeps its own."
+    )
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> TextDocumentIn:
@@ -409,6 +471,7 @@ class WebsiteIn(_In):
     max_pages: int = Field(default=20, ge=1, le=500)
     max_depth: int = Field(default=2, ge=0, le=5)
     content_types: list[str] = Field(default_factory=lambda: ["text/html", "text/plain", "application/pdf"])
+    metadata: dict[str, Any] | None = Field(default=None, description=_METADATA_IN + " Set on every page too.")
 
 
 class ListOut(_Out, Generic[T]):
@@ -421,7 +484,9 @@ class SearchIn(_In):
     top_k: int = Field(default=10, ge=1, le=100)
     mode: SearchMode = SearchMode.HYBRID
     rerank: bool = False
-    filters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    filters: dict[str, Any] = _filter_field()
+
+    model_config = ConfigDict(json_schema_extra=_with_filter_alias)
 
 
 class SourceLinkOut(_Out):
@@ -502,6 +567,9 @@ class ChatIn(_In):
     model: str | None = None
     model_kwargs: ModelKwargs = Field(default_factory=ModelKwargs)
     top_k: int = Field(default=5, ge=1, le=20)
+    filters: dict[str, Any] = _filter_field()
+
+    model_config = ConfigDict(json_schema_extra=_with_filter_alias)
 
 
 class SessionOut(_Out):

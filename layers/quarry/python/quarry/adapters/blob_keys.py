@@ -8,11 +8,27 @@ and no ``//``). A prefix follows the same rule except that its last segment may 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 from quarry.errors import InvalidInput
 
-__all__ = ["MAX_KEY_BYTES", "check_key", "check_prefix"]
+__all__ = [
+    "MAX_KEY_BYTES",
+    "MAX_OBJECT_METADATA_BYTES",
+    "OBJECT_METADATA_PREFIX",
+    "check_key",
+    "check_object_metadata",
+    "check_prefix",
+    "object_metadata_fields",
+]
 
 MAX_KEY_BYTES = 1024  # S3's limit
+#: S3 keeps at most 2 KB of user metadata with an object (names and values, UTF-8).
+MAX_OBJECT_METADATA_BYTES = 2048
+#: How object metadata travels in a presigned POST form and in S3 headers.
+OBJECT_METADATA_PREFIX = "x-amz-meta-"
+_METADATA_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
 def check_key(key: str) -> None:
@@ -37,3 +53,28 @@ def _check_segments(value: str, what: str, *, last_may_be_empty: bool) -> None:
         segments = segments[:-1]
     if any(segment in ("", ".", "..") for segment in segments):
         raise InvalidInput(f"{what} {value!r} has an empty, '.' or '..' segment (or starts with '/')")
+
+
+def check_object_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """The metadata every store keeps with an object: lower-case names of letters, digits and ``-``, printable
+    ASCII values (as S3 returns them), at most ``MAX_OBJECT_METADATA_BYTES`` in all; else ``InvalidInput``."""
+    checked: dict[str, str] = {}
+    for name, value in (metadata or {}).items():
+        if not isinstance(name, str) or not _METADATA_NAME.fullmatch(name):
+            raise InvalidInput(f"object metadata name {name!r}: lower-case letters, digits and '-' only")
+        if not isinstance(value, str) or not all(" " <= ch <= "~" for ch in value):
+            raise InvalidInput(f"object metadata {name!r}: the value must be printable ASCII")
+        checked[name] = value
+    size = sum(len(name) + len(value) for name, value in checked.items())
+    if size > MAX_OBJECT_METADATA_BYTES:
+        raise InvalidInput(f"object metadata is {size} bytes; stores keep at most {MAX_OBJECT_METADATA_BYTES}")
+    return checked
+
+
+def object_metadata_fields(form: Mapping[str, str]) -> dict[str, str]:
+    """The object metadata an upload form carries (its ``x-amz-meta-<name>`` fields), by name."""
+    return {
+        name[len(OBJECT_METADATA_PREFIX) :].lower(): value
+        for name, value in form.items()
+        if name.lower().startswith(OBJECT_METADATA_PREFIX)
+    }

@@ -6,6 +6,9 @@ runtime's upload endpoint calls ``verify_post`` before it stores anything, so
 the same limits hold locally as in the S3 policy. ``presigned_get`` signs
 (key, file name, expiry) into a URL of the local runtime's download endpoint,
 which calls ``verify_get`` before it serves anything.
+
+Object metadata (S3's ``x-amz-meta-*``) is kept in the blob's sidecar file; an upload's is signed into its
+policy and must come back unchanged in the form, as S3 requires a condition for every form field.
 """
 
 from __future__ import annotations
@@ -17,11 +20,18 @@ import hmac
 import json
 import os
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urljoin
 
-from quarry.adapters.blob_keys import check_key, check_prefix
+from quarry.adapters.blob_keys import (
+    OBJECT_METADATA_PREFIX,
+    check_key,
+    check_object_metadata,
+    check_prefix,
+    object_metadata_fields,
+)
 from quarry.adapters.downloads import check_download
 from quarry.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge, UnsupportedDocument
 from quarry.ports import BlobInfo, DownloadLink, UploadTarget
@@ -58,16 +68,19 @@ class LocalBlobStore:
         return self._root / key
 
     # ------------------------------------------------------------------ BlobStore
-    def put(self, key: str, data: bytes, *, content_type: str | None = None) -> BlobInfo:
+    def put(
+        self, key: str, data: bytes, *, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> BlobInfo:
         path = self._path(key)
+        kept = check_object_metadata(metadata)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
         etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        meta = {"content_type": content_type, "etag": etag}
+        meta = {"content_type": content_type, "etag": etag, "metadata": kept}
         path.with_name(path.name + _META_SUFFIX).write_text(json.dumps(meta))
-        return BlobInfo(key=key, size=len(data), content_type=content_type, etag=etag)
+        return BlobInfo(key=key, size=len(data), content_type=content_type, etag=etag, metadata=kept)
 
     def get(self, key: str) -> bytes:
         path = self._path(key)
@@ -82,7 +95,11 @@ class LocalBlobStore:
         meta_path = path.with_name(path.name + _META_SUFFIX)
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         return BlobInfo(
-            key=key, size=path.stat().st_size, content_type=meta.get("content_type"), etag=meta.get("etag", "")
+            key=key,
+            size=path.stat().st_size,
+            content_type=meta.get("content_type"),
+            etag=meta.get("etag", ""),
+            metadata=dict(meta.get("metadata") or {}),
         )
 
     def delete(self, key: str) -> None:
@@ -110,8 +127,17 @@ class LocalBlobStore:
                     directory.rmdir()
         return deleted
 
-    def presigned_post(self, key: str, *, max_bytes: int, content_type: str, expires_in: int) -> UploadTarget:
+    def presigned_post(
+        self,
+        key: str,
+        *,
+        max_bytes: int,
+        content_type: str,
+        expires_in: int,
+        metadata: Mapping[str, str] | None = None,
+    ) -> UploadTarget:
         self._path(key)  # validates
+        kept = check_object_metadata(metadata)
         if max_bytes < 1:
             raise InvalidInput("max_bytes must be at least 1")
         if not content_type.strip():
@@ -122,9 +148,16 @@ class LocalBlobStore:
             "content_type": content_type,
             "max_bytes": max_bytes,
             "expires": int(expires_at.timestamp()),
+            "metadata": kept,
         }
         encoded = base64.b64encode(json.dumps(policy, sort_keys=True).encode()).decode()
-        fields = {"key": key, "Content-Type": content_type, "policy": encoded, "signature": self._sign(encoded)}
+        fields = {
+            "key": key,
+            "Content-Type": content_type,
+            **{OBJECT_METADATA_PREFIX + name: value for name, value in kept.items()},
+            "policy": encoded,
+            "signature": self._sign(encoded),
+        }
         return UploadTarget(url=self._upload_url, fields=fields, key=key, expires_at=expires_at, max_bytes=max_bytes)
 
     def presigned_get(self, key: str, *, expires_in: int, filename: str) -> DownloadLink:
@@ -170,4 +203,6 @@ class LocalBlobStore:
         declared = fields.get("Content-Type")
         if declared != policy["content_type"] or (content_type and content_type != policy["content_type"]):
             raise UnsupportedDocument(f"content type must be {policy['content_type']}")
+        if object_metadata_fields(fields) != policy.get("metadata", {}):  # as S3: every field a signed condition
+            raise Forbidden("the x-amz-meta-* fields do not match the upload policy")
         return str(policy["key"])

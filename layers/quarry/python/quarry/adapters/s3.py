@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from quarry.adapters.aws_clients import LazyClient
 from quarry.adapters.aws_errors import error_code
-from quarry.adapters.blob_keys import check_key, check_prefix
+from quarry.adapters.blob_keys import OBJECT_METADATA_PREFIX, check_key, check_object_metadata, check_prefix
 from quarry.adapters.downloads import check_download, inline_disposition
 from quarry.errors import InvalidInput, NotFound, QuarryError, UpstreamError
 from quarry.ports import BlobInfo, DownloadLink, UploadTarget
@@ -69,16 +69,23 @@ class S3BlobStore:
 
     # ------------------------------------------------------------------ BlobStore
 
-    def put(self, key: str, data: bytes, *, content_type: str | None = None) -> BlobInfo:
+    def put(
+        self, key: str, data: bytes, *, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> BlobInfo:
         check_key(key)
+        kept = check_object_metadata(metadata)
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": data, **self._sse_params()}
         if content_type:
             params["ContentType"] = content_type
+        if kept:
+            params["Metadata"] = kept
         try:
             response = self._client().put_object(**params)
         except ClientError as exc:
             raise _upstream("put", key, exc) from exc
-        return BlobInfo(key=key, size=len(data), content_type=content_type, etag=_etag(response.get("ETag")))
+        return BlobInfo(
+            key=key, size=len(data), content_type=content_type, etag=_etag(response.get("ETag")), metadata=kept
+        )
 
     def get(self, key: str) -> bytes:
         check_key(key)
@@ -104,6 +111,7 @@ class S3BlobStore:
             size=int(response.get("ContentLength", 0)),
             content_type=response.get("ContentType"),
             etag=_etag(response.get("ETag")),
+            metadata={str(name).lower(): str(value) for name, value in (response.get("Metadata") or {}).items()},
         )
 
     def delete(self, key: str) -> None:
@@ -127,20 +135,32 @@ class S3BlobStore:
             deleted += self._delete_batch(batch)
         return deleted
 
-    def presigned_post(self, key: str, *, max_bytes: int, content_type: str, expires_in: int) -> UploadTarget:
-        """A browser upload limited to exactly ``key``, 1..``max_bytes`` bytes and ``content_type``."""
+    def presigned_post(
+        self,
+        key: str,
+        *,
+        max_bytes: int,
+        content_type: str,
+        expires_in: int,
+        metadata: Mapping[str, str] | None = None,
+    ) -> UploadTarget:
+        """A browser upload limited to exactly ``key``, 1..``max_bytes`` bytes and ``content_type``; ``metadata``
+        becomes ``x-amz-meta-<name>`` fields, each an exact policy condition, so S3 stores it with the object."""
         check_key(key)
+        kept = check_object_metadata(metadata)
         if max_bytes < 1:
             raise InvalidInput("max_bytes must be at least 1")
         if not content_type.strip():
             raise InvalidInput("content_type must not be empty")
         if not 1 <= expires_in <= _MAX_PRESIGN_SECONDS:
             raise InvalidInput(f"expires_in must be between 1 and {_MAX_PRESIGN_SECONDS} seconds")
-        fields = {"Content-Type": content_type, **self._sse_fields()}
+        meta_fields = {OBJECT_METADATA_PREFIX + name: value for name, value in kept.items()}
+        fields = {"Content-Type": content_type, **self._sse_fields(), **meta_fields}
         conditions: list[Any] = [
             {"Content-Type": content_type},
             ["content-length-range", 1, max_bytes],
             *({name: value} for name, value in self._sse_fields().items()),
+            *({name: value} for name, value in meta_fields.items()),
         ]
         # boto3 adds the {"bucket": ...} and exact {"key": ...} conditions itself.
         expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)

@@ -29,6 +29,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from quarry.adapters.blob_keys import object_metadata_fields
 from quarry.adapters.downloads import inline_disposition
 from quarry.auth import DevTokens, TokenVerifier
 from quarry.errors import QuarryError, Unauthorized
@@ -205,7 +206,13 @@ class LocalGateway:
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         try:
             key = verify(fields, size=len(data), content_type=None)
-            info = await run_in_threadpool(blobs.put, key, data, content_type=fields.get("Content-Type"))
+            info = await run_in_threadpool(
+                blobs.put,
+                key,
+                data,
+                content_type=fields.get("Content-Type"),
+                metadata=object_metadata_fields(fields),  # checked against the policy by ``verify``
+            )
         except QuarryError as exc:
             return _error(exc.status, exc.code, exc.message)
         event = s3_object_created(LOCAL_BUCKET, info.key, info.size, info.etag)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from quarry.errors import BudgetExhausted, Conflict, NotFound
+from quarry.filters import Filter
 from quarry.models import Answer, Hit, Message, Role, SearchMode, SearchRequest, Session, Usage, new_id, utcnow
 from quarry.ports import ChatHistory, ChatModel, ChatTurn, UsageLedger
 from quarry.protocol import ChatAction, ChatIn, ProgressPhase
@@ -49,10 +50,14 @@ class ChatRequest:
     temperature: float = 0.1
     max_tokens: int = 384
     top_k: int | None = None  # sources for the model; None: the deployment's ``context_chunks``
+    filters: Filter = field(default_factory=Filter)  # retrieval only reads the chunks this selects
 
     @classmethod
-    def of(cls, user: str, body: ChatAction | ChatIn, *, session_id: str | None = None) -> ChatRequest:
-        """From a WebSocket ``chat`` action or a ``POST /chat`` body."""
+    def of(
+        cls, user: str, body: ChatAction | ChatIn, *, session_id: str | None = None, filters: Filter | None = None
+    ) -> ChatRequest:
+        """From a WebSocket ``chat`` action or a ``POST /chat`` body; its filter is parsed here (422 naming the
+        field) unless ``filters`` gives it parsed already (a chat job's)."""
         return cls(
             user=user,
             text=body.text,
@@ -62,6 +67,7 @@ class ChatRequest:
             temperature=body.model_kwargs.temperature,
             max_tokens=body.model_kwargs.max_tokens,
             top_k=body.top_k if "top_k" in body.model_fields_set else None,
+            filters=filters if filters is not None else Filter.parse(body.filters, where="filters"),
         )
 
 
@@ -180,7 +186,7 @@ class ChatService:
         hits: list[Hit] | None = None
         if workspace_id:
             progress("searching", None)
-            hits = self._retrieve(request.user, workspace_id, question, top_k, timings)
+            hits = self._retrieve(request.user, workspace_id, question, top_k, timings, request.filters)
             progress("reading", len(hits))
 
         sink = on_token or (lambda _t: None)
@@ -237,12 +243,13 @@ class ChatService:
         return standalone_question(out, text, history), usage
 
     def _retrieve(
-        self, user: str, workspace_id: str, question: str, top_k: int, timings: dict[str, float]
+        self, user: str, workspace_id: str, question: str, top_k: int, timings: dict[str, float], filters: Filter
     ) -> list[Hit]:
         t0 = time.perf_counter()
-        result = self._search.search(
-            user, SearchRequest(workspace_id=workspace_id, query=question, top_k=top_k, mode=SearchMode.HYBRID)
+        request = SearchRequest(
+            workspace_id=workspace_id, query=question, top_k=top_k, mode=SearchMode.HYBRID, filters=filters
         )
+        result = self._search.search(user, request)
         timings["retrieve_ms"] = _ms(t0)
         return [h for h in result.hits if h.dense_score is not None and h.dense_score >= self._min_relevance]
 

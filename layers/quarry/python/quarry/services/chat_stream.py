@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from quarry.errors import QuarryError
+from quarry.filters import Filter
 from quarry.models import Answer, new_id, utcnow
 from quarry.ports import Bus, Cancellations, Connections, Notifier
 from quarry.protocol import ChatAction, ChatJob, ErrorEvent, FinalEvent, ProgressEvent, ProgressPhase, TokenEvent
@@ -56,8 +57,10 @@ class ChatStreamService:
         self._clock = clock
 
     def submit(self, connection_id: str, user: str, action: ChatAction) -> ChatJob:
-        """Accept a chat: refuse a user past the daily token allowance here already (nothing is opened or
-        published; ``ws_message`` turns the error into an ``error`` event), else open the session and publish."""
+        """Accept a chat: refuse a filter that does not parse (422 naming the field) and a user past the daily
+        token allowance here already (nothing is opened or published; ``ws_message`` turns the error into an
+        ``error`` event), else open the session and publish (the job carries the filter in canonical form)."""
+        filters = Filter.parse(action.filters, where="filters")
         self._chat.ensure_allowance(user)
         session = self._chat.open_session(user, action.session_id, action.workspace_id, action.text)
         job = ChatJob(
@@ -67,6 +70,7 @@ class ChatStreamService:
             message_id=new_id(),
             request=action.model_copy(update={"session_id": session.id}),
             received_at=utcnow(),
+            filters=filters.to_json(),
         )
         self._cancellations.clear(session.id)
         self._bus.publish(CHAT_TOPIC, job.model_dump(mode="json"), attributes=_CHAT_ATTRIBUTES)
@@ -111,7 +115,6 @@ class ChatStreamService:
             event = ProgressEvent(session_id=job.session_id, message_id=job.message_id, phase=phase, sources=sources)
             state["connected"] = self._notifier.send(job.connection_id, event.model_dump(mode="json"))
 
-        request = ChatRequest.of(job.user, job.request, session_id=job.session_id)
         last_check = [0.0]
 
         def cancel_check() -> bool:
@@ -123,6 +126,8 @@ class ChatStreamService:
             return self._cancellations.take(job.session_id)
 
         try:
+            filters = Filter.parse(job.filters or job.request.filters, where="filters")
+            request = ChatRequest.of(job.user, job.request, session_id=job.session_id, filters=filters)
             outcome = self._chat.answer(
                 request,
                 message_id=job.message_id,

@@ -1,17 +1,33 @@
-"""Document use cases: upload URLs, registering uploads, text / Q&A / website sources, listing, deletion."""
+"""Document use cases: upload URLs, registering uploads, text / Q&A / website sources, listing, deletion, and the
+metadata users set on a document (``quarry.metadata``).
+
+User metadata sits in ``Document.metadata[USER_METADATA_KEY]`` beside the system fields, and the ingestion copies
+it onto every chunk. It comes in with every way a document does: an upload carries it in its object's metadata
+(``FIELDS_OBJECT_METADATA``, signed into the presigned POST), so the upload event finds it on the object; text,
+Q&A and website requests carry it in the request (a crawl's pages get the crawl's). A new version given no
+metadata keeps the document's own. ``set_metadata`` edits it afterwards: catalog, then the chunks in place.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from quarry.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from quarry.filetypes import content_type_for
+from quarry.metadata import (
+    USER_METADATA_KEY,
+    MetadataValue,
+    merge_metadata,
+    user_metadata,
+    validate_key,
+    validate_metadata,
+)
 from quarry.models import Document, DocumentSource, DocumentStatus, content_hash, new_id, utcnow
 from quarry.ports import (
     UPLOAD_SEQUENCER,
@@ -27,6 +43,8 @@ from quarry.services.access import WorkspaceAccess
 from quarry.services.workspaces import workspace_prefix
 
 __all__ = [
+    "FIELDS_OBJECT_METADATA",
+    "MAX_UPLOAD_FIELDS_BYTES",
     "PREVIEW_CHARS",
     "STUCK_CREATED_AFTER",
     "DocumentPreview",
@@ -45,6 +63,11 @@ log = logging.getLogger(__name__)
 SEQUENCER = UPLOAD_SEQUENCER  # also what ``Catalog.put_document_if`` compares
 EVENT_TIME = "s3_event_time"
 VERSION_ID = "s3_version_id"
+
+#: The object metadata name (S3 ``x-amz-meta-quarry-fields``) an upload's user metadata travels under, as JSON.
+FIELDS_OBJECT_METADATA = "quarry-fields"
+#: S3 keeps 2 KB of metadata with an object: the JSON of an upload's user metadata must fit in it (ASCII).
+MAX_UPLOAD_FIELDS_BYTES = 2000
 
 #: A document still ``created`` this long after its last change never got its run (a start that failed,
 #: a queue that was lost): ``retry`` accepts it. A younger one may still be queued: 409.
@@ -181,15 +204,26 @@ class DocumentService:
 
     # ------------------------------------------------------------------ files
     def upload_url(
-        self, user: str, workspace_id: str, filename: str, content_type: str, size_bytes: int | None = None
+        self,
+        user: str,
+        workspace_id: str,
+        filename: str,
+        content_type: str,
+        size_bytes: int | None = None,
+        *,
+        metadata: Mapping[str, Any] | None = None,
     ) -> tuple[str, UploadTarget]:
+        """A presigned upload. ``metadata`` (user metadata, checked here) is signed into the upload as the object's
+        ``FIELDS_OBJECT_METADATA``, so the stored object keeps it and its upload event sets it on the document;
+        None: the document keeps the metadata it has (a replaced file), or has none."""
         self._access.readable(user, workspace_id)
         canonical = content_type_for(filename, content_type)
         if size_bytes is not None and size_bytes > self._max_bytes:
             raise PayloadTooLarge(f"{filename}: {size_bytes} bytes is over the {self._max_bytes}-byte limit")
+        object_metadata = None if metadata is None else {FIELDS_OBJECT_METADATA: _fields_json(metadata)}
         key = UploadKey(workspace_id, document_id_for(workspace_id, filename), filename)
         target = self._blobs.presigned_post(
-            key.key, max_bytes=self._max_bytes, content_type=canonical, expires_in=self._ttl
+            key.key, max_bytes=self._max_bytes, content_type=canonical, expires_in=self._ttl, metadata=object_metadata
         )
         return key.document_id, target
 
@@ -213,6 +247,7 @@ class DocumentService:
         parsed = UploadKey.parse(key)
         if self._catalog.get_workspace(parsed.workspace_id) is None:
             raise NotFound(f"workspace {parsed.workspace_id} not found for upload {key}")
+        fields = self._object_fields(key)
         document = Document(
             id=parsed.document_id,
             workspace_id=parsed.workspace_id,
@@ -222,7 +257,7 @@ class DocumentService:
             content_type=content_type,
             size_bytes=size,
             content_hash=etag,
-            metadata=_version_metadata(sequencer, event_time, version_id),
+            metadata=_with_fields(_version_metadata(sequencer, event_time, version_id), fields),
         )
         return self._register(
             document,
@@ -258,7 +293,9 @@ class DocumentService:
                             {k: v for k, v in stored.metadata.items() if k.startswith("s3_")},
                         )
                     return stored, False
-                # Same name, a newer version: it replaces the document (and, once indexed, its chunks).
+                # Same name, a newer version: it replaces the document (and, once indexed, its chunks). Given no
+                # metadata of its own, it keeps the document's.
+                document = _keeping_fields(document, stored)
                 if not self._catalog.put_document_if(document, expected_sequencer=_sequencer_of(stored)):
                     log.info("%s changed while a new version was applied: deciding again", document.name)
                     continue
@@ -271,9 +308,14 @@ class DocumentService:
             return stored, True
         raise Conflict(f"{document.name!r} is being replaced concurrently; try again")
 
-    def add_file(self, user: str, workspace_id: str, filename: str, data: bytes) -> tuple[Document, bool]:
-        """Direct ingestion of a local file (CLI): stored, then registered like an upload."""
+    def add_file(
+        self, user: str, workspace_id: str, filename: str, data: bytes, *, metadata: Mapping[str, Any] | None = None
+    ) -> tuple[Document, bool]:
+        """Direct ingestion of a local file (CLI): stored, then registered like an upload. ``metadata``: the
+        document's user metadata (None: a known document keeps its own); unchanged bytes with other metadata
+        get it in place, without a new run."""
         self._access.readable(user, workspace_id)
+        fields = None if metadata is None else validate_metadata(metadata)
         content_type = content_type_for(filename)
         if len(data) > self._max_bytes:
             raise PayloadTooLarge(f"{filename}: {len(data)} bytes is over the {self._max_bytes}-byte limit")
@@ -281,10 +323,10 @@ class DocumentService:
         existing = self._catalog.get_document(workspace_id, document_id_for(workspace_id, filename))
         digest = content_hash(data)
         if existing and existing.content_hash == digest and existing.status is DocumentStatus.PROCESSED:
-            return existing, False
+            return self._fields_changed(existing, fields), False
         if existing and existing.content_hash == digest and existing.status is DocumentStatus.ERROR:
             # The same bytes again after a failure: the idempotency key is taken, so this is an explicit retry.
-            return self._restart(existing), True
+            return self._restart(self._fields_changed(existing, fields)), True
         info = self._blobs.put(key, data, content_type=content_type)
         document = Document(
             id=document_id_for(workspace_id, filename),
@@ -295,21 +337,40 @@ class DocumentService:
             content_type=content_type,
             size_bytes=len(data),
             content_hash=digest,
+            metadata=_with_fields({}, fields),
         )
-        return self._register(document, idempotency_key=f"{key}#{digest}")
+        stored, started = self._register(document, idempotency_key=f"{key}#{digest}")
+        return (stored, started) if started else (self._same_content_fields(stored, document, fields), started)
 
     # ------------------------------------------------------------------ text, Q&A, website
-    def add_text(self, user: str, workspace_id: str, *, title: str, text: str) -> Document:
+    def add_text(
+        self, user: str, workspace_id: str, *, title: str, text: str, metadata: Mapping[str, Any] | None = None
+    ) -> Document:
+        """``metadata``: user metadata (None: a known document keeps its own)."""
         name = title.strip() or f"text-{content_hash(text)[:12]}"
-        return self._add_inline(user, workspace_id, name, text, DocumentSource.TEXT, {})
+        return self._add_inline(user, workspace_id, name, text, DocumentSource.TEXT, {}, metadata)
 
-    def add_qna(self, user: str, workspace_id: str, *, question: str, answer: str, title: str = "") -> Document:
+    def add_qna(
+        self,
+        user: str,
+        workspace_id: str,
+        *,
+        question: str,
+        answer: str,
+        title: str = "",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Document:
         name = title.strip() or f"qna-{content_hash(question)[:12]}"
         body = f"Question: {question.strip()}\n\nAnswer: {answer.strip()}"
-        return self._add_inline(user, workspace_id, name, body, DocumentSource.QNA, {"question": question.strip()})
+        system = {"question": question.strip()}
+        return self._add_inline(user, workspace_id, name, body, DocumentSource.QNA, system, metadata)
 
-    def add_website(self, user: str, workspace_id: str, options: dict[str, Any]) -> Document:
+    def add_website(
+        self, user: str, workspace_id: str, options: dict[str, Any], *, metadata: Mapping[str, Any] | None = None
+    ) -> Document:
+        """A crawl; ``metadata`` is set on the crawl's document and on every page it indexes."""
         self._access.readable(user, workspace_id)
+        fields = None if metadata is None else validate_metadata(metadata)
         url = str(options["url"])
         spec = json.dumps(options, sort_keys=True)
         doc_id = document_id_for(workspace_id, f"website:{url}")
@@ -324,15 +385,29 @@ class DocumentService:
             content_type="application/json",
             size_bytes=info.size,
             content_hash=content_hash(spec),
-            metadata={"url": url},
+            metadata=_with_fields({"url": url}, fields),
         )
-        stored, _ = self._register(document, idempotency_key=f"{key}#{content_hash(spec)}#{_now_bucket()}")
-        return stored
+        stored, started = self._register(document, idempotency_key=f"{key}#{content_hash(spec)}#{_now_bucket()}")
+        if started:
+            return stored
+        site = self._same_content_fields(stored, document, fields)
+        if site is not stored:  # the same crawl with other metadata: its pages get it too
+            for page in self._children(site):
+                self._store_fields(page, user_metadata(site.metadata))
+        return site
 
     def _add_inline(
-        self, user: str, workspace_id: str, name: str, text: str, source: DocumentSource, metadata: dict[str, Any]
+        self,
+        user: str,
+        workspace_id: str,
+        name: str,
+        text: str,
+        source: DocumentSource,
+        system: dict[str, Any],
+        metadata: Mapping[str, Any] | None,
     ) -> Document:
         self._access.readable(user, workspace_id)
+        fields = None if metadata is None else validate_metadata(metadata)
         data = text.encode("utf-8")
         if len(data) > self._max_bytes:
             raise PayloadTooLarge(f"{name}: text is over the {self._max_bytes}-byte limit")
@@ -349,10 +424,71 @@ class DocumentService:
             content_type="text/markdown",
             size_bytes=len(data),
             content_hash=digest,
-            metadata=metadata,
+            metadata=_with_fields(system, fields),
         )
-        stored, _ = self._register(document, idempotency_key=f"{key}#{digest}")
-        return stored
+        stored, started = self._register(document, idempotency_key=f"{key}#{digest}")
+        return stored if started else self._same_content_fields(stored, document, fields)
+
+    # ------------------------------------------------------------------ user metadata
+    def set_metadata(self, user: str, workspace_id: str, document_id: str, changes: Mapping[str, Any]) -> Document:
+        """Apply a JSON merge patch (a None value removes the key) to a document's user metadata: the catalog,
+        then its chunks in place (``VectorIndex.set_document_fields``, no re-embedding). A website's pages get
+        the same patch. 404 for another user's workspace or an unknown document; 422 naming the field; 409
+        while the document is being processed (its chunks are being written from the metadata it had)."""
+        document = self.get(user, workspace_id, document_id)
+        patch = _checked_patch(changes)
+        _check_settled(document)
+        updated = self._store_fields(document, merge_metadata(user_metadata(document.metadata), patch))
+        for page in self._children(updated):
+            self._store_fields(page, merge_metadata(user_metadata(page.metadata), patch))
+        return updated
+
+    def _store_fields(self, document: Document, fields: dict[str, MetadataValue]) -> Document:
+        """Make ``fields`` the document's user metadata: a compare-and-set on its version in the catalog (an
+        upload applied meanwhile is read again), then every chunk of it in the index."""
+        for _ in range(3):
+            updated = replace(document, metadata=_with_fields(document.metadata, fields), updated_at=utcnow())
+            if self._catalog.put_document_if(updated, expected_sequencer=_sequencer_of(document)):
+                self._index.set_document_fields(document.workspace_id, document.id, fields)
+                return updated
+            fresh = self._catalog.get_document(document.workspace_id, document.id)
+            if fresh is None:
+                raise NotFound(f"document {document.id} not found")
+            _check_settled(fresh)
+            document = fresh
+        raise Conflict(f"“{document.name}” is being changed concurrently; try again")
+
+    def _fields_changed(self, document: Document, fields: dict[str, MetadataValue] | None) -> Document:
+        """``document`` with ``fields`` as its user metadata, stored when they differ (None: unchanged)."""
+        if fields is None or (USER_METADATA_KEY in document.metadata and user_metadata(document.metadata) == fields):
+            return document
+        return self._store_fields(document, fields)
+
+    def _same_content_fields(
+        self, stored: Document, requested: Document, fields: dict[str, MetadataValue] | None
+    ) -> Document:
+        """A request that registered nothing new: the same content again may still bring other metadata."""
+        if stored.content_hash != requested.content_hash or stored.status in _UNSETTLED:
+            return stored
+        return self._fields_changed(stored, fields)
+
+    def _children(self, document: Document) -> list[Document]:
+        """A website's pages (other documents have none)."""
+        if document.source is not DocumentSource.WEBSITE:
+            return []
+        return [d for d in self._all_documents(document.workspace_id) if d.parent_id == document.id]
+
+    def _object_fields(self, key: str) -> dict[str, MetadataValue] | None:
+        """The user metadata an uploaded object carries (None: it carries none, or none that is valid)."""
+        info = self._blobs.head(key)
+        raw = info.metadata.get(FIELDS_OBJECT_METADATA) if info is not None else None
+        if raw is None:
+            return None
+        try:
+            return validate_metadata(json.loads(raw))
+        except (ValueError, InvalidInput) as exc:
+            log.warning("upload %s carries metadata that is not valid (%s): ignored", key, exc)
+            return None
 
     # ------------------------------------------------------------------ reading and deleting
     def list_documents(
@@ -502,6 +638,49 @@ class DocumentService:
             if page.cursor is None:
                 return out
             cursor = page.cursor
+
+
+_UNSETTLED = (DocumentStatus.CREATED, DocumentStatus.PROCESSING)
+
+
+def _check_settled(document: Document) -> None:
+    if document.status in _UNSETTLED:
+        raise Conflict(f"“{document.name}” is {document.status.value}: its metadata can be edited once it is processed")
+
+
+def _checked_patch(changes: Mapping[str, Any]) -> dict[str, MetadataValue | None]:
+    """A merge patch: keys checked, values checked (None removes a key); 422 naming the field."""
+    if not isinstance(changes, Mapping):
+        raise InvalidInput("metadata: must be an object of key -> value (null removes a key)")
+    for key in changes:
+        validate_key(key)
+    values = validate_metadata({k: v for k, v in changes.items() if v is not None})
+    return {key: values.get(key) for key in changes}
+
+
+def _fields_json(metadata: Mapping[str, Any]) -> str:
+    """User metadata as it travels with an uploaded object: checked, ASCII JSON within S3's 2 KB."""
+    text = json.dumps(validate_metadata(metadata), ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+    if len(text) > MAX_UPLOAD_FIELDS_BYTES:
+        raise InvalidInput(
+            f"metadata: at most {MAX_UPLOAD_FIELDS_BYTES} bytes as JSON on an upload (it is kept with the file, "
+            f"and S3 keeps 2 KB; got {len(text)}): set more with PATCH once it is uploaded"
+        )
+    return text
+
+
+def _with_fields(metadata: Mapping[str, Any], fields: Mapping[str, MetadataValue] | None) -> dict[str, Any]:
+    """``metadata`` (a document's) with ``fields`` as its user metadata; None leaves it as it is."""
+    if fields is None:
+        return dict(metadata)
+    return {**metadata, USER_METADATA_KEY: dict(fields)}
+
+
+def _keeping_fields(incoming: Document, stored: Document) -> Document:
+    """A new version that brings no metadata of its own keeps the stored document's."""
+    if USER_METADATA_KEY in incoming.metadata or USER_METADATA_KEY not in stored.metadata:
+        return incoming
+    return replace(incoming, metadata=_with_fields(incoming.metadata, user_metadata(stored.metadata)))
 
 
 def _other_content(incoming: Document, stored: Document) -> bool:

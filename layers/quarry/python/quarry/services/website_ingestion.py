@@ -1,6 +1,7 @@
 """Website ingestion: crawl a site, each page a sub-document of it, each through the document pipeline.
 
-A page that cannot be parsed ends in ``error`` on its own and the crawl goes on; a crawl that indexes no
+Every page carries the crawl's user metadata (``quarry.metadata``), as the crawl's document holds it when the
+crawl runs. A page that cannot be parsed ends in ``error`` on its own and the crawl goes on; a crawl that indexes no
 page at all fails. A site deleted while it is being crawled stops the crawl after the page in hand, and that
 page's record and chunks go too (``_stop_if_site_deleted``).
 """
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 
 from quarry.document_failures import FailureKind, UnreadableFile
 from quarry.errors import QuarryError
+from quarry.metadata import USER_METADATA_KEY, user_metadata
 from quarry.models import Document, DocumentSource, DocumentStatus, Workspace
 from quarry.ports import BlobStore, Catalog
 from quarry.services.document_pipeline import DocumentDeleted, DocumentPipeline
@@ -74,6 +76,7 @@ class WebsiteIngestion:
             )
         assert site.blob_key is not None
         options = json.loads(self._blobs.get(site.blob_key))
+        fields = {USER_METADATA_KEY: user_metadata(site.metadata)} if USER_METADATA_KEY in site.metadata else {}
         pages = chunks = 0
         for page in self._crawler.crawl(options):
             page_doc = Document(
@@ -84,7 +87,7 @@ class WebsiteIngestion:
                 parent_id=site.id,
                 content_type=page.content_type,
                 size_bytes=len(page.data),
-                metadata={"url": page.url},
+                metadata={"url": page.url, **fields},
             )
             self._catalog.put_document(page_doc)
             try:
