@@ -18,8 +18,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from quarry.adapters.blob_keys import OBJECT_METADATA_PREFIX, check_object_metadata
 from quarry.adapters.paging import INVALID_CURSOR, check_limit, decode_cursor, encode_cursor
 from quarry.errors import Conflict, InvalidInput, NotFound
+from quarry.filters import Filter
+from quarry.metadata import USER_METADATA_KEY, validate_metadata
 from quarry.models import Chunk, Document, DocumentStatus, Feedback, Message, Session, Usage, Workspace, utcnow
 from quarry.ports import (
     UPLOAD_SEQUENCER,
@@ -33,6 +36,7 @@ from quarry.ports import (
     UploadTarget,
     WorkflowName,
 )
+from quarry.summary_models import SummaryJob, job_from_record, job_to_record
 from quarry.text.bm25 import BM25
 
 __all__ = [
@@ -42,6 +46,8 @@ __all__ = [
     "FakeCatalog",
     "FakeChatHistory",
     "FakeConnections",
+    "FakeSummarySchedules",
+    "FakeSummaryStore",
     "FakeVectorIndex",
     "HashEmbedder",
     "RecordingBus",
@@ -302,37 +308,6 @@ class FakeConnections:
 
 # --------------------------------------------------------------------------- vector index
 
-FILTER_SCALARS = (str, int, float, bool)
-
-
-def _check_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
-    checked = dict(filters or {})
-    for key, value in checked.items():
-        if not isinstance(key, str) or not key:
-            raise InvalidInput("filter keys must be non-empty strings")
-        if key == "document_id" and not isinstance(value, str):
-            raise InvalidInput("the document_id filter must be a string")
-        if not isinstance(value, FILTER_SCALARS) or (isinstance(value, float) and not math.isfinite(value)):
-            raise InvalidInput(f"filter {key!r} must be a string, number or boolean (equality)")
-    return checked
-
-
-def _json_equal(stored: Any, wanted: Any) -> bool:
-    """JSON equality: booleans are not numbers, 1 == 1.0."""
-    if isinstance(stored, bool) or isinstance(wanted, bool):
-        return isinstance(stored, bool) and isinstance(wanted, bool) and stored == wanted
-    return bool(stored == wanted)
-
-
-def _matches(chunk: Chunk, filters: Mapping[str, Any]) -> bool:
-    for key, wanted in filters.items():
-        if key == "document_id":
-            if chunk.document_id != wanted:
-                return False
-        elif key not in chunk.metadata or not _json_equal(chunk.metadata[key], wanted):
-            return False
-    return True
-
 
 def _vector(values: Sequence[float] | None, what: str, dimensions: int) -> list[float]:
     if values is None:
@@ -435,32 +410,44 @@ class FakeVectorIndex:
             return len(workspace.documents.get(document_id, []))
         return sum(len(chunks) for chunks in workspace.documents.values())
 
+    def set_document_fields(self, workspace_id: str, document_id: str, fields: Mapping[str, Any]) -> int:
+        workspace = self.workspaces.get(workspace_id)
+        if workspace is None:
+            return 0
+        checked = validate_metadata(fields, where="fields")
+        chunks = workspace.documents.get(document_id, [])
+        workspace.documents[document_id] = [
+            replace(chunk, metadata={**chunk.metadata, USER_METADATA_KEY: dict(checked)}) for chunk in chunks
+        ]
+        if not chunks:
+            workspace.documents.pop(document_id, None)
+        return len(chunks)
+
     def dense(
-        self, workspace_id: str, vector: Sequence[float], *, k: int, filters: Mapping[str, Any] | None = None
+        self, workspace_id: str, vector: Sequence[float], *, k: int, filters: Filter | None = None
     ) -> list[ScoredChunk]:
         workspace = self._workspace(workspace_id)
         _check_k(k)
-        wanted = _check_filters(filters)
+        wanted = Filter.parse(filters)
         query = _vector(vector, "query vector", workspace.dimensions)
         scored = [
             ScoredChunk(replace(chunk, embedding=None), _cosine(query, chunk.embedding or ()))
             for chunk in workspace.chunks()
-            if _matches(chunk, wanted)
+            if wanted.matches_chunk_metadata(chunk.metadata, document_id=chunk.document_id)
         ]
         return _best(scored, k)
 
-    def keyword(
-        self, workspace_id: str, query: str, *, k: int, filters: Mapping[str, Any] | None = None
-    ) -> list[ScoredChunk]:
+    def keyword(self, workspace_id: str, query: str, *, k: int, filters: Filter | None = None) -> list[ScoredChunk]:
+        """Filters restrict the ranked chunks; BM25's corpus statistics stay the whole workspace's."""
         workspace = self._workspace(workspace_id)
         _check_k(k)
-        wanted = _check_filters(filters)
+        wanted = Filter.parse(filters)
         chunks = workspace.chunks()
         bm25 = BM25((f"{chunk.title} {chunk.text}" for chunk in chunks), analyzer=analyse, k1=self.k1, b=self.b)
         scored = [
             ScoredChunk(replace(chunks[position], embedding=None), score)
             for position, score in bm25.scores(query).items()
-            if _matches(chunks[position], wanted)
+            if wanted.matches_chunk_metadata(chunks[position].metadata, document_id=chunks[position].document_id)
         ]
         return _best(scored, k)
 
@@ -482,16 +469,26 @@ class FakeBlobStore:
     def __init__(self, *, base_url: str = "memory://blobs") -> None:
         self.base_url = base_url
         self.blobs: dict[str, tuple[bytes, str | None]] = {}
+        self.object_metadata: dict[str, dict[str, str]] = {}
 
-    def put(self, key: str, data: bytes, *, content_type: str | None = None) -> BlobInfo:
+    def put(
+        self, key: str, data: bytes, *, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> BlobInfo:
         if not key or key.startswith("/"):
             raise InvalidInput("blob keys must be relative and non-empty")
         self.blobs[key] = (bytes(data), content_type)
+        self.object_metadata[key] = check_object_metadata(metadata)
         return self._info(key)
 
     def _info(self, key: str) -> BlobInfo:
         data, content_type = self.blobs[key]
-        return BlobInfo(key=key, size=len(data), content_type=content_type, etag=hashlib.md5(data).hexdigest())
+        return BlobInfo(
+            key=key,
+            size=len(data),
+            content_type=content_type,
+            etag=hashlib.md5(data).hexdigest(),
+            metadata=dict(self.object_metadata.get(key, {})),
+        )
 
     def get(self, key: str) -> bytes:
         try:
@@ -504,17 +501,27 @@ class FakeBlobStore:
 
     def delete(self, key: str) -> None:
         self.blobs.pop(key, None)
+        self.object_metadata.pop(key, None)
 
     def delete_prefix(self, prefix: str) -> int:
         doomed = [key for key in self.blobs if key.startswith(prefix)]
         for key in doomed:
-            del self.blobs[key]
+            self.delete(key)
         return len(doomed)
 
-    def presigned_post(self, key: str, *, max_bytes: int, content_type: str, expires_in: int) -> UploadTarget:
+    def presigned_post(
+        self,
+        key: str,
+        *,
+        max_bytes: int,
+        content_type: str,
+        expires_in: int,
+        metadata: Mapping[str, str] | None = None,
+    ) -> UploadTarget:
+        meta_fields = {OBJECT_METADATA_PREFIX + name: value for name, value in check_object_metadata(metadata).items()}
         return UploadTarget(
             url=f"{self.base_url}/upload",
-            fields={"key": key, "Content-Type": content_type},
+            fields={"key": key, "Content-Type": content_type, **meta_fields},
             key=key,
             expires_at=utcnow() + timedelta(seconds=expires_in),
             max_bytes=max_bytes,
@@ -689,7 +696,8 @@ class RecordingNotifier:
 
 def fake_overrides(recorder: Any, models: Any, **more: Any) -> Any:
     """Adapter overrides for ``build_services`` on the in-memory stores: one ``recorder`` standing in for the
-    bus, the workflow and the notifier, the given model registry, and any ``more`` ports."""
+    bus, the workflow and the notifier, the given model registry, the summary jobs' store and schedules, and any
+    ``more`` ports."""
     return {
         "catalog": FakeCatalog(),
         "chat_history": FakeChatHistory(),
@@ -700,5 +708,72 @@ def fake_overrides(recorder: Any, models: Any, **more: Any) -> Any:
         "workflow": recorder,
         "notifier": recorder,
         "models": models,
+        "summaries": FakeSummaryStore(),
+        "summary_schedules": FakeSummarySchedules(),
         **more,
     }
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+class FakeSummaryStore:
+    """Summary jobs kept as their records (``job_to_record``), as the real stores keep them."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def put_job(self, job: SummaryJob) -> None:
+        record = json.loads(json.dumps(job_to_record(job)))  # what a store holds: JSON, no shared objects
+        with self._lock:
+            self.records[(job.workspace_id, job.id)] = record
+
+    def put_job_if(self, job: SummaryJob, expected_updated_at: datetime) -> bool:
+        if expected_updated_at.tzinfo is None:
+            raise InvalidInput("datetimes must be timezone-aware")
+        record = json.loads(json.dumps(job_to_record(job)))
+        expected = expected_updated_at.astimezone(UTC).isoformat()  # the record's form (job_to_record)
+        with self._lock:
+            stored = self.records.get((job.workspace_id, job.id))
+            if stored is None or stored["updated_at"] != expected:
+                return False
+            self.records[(job.workspace_id, job.id)] = record
+            return True
+
+    def get_job(self, workspace_id: str, job_id: str) -> SummaryJob | None:
+        record = self.records.get((workspace_id, job_id))
+        return job_from_record(record) if record is not None else None
+
+    def list_jobs(self, workspace_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[SummaryJob]:
+        with self._lock:
+            jobs = [job_from_record(record) for (ws, _), record in self.records.items() if ws == workspace_id]
+        jobs.sort(key=lambda job: (job.created_at, job.id), reverse=True)
+        return _page(jobs, limit, cursor)
+
+    def scheduled_jobs(self) -> list[SummaryJob]:
+        with self._lock:
+            records = [self.records[key] for key in sorted(self.records) if self.records[key]["schedule"] is not None]
+        return [job_from_record(record) for record in records]
+
+    def delete_job(self, workspace_id: str, job_id: str) -> None:
+        with self._lock:
+            self.records.pop((workspace_id, job_id), None)
+
+
+class FakeSummarySchedules:
+    """``SummarySchedules`` in memory: the expression each scheduled job has, and every delete asked."""
+
+    def __init__(self) -> None:
+        self.schedules: dict[tuple[str, str], str | None] = {}
+        self.deleted: list[tuple[str, str]] = []
+
+    def put(self, job: SummaryJob) -> None:
+        if job.schedule is None:
+            self.delete(job.workspace_id, job.id)
+            return
+        self.schedules[(job.workspace_id, job.id)] = job.schedule
+
+    def delete(self, workspace_id: str, job_id: str) -> None:
+        self.schedules.pop((workspace_id, job_id), None)
+        self.deleted.append((workspace_id, job_id))

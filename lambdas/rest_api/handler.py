@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from routes import chat, documents, errors, models, usage, workspaces
+from routes import chat, documents, errors, models, summaries, usage, workspaces
 from routes.body import json_bodies_only, parse_json
 
 logger = Logger(service="quarry-rest")
@@ -24,7 +24,7 @@ app = APIGatewayRestResolver(
 )
 app.use(middlewares=[json_bodies_only])
 app.configure_openapi(title="Quarry API", version="1.0.0", description="Workspaces, documents, search and chat.")
-for router in (workspaces.router, documents.router, models.router, chat.router, usage.router):
+for router in (workspaces.router, documents.router, models.router, chat.router, usage.router, summaries.router):
     app.include_router(router)
 errors.install(app)
 

@@ -22,6 +22,8 @@ from tests.contracts.document_parser_contract import DocumentParserContract
 from tests.contracts.embedder_contract import EmbedderContract
 from tests.contracts.notifier_contract import NotifierContract
 from tests.contracts.reranker_contract import RerankerContract
+from tests.contracts.summary_schedules_contract import SummarySchedulesContract
+from tests.contracts.summary_store_contract import SummaryStoreContract
 from tests.contracts.tokenizer_contract import TokenizerContract
 from tests.contracts.usage_contract import UsageLedgerContract
 from tests.contracts.vector_index_contract import VectorIndexContract
@@ -39,6 +41,8 @@ __all__ = [
     "EmbedderContract",
     "NotifierContract",
     "RerankerContract",
+    "SummarySchedulesContract",
+    "SummaryStoreContract",
     "TokenizerContract",
     "UsageLedgerContract",
     "VectorIndexContract",

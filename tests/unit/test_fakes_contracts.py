@@ -7,8 +7,22 @@ from typing import ClassVar
 import pytest
 
 from quarry.errors import InvalidInput, NotFound
-from tests.contracts import CatalogContract, ChatHistoryContract, ConnectionsContract, VectorIndexContract
-from tests.fakes import FakeBlobStore, FakeCatalog, FakeChatHistory, FakeConnections, FakeVectorIndex, analyse
+from tests.contracts import (
+    CatalogContract,
+    ChatHistoryContract,
+    ConnectionsContract,
+    SummaryStoreContract,
+    VectorIndexContract,
+)
+from tests.fakes import (
+    FakeBlobStore,
+    FakeCatalog,
+    FakeChatHistory,
+    FakeConnections,
+    FakeSummaryStore,
+    FakeVectorIndex,
+    analyse,
+)
 
 
 class TestFakeCatalog(CatalogContract):
@@ -27,6 +41,12 @@ class TestFakeConnections(ConnectionsContract):
     @pytest.fixture
     def connections(self) -> FakeConnections:
         return FakeConnections()
+
+
+class TestFakeSummaryStore(SummaryStoreContract):
+    @pytest.fixture
+    def summary_store(self) -> FakeSummaryStore:
+        return FakeSummaryStore()
 
 
 class TestFakeVectorIndex(VectorIndexContract):

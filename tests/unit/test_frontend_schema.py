@@ -1,4 +1,5 @@
-"""The frontend's schema.json is exactly what quarry.protocol exports, and it describes real messages."""
+"""The frontend's schema.json is exactly what quarry.protocol and quarry.summary_protocol export, and it describes
+real messages."""
 
 from __future__ import annotations
 
@@ -11,9 +12,18 @@ import jsonschema
 import pytest
 from pydantic import BaseModel
 
-from quarry import protocol
+from quarry import protocol, summary_protocol
 from quarry.models import DocumentStatus, SearchMode
 from quarry.schema_export import SCHEMA_PATH, export_schema, main, render_schema
+from quarry.summary_models import (
+    PointKind,
+    SummaryJob,
+    SummaryKind,
+    SummaryPoint,
+    SummaryProgress,
+    SummaryResult,
+    SummaryStatus,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / SCHEMA_PATH
@@ -38,18 +48,52 @@ def test_committed_schema_is_up_to_date() -> None:
 
 def test_every_protocol_model_is_exported(schema: dict[str, Any]) -> None:
     defs = schema["$defs"]
-    for name in protocol.__all__:
-        obj = getattr(protocol, name)
-        if isinstance(obj, type) and issubclass(obj, BaseModel) and name != "ListOut":
-            assert name in defs, name
+    for module in (protocol, summary_protocol):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if isinstance(obj, type) and issubclass(obj, BaseModel) and name != "ListOut":
+                assert name in defs, name
     for name in (
         "ListOut_WorkspaceOut_",
         "ListOut_DocumentOut_",
         "ListOut_SessionOut_",
+        "ListOut_SummaryJobOut_",
         "ClientMessage",
         "ServerMessage",
     ):
         assert name in defs, name
+
+
+def test_summary_jobs_are_described_as_the_api_sends_and_takes_them(schema: dict[str, Any]) -> None:
+    """The summary endpoints' bodies (``quarry.summary_protocol``) are in the schema the frontend's types come from."""
+    job = SummaryJob(
+        id="j1",
+        workspace_id="w",
+        owner="o",
+        kind=SummaryKind.PROS_CONS,
+        filter={"product": "X"},
+        schedule="rate(1 day)",
+        status=SummaryStatus.SUCCEEDED,
+        progress=SummaryProgress(documents_total=2, documents_read=2, batches_total=1, batches_done=1),
+        result=SummaryResult(
+            points=(SummaryPoint(PointKind.PRO, "Long battery life", ("d1", "d2"), 2),),
+            documents_read=2,
+            document_names={"d1": "a.txt", "d2": "b.txt"},
+        ),
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    out = summary_protocol.SummaryJobOut.of(job, next_run_at=NOW)
+    _validator(schema, "SummaryJobOut").validate(json.loads(out.model_dump_json()))
+    listing = protocol.ListOut[summary_protocol.SummaryJobOut](items=[out])
+    _validator(schema, "ListOut_SummaryJobOut_").validate(json.loads(listing.model_dump_json()))
+    assert set(schema["$defs"]["SummaryJobOut"]["required"]) == set(summary_protocol.SummaryJobOut.model_fields)
+    sent = {"kind": "custom", "filter": {"stars": {"gte": 4}}, "instructions": "What about the battery?"}
+    _validator(schema, "SummaryIn").validate(sent)
+    assert summary_protocol.SummaryIn.model_validate(sent).kind == "custom"
+    assert schema["$defs"]["SummaryIn"]["required"] == ["kind"]
+    with pytest.raises(jsonschema.ValidationError):
+        _validator(schema, "SummaryIn").validate({"kind": "themes", "max_points": 21})
 
 
 def test_message_unions_are_discriminated(schema: dict[str, Any]) -> None:

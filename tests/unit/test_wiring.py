@@ -25,13 +25,17 @@ from quarry.ports import ChatTurn
 from quarry.protocol import ChatAction, client_message_adapter
 from quarry.services.chat import ChatRequest
 from quarry.services.models_registry import ModelInfo, ModelRegistry
+from quarry.services.summaries import SummarySpec
 from quarry.settings import MissingSetting, Settings
+from quarry.summary_models import SummaryStatus
 from quarry.wiring import Adapters, Services, build_services
 from tests.fakes import (
     FakeBlobStore,
     FakeCatalog,
     FakeChatHistory,
     FakeConnections,
+    FakeSummarySchedules,
+    FakeSummaryStore,
     FakeVectorIndex,
     HashEmbedder,
     RecordingWorkflow,
@@ -158,6 +162,8 @@ def test_an_unknown_adapter_name_fails_settings_validation(
         (quarry_settings.NotifierName, wiring.NOTIFIERS),
         (quarry_settings.CancellationsName, wiring.CANCELLATIONS),
         (quarry_settings.ParserName, wiring.PARSERS),
+        (quarry_settings.CatalogName, wiring.SUMMARY_STORES),
+        (quarry_settings.SummarySchedulesName, wiring.SUMMARY_SCHEDULES),
         (quarry_settings.EmbedderName, model_catalogue.EMBEDDERS),
         (quarry_settings.ChatModelName, model_catalogue.CHAT_MODELS),
         (quarry_settings.RerankerName, model_catalogue.RERANKERS),
@@ -327,6 +333,8 @@ def _services_over_fakes(settings: Settings, chat: ScriptedChatModel) -> Service
             "blob_store": FakeBlobStore(),
             "workflow": RecordingWorkflow(),
             "models": models,
+            "summaries": FakeSummaryStore(),
+            "summary_schedules": FakeSummarySchedules(),
         },
     )
 
@@ -399,8 +407,13 @@ def test_llm_max_tokens_caps_what_the_local_model_writes(tmp_path: Path) -> None
 
 
 def test_the_local_workflow_runs_the_services_use_cases(tmp_path: Path) -> None:
-    """The steps reach the LocalWorkflow at construction: deleting a workspace purges it (inline here)."""
+    """The steps reach the LocalWorkflow at construction: deleting a workspace purges it (inline here), its
+    summary jobs, their schedules and their stored runs with it."""
     settings = Settings(data_dir=tmp_path, local_workflow_background=False)
+    schedules = FakeSummarySchedules()
+    models = ModelRegistry()
+    chat = ScriptedChatModel()
+    models.chat_models.register(ModelInfo(chat.name, chat.name, "test"), lambda: chat)  # a summary run names it
     services = build_services(
         settings,
         overrides={
@@ -409,7 +422,9 @@ def test_the_local_workflow_runs_the_services_use_cases(tmp_path: Path) -> None:
             "connections": FakeConnections(),
             "vector_index": FakeVectorIndex(),
             "blob_store": FakeBlobStore(),
-            "models": ModelRegistry(),
+            "models": models,
+            "summaries": FakeSummaryStore(),
+            "summary_schedules": schedules,
         },
     )
     try:
@@ -417,9 +432,19 @@ def test_the_local_workflow_runs_the_services_use_cases(tmp_path: Path) -> None:
         workspace = Workspace(id="ws", name="w", owner=USER, embedding_model="hash-16", dimensions=16)
         services.adapters.catalog.put_workspace(workspace)
         services.adapters.vector_index.ensure_workspace("ws", dimensions=16)
+        job = services.summaries.create(USER, "ws", SummarySpec(kind="themes", schedule="rate(1 day)"))
+        assert services.summaries.get(USER, "ws", job.id).status is SummaryStatus.NO_DOCUMENTS  # it ran, inline
+        blobs = services.adapters.blob_store
+        assert [key for key in blobs.blobs if key.startswith("summaries/ws/")]  # type: ignore[attr-defined]
+        assert schedules.schedules == {("ws", job.id): "rate(1 day)"}
+
         services.workspaces.delete(USER, "ws")
+
         assert services.adapters.catalog.get_workspace("ws") is None
         assert "ws" not in services.adapters.vector_index.workspaces  # type: ignore[attr-defined]
+        assert services.adapters.summaries.list_jobs("ws").items == []
+        assert schedules.schedules == {} and ("ws", job.id) in schedules.deleted
+        assert not [key for key in blobs.blobs if key.startswith("summaries/ws/")]  # type: ignore[attr-defined]
     finally:
         services.close()
 

@@ -18,6 +18,7 @@ from quarry.cli_common import (
     DataDir,
     JsonOpt,
     WorkspaceOpt,
+    fail,
     find_workspace,
     guarded,
     services_for,
@@ -35,7 +36,7 @@ app = typer.Typer(
 # ============================================================================ ingest
 
 
-def _files_under(paths: list[Path]) -> list[Path]:
+def _files_under(paths: list[Path], *, skip: Path | None = None) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -46,7 +47,7 @@ def _files_under(paths: list[Path]) -> list[Path]:
             files.append(path)
         else:
             raise InvalidInput(f"{path}: no such file or folder")
-    return files
+    return [f for f in files if skip is None or f.resolve() != skip.resolve()]  # a sidecar is no document
 
 
 @app.command()
@@ -55,16 +56,31 @@ def ingest(
     workspace: WorkspaceOpt,
     chunk_size: Annotated[int, typer.Option(help="Tokens per chunk (new workspace).")] = 256,
     chunk_overlap: Annotated[int, typer.Option(help="Overlapping tokens (new workspace).")] = 32,
+    meta: Annotated[
+        list[str] | None,
+        typer.Option("--meta", help="key=value metadata on every file (repeatable; 4, true, [a,b] and dates typed)."),
+    ] = None,
+    meta_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--meta-file",
+            help='Per-file metadata: JSON {"file name": {...}} or CSV with a first column "file" (wins over --meta).',
+        ),
+    ] = None,
     data_dir: DataDir = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Parse and index files and folders into a workspace (created if missing)."""
     from rich.progress import Progress
 
+    from quarry.cli_metadata import FileMetadata
     from quarry.services.workspaces import WorkspaceSpec
 
     settings = settings_for(data_dir, local_workflow_background=False)
-    files = guarded(lambda: _files_under(paths))
+    metadata = guarded(lambda: FileMetadata.from_options(meta, meta_file))
+    files = guarded(lambda: _files_under(paths, skip=meta_file))
+    for name in metadata.unmatched(files):
+        typer.secho(f"warning: {meta_file} names {name!r}, which is not among the files", fg="yellow", err=True)
     with services_for(settings) as services:
         ws = services.workspaces.find_by_name(CLI_USER, workspace) or guarded(
             lambda: services.workspaces.create(
@@ -76,17 +92,18 @@ def ingest(
             task = progress.add_task("Indexing", total=len(files))
             for path in files:
                 progress.update(task, description=f"Indexing {path.name}")
-                _ingest_one(services, ws, path, summary)
+                _ingest_one(services, ws, path, summary, metadata)
                 progress.advance(task)
     _print_ingest_summary(summary, as_json)
     if summary["failures"] and summary["documents"] + summary["unchanged"] == 0:
         raise typer.Exit(1)
 
 
-def _ingest_one(services: Any, ws: Workspace, path: Path, summary: dict[str, Any]) -> None:
+def _ingest_one(services: Any, ws: Workspace, path: Path, summary: dict[str, Any], metadata: Any) -> None:
     try:
+        fields = metadata.for_file(path)
         data = path.read_bytes()
-        document, created = services.documents.add_file(CLI_USER, ws.id, path.name, data)
+        document, created = services.documents.add_file(CLI_USER, ws.id, path.name, data, metadata=fields)
     except (QuarryError, OSError) as exc:
         summary["failures"].append({"file": str(path), "reason": getattr(exc, "message", str(exc))})
         return
@@ -116,14 +133,17 @@ def _print_ingest_summary(summary: dict[str, Any], as_json: bool) -> None:
 # ============================================================================ search
 
 
-def _parse_filters(pairs: list[str]) -> dict[str, Any]:
-    filters: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInput(f"filter {pair!r} is not key=value")
-        filters[key.strip()] = value
-    return filters
+FilterOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--filter",
+        help="Metadata filter, repeatable (AND): key=value, key=[a,b], key>=4, key<2024-06-01, key?, !key?.",
+    ),
+]
+FilterJsonOpt = Annotated[
+    str | None,
+    typer.Option("--filter-json", help='The filter as JSON, as the API takes it: {"$or": [{"product": "X"}, ...]}.'),
+]
 
 
 @app.command()
@@ -132,16 +152,17 @@ def search(
     workspace: WorkspaceOpt,
     mode: Annotated[SearchMode, typer.Option(help="dense, keyword or hybrid.")] = SearchMode.HYBRID,
     top_k: Annotated[int, typer.Option("--top-k", help="How many hits (1-100).")] = 10,
-    filters: Annotated[
-        list[str] | None, typer.Option("--filter", help="key=value metadata filter (repeatable).")
-    ] = None,
+    filters: FilterOpt = None,
+    filter_json: FilterJsonOpt = None,
     rerank: Annotated[bool, typer.Option(help="Rerank with the configured cross-encoder.")] = False,
     data_dir: DataDir = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ranked hits with scores, document, title and the matching text span."""
+    from quarry.cli_metadata import cli_filter
     from quarry.protocol import HitOut
 
+    selected = guarded(lambda: cli_filter(filters, filter_json))
     with services_for(settings_for(data_dir)) as services:
 
         def run() -> Any:
@@ -152,7 +173,7 @@ def search(
                 top_k=top_k,
                 mode=mode,
                 rerank=rerank,
-                filters=_parse_filters(filters or []),
+                filters=selected,
             )
             return services.search.search(CLI_USER, request)
 
@@ -190,19 +211,28 @@ def ask(
     workspace: WorkspaceOpt,
     new: Annotated[bool, typer.Option("--new", help="Start a new conversation.")] = False,
     max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 384,
+    filters: FilterOpt = None,
+    filter_json: FilterJsonOpt = None,
     data_dir: DataDir = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Stream a grounded answer with numbered inline citations and the sources they point at."""
+    from quarry.cli_metadata import cli_filter
     from quarry.services.chat import ChatRequest
 
+    selected = guarded(lambda: cli_filter(filters, filter_json))
     settings = settings_for(data_dir)
     with services_for(settings) as services:
         ws = guarded(lambda: find_workspace(services, workspace))
         session_path = _session_file(settings, ws.id)
         session_id = None if new or not session_path.exists() else json.loads(session_path.read_text())["session_id"]
         request = ChatRequest(
-            user=CLI_USER, text=question, session_id=session_id, workspace_id=ws.id, max_tokens=max_tokens
+            user=CLI_USER,
+            text=question,
+            session_id=session_id,
+            workspace_id=ws.id,
+            max_tokens=max_tokens,
+            filters=selected,
         )
         sink = None if as_json else (lambda t: (sys.stdout.write(t), sys.stdout.flush()))
         outcome = guarded(lambda: services.chat.answer(request, on_token=sink))
@@ -227,7 +257,9 @@ def _print_answer(outcome: Any, as_json: bool) -> None:
 
 # ============================================================================ documents
 
-documents_app = typer.Typer(no_args_is_help=True, help="The documents of a workspace: list them, retry a failed one.")
+documents_app = typer.Typer(
+    no_args_is_help=True, help="The documents of a workspace: list them, retry a failed one, edit their metadata."
+)
 app.add_typer(documents_app, name="documents")
 
 
@@ -293,6 +325,33 @@ def documents_retry(
         raise typer.Exit(1)
 
 
+@documents_app.command("set-meta")
+def documents_set_meta(
+    document: Annotated[str, typer.Argument(help="The document's name (or id).")],
+    workspace: WorkspaceOpt,
+    assignments: Annotated[list[str] | None, typer.Argument(help="key=value to set (typed as --meta).")] = None,
+    unset: Annotated[list[str] | None, typer.Option("--unset", help="A key to remove (repeatable).")] = None,
+    data_dir: DataDir = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set or remove metadata keys of a document (its chunks follow in place, nothing is re-indexed)."""
+    from quarry.cli_metadata import parse_meta_options
+    from quarry.protocol import DocumentOut
+
+    changes: dict[str, Any] = {**guarded(lambda: parse_meta_options(assignments or [])), **dict.fromkeys(unset or [])}
+    if not changes:
+        fail("nothing to change: give key=value and/or --unset key")
+    with services_for(settings_for(data_dir)) as services:
+        ws = guarded(lambda: find_workspace(services, workspace))
+        found = guarded(lambda: _find_document(services, ws, document))
+        updated = guarded(lambda: services.documents.set_metadata(CLI_USER, ws.id, found.id, changes))
+    out = DocumentOut.of(updated)
+    if as_json:
+        typer.echo(out.model_dump_json(indent=2))
+        return
+    typer.echo(f"{out.name}: " + (", ".join(f"{k}={v}" for k, v in out.metadata.items()) or "no metadata"))
+
+
 # ============================================================================ serve, cost, schema
 
 
@@ -352,12 +411,12 @@ def schema(out: Annotated[Path | None, typer.Option(help="Write here instead of 
 
 
 def _register_subcommands() -> None:
-    from quarry import cli_config, cli_deploy, cli_smoke
+    from quarry import cli_config, cli_deploy, cli_smoke, cli_summaries
     from quarry.cli_eval import bench_app, eval_app
 
     app.add_typer(eval_app, name="eval")
     app.add_typer(bench_app, name="bench")
-    for module in (cli_deploy, cli_smoke, cli_config):
+    for module in (cli_deploy, cli_smoke, cli_config, cli_summaries):
         module.register(app)
 
 

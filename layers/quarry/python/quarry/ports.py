@@ -13,6 +13,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
+from quarry.filters import Filter
 from quarry.models import (
     Chunk,
     Document,
@@ -27,6 +28,7 @@ from quarry.models import (
     UsageTotal,
     Workspace,
 )
+from quarry.summary_models import SummaryJob
 
 __all__ = [
     "UPLOAD_SEQUENCER",
@@ -50,6 +52,8 @@ __all__ = [
     "ParsedSection",
     "Reranker",
     "ScoredChunk",
+    "SummarySchedules",
+    "SummaryStore",
     "Tokenizer",
     "UploadTarget",
     "UsageLedger",
@@ -97,11 +101,18 @@ class BlobInfo:
     size: int
     content_type: str | None
     etag: str
+    #: Metadata kept with the object (S3 user metadata ``x-amz-meta-<name>``): lower-case names, ASCII values.
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable
 class BlobStore(Protocol):
-    def put(self, key: str, data: bytes, *, content_type: str | None = None) -> BlobInfo: ...
+    def put(
+        self, key: str, data: bytes, *, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> BlobInfo:
+        """Store ``data``; ``metadata`` is kept with the object and returned by ``head`` (``check_object_metadata``)."""
+        ...
+
     def get(self, key: str) -> bytes:
         """Raises ``quarry.errors.NotFound`` when absent."""
         ...
@@ -112,7 +123,19 @@ class BlobStore(Protocol):
         ...
 
     def delete_prefix(self, prefix: str) -> int: ...
-    def presigned_post(self, key: str, *, max_bytes: int, content_type: str, expires_in: int) -> UploadTarget: ...
+    def presigned_post(
+        self,
+        key: str,
+        *,
+        max_bytes: int,
+        content_type: str,
+        expires_in: int,
+        metadata: Mapping[str, str] | None = None,
+    ) -> UploadTarget:
+        """A browser upload of exactly ``key``; ``metadata`` travels as signed ``x-amz-meta-<name>`` form fields,
+        so the stored object keeps it (``head`` returns it) and a form that changes or drops it is refused."""
+        ...
+
     def presigned_get(self, key: str, *, expires_in: int, filename: str) -> DownloadLink:
         """A URL that serves the blob for ``expires_in`` seconds, without credentials, as ``filename``
 
@@ -289,12 +312,20 @@ class VectorIndex(Protocol):
 
     def delete_document(self, workspace_id: str, document_id: str) -> int: ...
     def count(self, workspace_id: str, *, document_id: str | None = None) -> int: ...
+    def set_document_fields(self, workspace_id: str, document_id: str, fields: Mapping[str, Any]) -> int:
+        """Make ``fields`` the user metadata (``quarry.metadata``) of every chunk of the document, in place
+        (no re-embedding). Returns the number of chunks changed."""
+        ...
+
     def dense(
-        self, workspace_id: str, vector: Sequence[float], *, k: int, filters: Mapping[str, Any] | None = None
-    ) -> list[ScoredChunk]: ...
-    def keyword(
-        self, workspace_id: str, query: str, *, k: int, filters: Mapping[str, Any] | None = None
-    ) -> list[ScoredChunk]: ...
+        self, workspace_id: str, vector: Sequence[float], *, k: int, filters: Filter | None = None
+    ) -> list[ScoredChunk]:
+        """The k chunks nearest ``vector`` among those ``filters`` selects (evaluated inside the store)."""
+        ...
+
+    def keyword(self, workspace_id: str, query: str, *, k: int, filters: Filter | None = None) -> list[ScoredChunk]:
+        """The k best BM25 chunks among those ``filters`` selects; corpus statistics stay workspace-wide."""
+        ...
 
 
 @runtime_checkable
@@ -378,6 +409,7 @@ class WorkflowName(StrEnum):
     INGEST = "ingest"
     DELETE_DOCUMENT = "delete_document"
     DELETE_WORKSPACE = "delete_workspace"
+    SUMMARIZE = "summarize"
 
 
 @runtime_checkable
@@ -417,4 +449,44 @@ class Notifier(Protocol):
 
         ``code``/``reason`` reach the client where the transport allows (locally the close frame; API
         Gateway's DeleteConnection sends its own close frame, so say why in an event sent before)."""
+        ...
+
+
+# --------------------------------------------------------------------------- summary jobs
+
+
+@runtime_checkable
+class SummaryStore(Protocol):
+    """Summary job definitions, their status, progress and result (the catalog's job table)."""
+
+    def put_job(self, job: SummaryJob) -> None: ...
+    def put_job_if(self, job: SummaryJob, expected_updated_at: datetime) -> bool:
+        """Write ``job`` only while the stored job's ``updated_at`` is still ``expected_updated_at`` (the
+        version the caller read), atomically: False, and nothing written, when another writer changed the
+        job meanwhile or it is gone. Concurrent read-change-writes (batches adding to the progress) retry
+        on False, so none is lost; each write must move ``updated_at`` on."""
+        ...
+
+    def get_job(self, workspace_id: str, job_id: str) -> SummaryJob | None: ...
+    def list_jobs(self, workspace_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[SummaryJob]:
+        """Newest first."""
+        ...
+
+    def scheduled_jobs(self) -> list[SummaryJob]:
+        """Every job with a schedule, across workspaces (the local scheduler's list)."""
+        ...
+
+    def delete_job(self, workspace_id: str, job_id: str) -> None: ...
+
+
+@runtime_checkable
+class SummarySchedules(Protocol):
+    """Re-runs of scheduled summary jobs: EventBridge Scheduler in AWS, a timer thread in ``quarry serve``."""
+
+    def put(self, job: SummaryJob) -> None:
+        """Create or replace the job's schedule (``job.schedule`` is a checked expression)."""
+        ...
+
+    def delete(self, workspace_id: str, job_id: str) -> None:
+        """Idempotent."""
         ...

@@ -1,4 +1,5 @@
-"""JSON Schema of every wire type in :mod:`quarry.protocol`, the one source of the frontend's types.
+"""JSON Schema of every wire type in :mod:`quarry.protocol` and :mod:`quarry.summary_protocol`, the one source
+of the frontend's types.
 
 ``main()`` writes ``frontend/src/api/schema.json``; the frontend generates its TypeScript types from that
 file at build time, and ``tests/unit/test_frontend_schema.py`` checks the committed file against
@@ -24,18 +25,22 @@ from pydantic_core import core_schema
 if TYPE_CHECKING:
     from pydantic._internal._core_utils import CoreSchemaOrField
 
-from quarry import protocol
+from quarry import protocol, summary_protocol
 
 __all__ = ["SCHEMA_PATH", "export_schema", "main", "render_schema"]
 
 REF_TEMPLATE = "#/$defs/{model}"
 SCHEMA_PATH = Path("frontend/src/api/schema.json")
 
+# The modules whose ``__all__`` models are the wire types (one namespace: their names must not clash).
+PROTOCOL_MODULES = (protocol, summary_protocol)
+
 # Generic envelopes are exported once per concrete item type that an endpoint returns.
 LIST_MODELS: tuple[type[BaseModel], ...] = (
     protocol.ListOut[protocol.WorkspaceOut],
     protocol.ListOut[protocol.DocumentOut],
     protocol.ListOut[protocol.SessionOut],
+    protocol.ListOut[summary_protocol.SummaryJobOut],
 )
 
 # Discriminated unions exported as named definitions: (name, annotated union, mode).
@@ -74,10 +79,15 @@ def _mode(model: type[BaseModel]) -> JsonSchemaMode:
 
 
 def _protocol_models() -> Iterator[type[BaseModel]]:
-    for name in protocol.__all__:
-        obj = getattr(protocol, name)
-        if isinstance(obj, type) and issubclass(obj, BaseModel) and not _is_generic(obj):
-            yield obj
+    seen: dict[str, str] = {}
+    for module in PROTOCOL_MODULES:
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if isinstance(obj, type) and issubclass(obj, BaseModel) and not _is_generic(obj):
+                if name in seen:
+                    raise RuntimeError(f"{name} is exported by both {seen[name]} and {module.__name__}")
+                seen[name] = module.__name__
+                yield obj
     yield from LIST_MODELS
 
 
@@ -99,7 +109,9 @@ def export_schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "QuarryProtocol",
-        "description": "Generated from quarry.protocol by quarry.schema_export; do not edit.",
+        "description": (
+            "Generated from quarry.protocol and quarry.summary_protocol by quarry.schema_export; do not edit."
+        ),
         "$defs": dict(sorted(defs.items())),
     }
 

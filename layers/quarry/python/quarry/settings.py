@@ -24,6 +24,7 @@ __all__ = [
     "RerankerName",
     "Runtime",
     "Settings",
+    "SummarySchedulesName",
     "VectorIndexName",
     "WorkflowEngineName",
 ]
@@ -44,6 +45,7 @@ EmbedderName = Literal["minilm", "sagemaker", "bedrock"]
 ChatModelName = Literal["llamacpp", "bedrock", "sagemaker"]
 RerankerName = Literal["none", "cross-encoder", "sagemaker", "bedrock"]
 ParserName = Literal["unstructured"]
+SummarySchedulesName = Literal["local", "eventbridge"]  # local: `quarry serve`'s timer; eventbridge: Scheduler
 
 
 class MissingSetting(RuntimeError):
@@ -83,6 +85,7 @@ class Settings(BaseSettings):
     chat_model: ChatModelName = "llamacpp"
     reranker: RerankerName = "none"
     parser: ParserName = "unstructured"
+    summary_schedules: SummarySchedulesName = "local"
 
     # --- Postgres -----------------------------------------------------------------
     # Empty: start the embedded server under data_dir. Otherwise a libpq DSN (Aurora, any Postgres).
@@ -162,6 +165,11 @@ class Settings(BaseSettings):
     chat_topic_arn: str = ""
     ingest_state_machine_arn: str = ""
     delete_state_machine_arn: str = ""
+    summaries_state_machine_arn: str = ""
+    # Scheduled summary jobs (EventBridge Scheduler): the deployment's schedule group, and the role its
+    # schedules start the summaries state machine with (rest_api passes it: iam:PassRole).
+    summary_schedule_group: str = "quarry-summaries"
+    summary_scheduler_role_arn: str = ""
     websocket_endpoint: str = ""
     opensearch_endpoint: str = ""
     opensearch_serverless: bool = False

@@ -28,6 +28,8 @@ from quarry.ports import (
     Connections,
     DocumentParser,
     Notifier,
+    SummarySchedules,
+    SummaryStore,
     UsageLedger,
     VectorIndex,
     Workflow,
@@ -47,6 +49,7 @@ from quarry.services.models_registry import ModelRegistry
 from quarry.services.search import RetrievalConfig, SearchService
 from quarry.services.sessions import SessionService
 from quarry.services.status import DocumentStatusPublisher
+from quarry.services.summaries import RunJournal, SummaryService
 from quarry.services.usage import UsageService
 from quarry.services.website_ingestion import PageSource, WebsiteIngestion
 from quarry.services.workspaces import WorkspaceService
@@ -61,6 +64,7 @@ from quarry.settings import (
     ParserName,
     Runtime,
     Settings,
+    SummarySchedulesName,
     VectorIndexName,
     WorkflowEngineName,
 )
@@ -104,6 +108,8 @@ class AdapterOverrides(TypedDict, total=False):
     parser: DocumentParser
     models: ModelRegistry
     crawler: PageSource | None
+    summaries: SummaryStore
+    summary_schedules: SummarySchedules
 
 
 WorkflowSteps = Mapping[WorkflowName, Callable[[dict[str, Any]], object]]
@@ -232,6 +238,18 @@ class Adapters:
         return self._workflow_steps
 
     @cached_property
+    def summaries(self) -> SummaryStore:
+        """Summary jobs live beside the catalog: same database, or the same DynamoDB table."""
+        s = self.settings
+        return self._pick("summary store beside catalog", s.catalog, SUMMARY_STORES, self._overrides.get("summaries"))
+
+    @cached_property
+    def summary_schedules(self) -> SummarySchedules:
+        s = self.settings
+        override = self._overrides.get("summary_schedules")
+        return self._pick("summary_schedules", s.summary_schedules, SUMMARY_SCHEDULES, override)
+
+    @cached_property
     def cancellations(self) -> Cancellations:
         s = self.settings
         return self._pick("cancellations", s.cancellations, CANCELLATIONS, self._overrides.get("cancellations"))
@@ -327,6 +345,33 @@ def _dynamo_usage(a: Adapters) -> UsageLedger:
 
     s = a.settings
     return _named(DynamoUsageLedger(s.table_prefix, region=s.aws_region), s.chat_table)
+
+
+def _sql_summaries(a: Adapters) -> SummaryStore:
+    from quarry.adapters.sql_summaries import SqlSummaryStore
+
+    return SqlSummaryStore(a.pg_pool)
+
+
+def _dynamo_summaries(a: Adapters) -> SummaryStore:
+    from quarry.adapters.dynamodb import DynamoSummaryStore
+
+    s = a.settings
+    return _named(DynamoSummaryStore(s.table_prefix, region=s.aws_region), s.catalog_table)
+
+
+def _local_schedules(a: Adapters) -> SummarySchedules:
+    from quarry.adapters.local_schedules import LocalSchedules
+
+    schedules = LocalSchedules()
+    a.on_close(schedules.close)
+    return schedules
+
+
+def _eventbridge_schedules(a: Adapters) -> SummarySchedules:
+    from quarry.adapters.eventbridge_schedules import EventBridgeSummarySchedules
+
+    return EventBridgeSummarySchedules.from_settings(a.settings)
 
 
 def _dynamo_cancellations(a: Adapters) -> Cancellations:
@@ -483,6 +528,14 @@ CANCELLATIONS: dict[CancellationsName, Callable[[Adapters], Cancellations]] = {
 }
 NOTIFIERS: dict[NotifierName, Callable[[Adapters], Notifier]] = {"local": _local_notifier, "apigw": _apigw_notifier}
 PARSERS: dict[ParserName, Callable[[Adapters], DocumentParser]] = {"unstructured": _unstructured}
+SUMMARY_STORES: dict[CatalogName, Callable[[Adapters], SummaryStore]] = {
+    "sql": _sql_summaries,
+    "dynamodb": _dynamo_summaries,
+}
+SUMMARY_SCHEDULES: dict[SummarySchedulesName, Callable[[Adapters], SummarySchedules]] = {
+    "local": _local_schedules,
+    "eventbridge": _eventbridge_schedules,
+}
 
 
 # ============================================================================ services
@@ -506,6 +559,7 @@ class Services:
     usage: UsageService
     model_calls: ModelCallService
     budget: TokenBudget
+    summaries: SummaryService
 
     @property
     def settings(self) -> Settings:
@@ -524,6 +578,7 @@ class Services:
         return TokenVerifier(self.settings)
 
     def close(self) -> None:
+        self.summaries.stop()  # a local summary run pauses after its batch (resumed at the next start)
         self.adapters.close()
 
 
@@ -553,6 +608,22 @@ def build_services(settings: Settings | None = None, *, overrides: AdapterOverri
             rrf_k=s.rrf_k, dense_weight=s.dense_weight, keyword_weight=s.keyword_weight, candidates=s.candidates
         ),
     )
+    ledger = cast(UsageLedger, _Lazy(lambda: a.usage))  # built on first answer or view, like the index
+    budget = TokenBudget(ledger=ledger, daily_tokens=s.daily_token_budget)
+    summary_blobs = _audit_store(s) or a.blob_store  # AWS: the processing bucket (the state machine reads plans there)
+    summaries = SummaryService(
+        catalog=a.catalog,
+        store=cast(SummaryStore, _Lazy(lambda: a.summaries)),
+        blobs=summary_blobs,
+        previews=summary_blobs,
+        models=a.models,
+        access=access,
+        workflow=a.workflow,
+        schedules=cast(SummarySchedules, _Lazy(lambda: a.summary_schedules)),
+        journal=_summary_journal(s),
+        usage=ledger,  # a run's tokens count as the owner's, as chat's do, and the daily allowance bounds them
+        budget=budget,
+    )
     workspaces = WorkspaceService(
         catalog=a.catalog,
         index=index,
@@ -560,6 +631,7 @@ def build_services(settings: Settings | None = None, *, overrides: AdapterOverri
         workflow=a.workflow,
         models=a.models,
         access=access,
+        jobs=summaries,  # the purge removes the workspace's summary jobs, schedules and stored runs too
     )
     documents = (DocumentService if s.crawler_enabled else _DocumentsWithoutWebsites)(
         catalog=a.catalog,
@@ -595,8 +667,6 @@ def build_services(settings: Settings | None = None, *, overrides: AdapterOverri
             crawler=_LazyCrawler(a),
         ),
     )
-    ledger = cast(UsageLedger, _Lazy(lambda: a.usage))  # built on first answer or view, like the index
-    budget = TokenBudget(ledger=ledger, daily_tokens=s.daily_token_budget)
     chat = ChatService(
         history=a.chat_history,
         search=search,
@@ -627,6 +697,7 @@ def build_services(settings: Settings | None = None, *, overrides: AdapterOverri
         usage=UsageService(ledger=ledger, access=access),
         model_calls=ModelCallService(a.models),
         budget=budget,
+        summaries=summaries,
     )
     return services
 
@@ -637,7 +708,17 @@ def _workflow_steps(services: Callable[[], Services]) -> WorkflowSteps:
         WorkflowName.INGEST: lambda p: services().ingestion.process(p["workspace_id"], p["document_id"]),
         WorkflowName.DELETE_DOCUMENT: lambda p: services().documents.purge(p["workspace_id"], p["document_id"]),
         WorkflowName.DELETE_WORKSPACE: lambda p: services().workspaces.purge(p["workspace_id"]),
+        WorkflowName.SUMMARIZE: lambda p: services().summaries.run(p),
     }
+
+
+def _summary_journal(s: Settings) -> RunJournal | None:
+    """The local workflow remembers summary runs across restarts (Step Functions does in AWS)."""
+    if s.workflow != "local":
+        return None
+    from quarry.adapters.local_schedules import LocalRunJournal
+
+    return LocalRunJournal(s.data_dir / "summary-runs.json")
 
 
 def _audit_store(s: Settings) -> BlobStore | None:
@@ -674,7 +755,9 @@ class _DocumentsWithoutWebsites(DocumentService):
     """``Settings.crawler_enabled`` off (in AWS the deployment's ``ingestion.crawler``): a website source is
     refused with 403 before anything is stored or a workflow started."""
 
-    def add_website(self, user: str, workspace_id: str, options: dict[str, Any]) -> Document:
+    def add_website(
+        self, user: str, workspace_id: str, options: dict[str, Any], *, metadata: Mapping[str, Any] | None = None
+    ) -> Document:
         raise Forbidden(CRAWLING_DISABLED)
 
 

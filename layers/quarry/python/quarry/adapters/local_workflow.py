@@ -10,7 +10,9 @@ while; what it leaves ``created`` or ``processing`` is re-run by the next ``quar
 data directory (``DocumentService.resume_interrupted``), as after a crash.
 
 Website crawls run on a pool of their own (``crawl_workers``), beside the one for files, text and
-Q&A (``workers``): a crawl may take its whole time budget, and it never holds an upload back.
+Q&A (``workers``): a crawl may take its whole time budget, and it never holds an upload back. Summary
+jobs (minutes to an hour over thousands of documents) run one at a time on a third pool, for the same
+reason.
 
 The steps are given at construction, by the composition root (``quarry.wiring``): this module knows the
 runs, not the use cases they call.
@@ -37,6 +39,9 @@ what it returns is ignored."""
 
 log = logging.getLogger(__name__)
 
+#: Runs that go to a worker pool when the workflow runs in the background (the others are quick: inline).
+_BACKGROUND = frozenset({WorkflowName.INGEST, WorkflowName.SUMMARIZE})
+
 
 class LocalWorkflow:
     """Runs ``steps[name](payload)`` for each start: deletions inline, ingestions on the worker pools.
@@ -60,6 +65,9 @@ class LocalWorkflow:
         self._crawl_pool = (
             ThreadPoolExecutor(max_workers=crawl_workers, thread_name_prefix="workflow-crawl") if background else None
         )
+        self._summary_pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="workflow-summary") if background else None
+        )
         self._runs: dict[str, Future[Any] | None] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -78,18 +86,20 @@ class LocalWorkflow:
                 # Shutting down: the document stays as it is and the next start resumes it.
                 log.warning("workflow %s not started: shutting down", name.value)
                 return execution
-            if self._pool is None or name is not WorkflowName.INGEST:
+            if self._pool is None or name not in _BACKGROUND:
                 # Deletions are quick and callers expect them done when the request returns.
                 self._runs[execution] = None
             else:
-                self._runs[execution] = self._pool_for(job).submit(self._run, name, step, job)
+                self._runs[execution] = self._pool_for(name, job).submit(self._run, name, step, job)
                 return execution
         self._run(name, step, job)
         return execution
 
-    def _pool_for(self, payload: dict[str, Any]) -> ThreadPoolExecutor:
-        """The crawl pool for a website document, the main pool for everything else."""
-        assert self._pool is not None and self._crawl_pool is not None
+    def _pool_for(self, name: WorkflowName, payload: dict[str, Any]) -> ThreadPoolExecutor:
+        """The summary pool for a summary run, the crawl pool for a website document, else the main pool."""
+        assert self._pool is not None and self._crawl_pool is not None and self._summary_pool is not None
+        if name is WorkflowName.SUMMARIZE:
+            return self._summary_pool
         if self._is_crawl is not None and self._is_crawl(payload):
             return self._crawl_pool
         return self._pool
@@ -108,10 +118,10 @@ class LocalWorkflow:
         with self._lock:
             self._closed = True
             running = [f for f in self._runs.values() if f is not None]
-        if self._pool is None or self._crawl_pool is None:
+        if self._pool is None or self._crawl_pool is None or self._summary_pool is None:
             return
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._crawl_pool.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._pool, self._crawl_pool, self._summary_pool):
+            pool.shutdown(wait=False, cancel_futures=True)
         _, unfinished = wait_futures(running, timeout=timeout)
         if unfinished:
             log.warning("%d ingestion run(s) still going at shutdown; the next start resumes them", len(unfinished))

@@ -1,7 +1,8 @@
 """`quarry serve`: the whole platform in one process on embedded defaults.
 
 Start-up resumes what a previous process of the same data directory left unfinished (documents still
-``created`` or ``processing``: it crashed, was killed, or stopped with runs queued). SIGTERM and SIGINT
+``created`` or ``processing``, summary runs not finished: it crashed, was killed, or stopped with runs
+queued), and starts the timer that runs scheduled summary jobs. SIGTERM and SIGINT
 stop it cleanly: uvicorn drains, then the services close (the workflow, the pools, and the embedded
 PostgreSQL server, which would otherwise outlive the process).
 """
@@ -91,11 +92,24 @@ def _start(services: Services, settings: Settings, *, started_at: datetime, warm
     resumed = services.documents.resume_interrupted(before=started_at)
     if resumed:
         log.warning("resuming %d document(s) a previous run left unfinished", len(resumed))
+    _start_summaries(services)
     stop = threading.Event()
     threading.Thread(target=_sweep_forever, args=(stop, 60.0), name="sweeper", daemon=True).start()
     if warm_up:
         threading.Thread(target=_warm_up, args=(services,), name="warm-up", daemon=True).start()
     return LocalPlatform(services=services, app=app, dev_token=dev_token, stop_event=stop)
+
+
+def _start_summaries(services: Services) -> None:
+    """Resume the summary runs a previous process left unfinished, and honour the jobs' schedules."""
+    from quarry.adapters.local_schedules import LocalSchedules
+
+    jobs = services.summaries.resume_interrupted()
+    if jobs:
+        log.warning("resuming %d summary job(s) a previous run left unfinished", len(jobs))
+    schedules = services.adapters.summary_schedules
+    if isinstance(schedules, LocalSchedules):
+        schedules.start(services.adapters.summaries.scheduled_jobs(), services.summaries.run_scheduled)
 
 
 def _warm_up(services: Services) -> None:

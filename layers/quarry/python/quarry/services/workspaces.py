@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from quarry.errors import InvalidInput
 from quarry.models import ChunkingConfig, DocumentStatus, Workspace, new_id
@@ -10,11 +11,18 @@ from quarry.ports import BlobStore, Catalog, VectorIndex, Workflow, WorkflowName
 from quarry.services.access import WorkspaceAccess
 from quarry.services.models_registry import ModelRegistry
 
-__all__ = ["WorkspaceService", "WorkspaceSpec", "WorkspaceStats", "workspace_prefix"]
+__all__ = ["WorkspaceJobs", "WorkspaceService", "WorkspaceSpec", "WorkspaceStats", "workspace_prefix"]
 
 
 def workspace_prefix(workspace_id: str) -> str:
     return f"workspaces/{workspace_id}/"
+
+
+class WorkspaceJobs(Protocol):
+    """What else a workspace owns and its purge removes: its summary jobs, their schedules and stored runs
+    (``SummaryService.delete_workspace_jobs``)."""
+
+    def delete_workspace_jobs(self, workspace_id: str) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +52,7 @@ class WorkspaceService:
         workflow: Workflow,
         models: ModelRegistry,
         access: WorkspaceAccess,
+        jobs: WorkspaceJobs | None = None,
     ) -> None:
         self._catalog = catalog
         self._index = index
@@ -51,6 +60,7 @@ class WorkspaceService:
         self._workflow = workflow
         self._models = models
         self._access = access
+        self._jobs = jobs
 
     def create(self, user: str, spec: WorkspaceSpec, *, workspace_id: str | None = None) -> Workspace:
         if not spec.name.strip():
@@ -105,7 +115,11 @@ class WorkspaceService:
         )
 
     def purge(self, workspace_id: str) -> None:
-        """The deletion workflow's one step: chunks, files, catalog entries. Safe to repeat."""
+        """The deletion workflow's one step: summary jobs (with their schedules and stored runs), chunks,
+        files, catalog entries. Safe to repeat; the catalog's record goes last, so a purge that failed
+        half-way is retried over everything."""
+        if self._jobs is not None:
+            self._jobs.delete_workspace_jobs(workspace_id)
         self._index.drop_workspace(workspace_id)
         self._blobs.delete_prefix(workspace_prefix(workspace_id))
         self._catalog.delete_workspace(workspace_id)

@@ -7,13 +7,15 @@
 - ``table``: the base every adapter stands on (typed errors, exact pages, batches with retries).
 - ``catalog.DynamoCatalog`` (``Catalog``), ``chat_history.DynamoChatHistory`` (``ChatHistory``),
   ``connections.DynamoConnections`` (``Connections``), ``cancellations.DynamoCancellations``
-  (``Cancellations``), ``usage.DynamoUsageLedger`` (``UsageLedger``).
+  (``Cancellations``), ``usage.DynamoUsageLedger`` (``UsageLedger``), ``summaries.DynamoSummaryStore``
+  (``SummaryStore``, in the catalog table).
 """
 
 from quarry.adapters.dynamodb.cancellations import DynamoCancellations
 from quarry.adapters.dynamodb.catalog import DynamoCatalog
 from quarry.adapters.dynamodb.chat_history import DynamoChatHistory
 from quarry.adapters.dynamodb.connections import DynamoConnections
+from quarry.adapters.dynamodb.summaries import DynamoSummaryStore
 from quarry.adapters.dynamodb.tables import TABLES, create_tables
 from quarry.adapters.dynamodb.usage import DynamoUsageLedger
 
@@ -23,6 +25,7 @@ __all__ = [
     "DynamoCatalog",
     "DynamoChatHistory",
     "DynamoConnections",
+    "DynamoSummaryStore",
     "DynamoUsageLedger",
     "create_tables",
 ]

@@ -18,6 +18,11 @@ all on-demand (PAY_PER_REQUEST), every key attribute a string (``S``) except the
     gsi1: documents by status oldest-first (``stale_documents``) and feedback by time.
     gsi2: one workspace's documents of one status (``list_documents(status=...)``, exact pages).
 
+    Summary jobs (``summaries.DynamoSummaryStore``) share this table: ``SUMMARIES#{ws}`` / ``JOB#{job}``
+    (lsi1sk = JOB#{created}#{job}: newest first backwards; gsi1pk = SUMMARY#SCHEDULED, gsi1sk = {ws}#{job}
+    while scheduled) and result parts too large for the job item, ``SUMMARIES#{ws}`` /
+    ``RESULT#{job}#{hash}#{n}``.
+
 ``chat`` (``chat_history.DynamoChatHistory``)::
 
     session         SESSION#{session}          #META              OWNER#{owner} / {updated}#{session}
