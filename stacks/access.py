@@ -21,6 +21,7 @@ from stacks.ingestion import BatchWorker, Workflows
 from stacks.messaging import Messaging
 from stacks.models import Models
 from stacks.storage import Storage
+from stacks.summaries import BLOB_PREFIX, Summaries
 from stacks.vector_stores import VectorStores
 
 __all__ = ["Access"]
@@ -44,6 +45,7 @@ class Access:
     websocket: WebSocketApi
     workflows: Workflows
     worker: BatchWorker
+    summaries: Summaries
 
     def apply(self) -> None:
         self._rest_api()
@@ -51,6 +53,7 @@ class Access:
         self._chat_worker()
         self._ingestion()
         self._batch_job()
+        self._summaries()
         if "workspace_setup" in self.functions.functions:
             self._vectors("workspace_setup", write=True)
         self.functions.grant_manage_connections(
@@ -81,6 +84,7 @@ class Access:
                 *bucket_statements(s.processing, "read"),
                 *self.models.statements(chat=True, embed=True),
                 _start(self.workflows.ingest, self.workflows.delete),
+                *self.summaries.manager_statements(),
             ],
         )
         self._vectors("rest_api", write=True)
@@ -140,7 +144,9 @@ class Access:
             [
                 self._table("catalog", "chat", "connections", write=True),
                 *bucket_statements(s.uploads, "read", "delete", "list"),
+                # the workspace purge: documents' processing blobs, and its summary jobs' runs and schedules
                 *bucket_statements(s.processing, "read", "delete", "list"),
+                *self.summaries.purger_statements(),
             ],
         )
         self._vectors("ingest_status", write=True)
@@ -159,3 +165,20 @@ class Access:
         ]
         for statement in statements:
             role.add_to_policy(statement)
+
+    def _summaries(self) -> None:
+        """The summaries state machine's steps: documents and jobs from the catalog table, the documents'
+        preview text from the processing bucket, the runs' plans and results under ``summaries/`` there
+        (list: a result not yet written reads as absent, not as denied), the chat model and the embedder;
+        the usage counters in the chat table (each batch's tokens are counted as the job owner's, and read
+        back for the daily allowance)."""
+        processing = self.storage.processing
+        self.functions.grant(
+            "summary_worker",
+            [
+                self._table("catalog", "chat", write=True),
+                *bucket_statements(processing, "read", "list"),
+                *bucket_statements(processing, "write", prefix=f"{BLOB_PREFIX}*"),
+                *self.models.statements(chat=True, embed=True, rerank=False),
+            ],
+        )

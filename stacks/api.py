@@ -22,7 +22,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 from pydantic import BaseModel
 
-from quarry import protocol
+from quarry import protocol, summary_protocol
 from stacks.api_schemas import request_schema
 from stacks.auth import Auth
 from stacks.config import DeployConfig
@@ -37,6 +37,7 @@ BODY_ROUTES: dict[str, type[BaseModel]] = {
     "/workspaces/{workspace_id}/documents": protocol.TextDocumentIn,
     "/workspaces/{workspace_id}/websites": protocol.WebsiteIn,
     "/workspaces/{workspace_id}/search": protocol.SearchIn,
+    "/workspaces/{workspace_id}/summaries": summary_protocol.SummaryIn,
     "/rerank": protocol.RerankIn,
     "/embeddings": protocol.EmbeddingsIn,
     "/chat": protocol.ChatIn,

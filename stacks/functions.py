@@ -89,6 +89,14 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             pg_resume_wait_s=120,
         ),
         FunctionSpec("sweeper", "Documents stuck in processing -> error", timeout_s=120),
+        # One model call per batch (and a repair), or the reduce's merges and rewrite: up to Lambda's 15 min.
+        FunctionSpec(
+            "summary_worker",
+            "Summary jobs: plan, summarise a batch, record a failed one, reduce",
+            memory_mb=1024,
+            timeout_s=900,
+            token_budget=True,  # a run stops when its owner's daily allowance is spent
+        ),
     )
 }
 

@@ -249,17 +249,19 @@ class Models(Construct):
     def endpoints(self) -> list[SageMakerEndpoint]:
         return [e for e in (self.embedding, self.llm) if e is not None]
 
-    def statements(self, *, chat: bool, embed: bool) -> list[iam.PolicyStatement]:
-        """Invoke permissions for a consumer that embeds (``embed``) and/or generates/reranks (``chat``)."""
+    def statements(self, *, chat: bool, embed: bool, rerank: bool | None = None) -> list[iam.PolicyStatement]:
+        """Invoke permissions for a consumer that embeds (``embed``) and/or generates (``chat``); it reranks
+        too when ``rerank`` says so (by default: when it generates, as chat answers do)."""
+        reranks = chat if rerank is None else rerank
         ids: list[str] = []
         if self.config.bedrock.enabled:
             if embed:
                 ids.append(self.config.bedrock.embedding_model_id)
             if chat:
                 ids += list(self.config.bedrock.chat_model_ids)
-                if self.config.bedrock.rerank_model_id:
-                    ids.append(self.config.bedrock.rerank_model_id)
-        out = bedrock_statements(ids, rerank=chat and bool(self.config.bedrock.rerank_model_id))
+            if reranks and self.config.bedrock.rerank_model_id:
+                ids.append(self.config.bedrock.rerank_model_id)
+        out = bedrock_statements(ids, rerank=reranks and bool(self.config.bedrock.rerank_model_id))
         endpoints = [e for e, wanted in ((self.embedding, embed or chat), (self.llm, chat)) if e and wanted]
         if endpoints:
             out.append(

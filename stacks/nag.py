@@ -6,6 +6,7 @@ Acknowledgements are made on the narrowest construct that owns the finding, and 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from aws_cdk import Acknowledgment, App, CfnResource, Stack, Validations
@@ -14,6 +15,7 @@ from constructs import IConstruct
 
 from stacks.iam import PROFILE_PREFIXES as _PROFILE_PREFIXES
 from stacks.quarry_stack import QuarryStack
+from stacks.summaries import BLOB_PREFIX, schedule_group_name
 
 __all__ = ["apply_nag"]
 
@@ -56,6 +58,7 @@ def acknowledge(stack: QuarryStack) -> None:
     _functions(stack)
     _api(stack)
     _workflows(stack)
+    _summaries(stack)
     _rollout(stack)
     _frontend(stack)
     _cdk_singletons(stack)
@@ -192,6 +195,51 @@ def _workflows(stack: QuarryStack) -> None:
         f"IAM5[Resource::arn:<AWS::Partition>:batch:{stack.region}:<AWS::AccountId>:job-definition/*]",
         f"IAM5[Resource::arn:aws:batch:{stack.region}:<AWS::AccountId>:job-definition/*]",
     )
+
+
+def _summaries(stack: QuarryStack) -> None:
+    summaries = stack.summaries
+    machine = summaries.state_machine
+    _ack(
+        machine,
+        "Invoke any version/alias of the one summary_worker function (CDK LambdaInvoke grant); X-Ray tracing "
+        "and CloudWatch Logs delivery support no resource-level permission; the Distributed Map's ItemReader "
+        "reads the run's plan, whose key is per job and run, from the processing bucket.",
+        f"IAM5[Resource::{_arn(stack, stack.functions.functions['summary_worker'])}:*]",
+        "IAM5[Resource::*]",
+        f"IAM5[Resource::arn:<AWS::Partition>:s3:::{_ref(stack, stack.storage.processing)}/*]",
+    )
+    # The Distributed Map's child executions (CDK's DistributedMapPolicy): named by Step Functions at run time.
+    select = json.dumps(
+        {"Fn::Select": [6, {"Fn::Split": [":", {"Ref": stack.resolve(stack.get_logical_id(_cfn(machine)))}]}]},
+        separators=(",", ":"),
+    )
+    _ack(
+        machine,
+        "The Distributed Map starts, describes, stops and redrives its own child executions, which Step "
+        "Functions names at run time.",
+        *(
+            f"IAM5[Resource::arn:{partition}:states:{stack.region}:<AWS::AccountId>:execution:{select}{label}:*]"
+            for partition in ("aws", "<AWS::Partition>")
+            for label in ("", "/*")
+        ),
+    )
+    _ack(
+        stack.functions,
+        "Summary runs keep their plans, batch results and cancellation markers under summaries/ in the "
+        "processing bucket (keys per workspace, job and run); rest_api keeps one schedule per scheduled job in "
+        "the summaries schedule group (named from the job's ids at run time), which the workspace purge "
+        "(ingest_status) deletes with the workspace's jobs.",
+        f"IAM5[Resource::{_arn(stack, stack.storage.processing)}/{BLOB_PREFIX}*]",
+        f"IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/"
+        f"{schedule_group_name(stack.config)}/*]",
+    )
+
+
+def _cfn(construct: IConstruct) -> CfnResource:
+    resource = construct.node.default_child
+    assert isinstance(resource, CfnResource)
+    return resource
 
 
 def _rollout(stack: QuarryStack) -> None:

@@ -26,6 +26,7 @@ from stacks.network import Network
 from stacks.rollout import Rollout
 from stacks.runtime_env import RuntimeResources, quarry_environment
 from stacks.storage import Storage
+from stacks.summaries import Summaries
 from stacks.vector_stores import SchemaSetup, VectorStores
 from stacks.waf import ApiFirewall, needs_edge_stack, ui_web_acl_arn
 
@@ -70,6 +71,17 @@ class QuarryStack(Stack):
             self.workflows.ingest.state_machine_arn,
             self.workflows.delete.state_machine_arn,
         )
+        self.summaries = Summaries(
+            self,
+            "Summaries",
+            config=config,
+            worker=self.functions.functions["summary_worker"],
+            bucket=self.storage.processing,
+        )
+        for key, value in self.summaries.environment().items():
+            self.functions.functions["rest_api"].add_environment(key, value)
+        for key, value in self.summaries.purger_environment().items():  # deleting a workspace deletes its jobs
+            self.functions.functions["ingest_status"].add_environment(key, value)
         schedule_sweeper(self, config, self.functions.functions["sweeper"])
         self.rest = self.api.add_rest(self.auth, self.functions)
         self.waf = ApiFirewall.build(self, config, self.rest.api)
@@ -84,6 +96,7 @@ class QuarryStack(Stack):
             websocket=self.api.websocket,
             workflows=self.workflows,
             worker=self.worker,
+            summaries=self.summaries,
         ).apply()
         if self.vectors.opensearch is not None:
             self.vectors.opensearch.finalize()
@@ -152,6 +165,7 @@ class QuarryStack(Stack):
             "UserPoolClientId": self.auth.client.user_pool_client_id,
             "UploadBucket": self.storage.uploads.bucket_name,
             "IngestStateMachine": self.workflows.ingest.state_machine_arn,
+            "SummariesStateMachine": self.summaries.state_machine.state_machine_arn,
             "AlarmTopic": self.monitoring.topic.topic_arn,
         }
         for name, value in values.items():

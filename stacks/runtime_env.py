@@ -65,6 +65,7 @@ def _adapters(config: DeployConfig) -> dict[str, str]:
         "embedder": config.embedder,
         "chat_model": config.chat_model,
         "reranker": config.reranker,
+        "summary_schedules": "eventbridge",
     }
 
 

@@ -41,9 +41,9 @@ def test_default_idle_is_at_most_5_dollars_with_dashboard_and_function_alarms_op
     assert _item(base.idle, "alarms").usd == pytest.approx(5 * PRICES["cw_alarm_month"])  # DLQs, 5xx, executions
     opted = estimate(load_config({"monitoring": {"dashboard": True, "function_alarms": True}}))
     assert _item(opted.idle, "CloudWatch dashboard").usd == PRICES["cw_dashboard_month"]
-    assert _item(opted.idle, "alarms").usd == pytest.approx(15 * PRICES["cw_alarm_month"])
+    assert _item(opted.idle, "alarms").usd == pytest.approx(16 * PRICES["cw_alarm_month"])
     added = Estimate.total(opted.idle) - Estimate.total(base.idle)
-    assert added == pytest.approx(PRICES["cw_dashboard_month"] + 10 * PRICES["cw_alarm_month"], abs=0.01)
+    assert added == pytest.approx(PRICES["cw_dashboard_month"] + 11 * PRICES["cw_alarm_month"], abs=0.01)
 
 
 def test_token_prices_are_the_runtime_table() -> None:

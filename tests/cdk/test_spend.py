@@ -16,7 +16,7 @@ from tests.cdk.test_runtime_env import RESOURCES
 
 pytestmark = pytest.mark.cdk
 
-BUDGETED = {"rest_api", "ws_message", "chat_worker"}
+BUDGETED = {"rest_api", "ws_message", "chat_worker", "summary_worker"}  # summary runs spend the owner's too
 SPEND = {"spend": {"chat_max_concurrency": 25, "daily_token_budget_per_user": None}}
 
 

@@ -2,9 +2,10 @@
 
 Each supported resource type is created with the properties the template gives it (bucket notifications,
 queue redrive policies, topic subscriptions with filter policies, table keys and indexes, the user pool and
-its client, the state machine definition, KMS keys, secrets) and contributes what CloudFormation's ``Ref`` and
-``Fn::GetAtt`` would return for it. Resources the rehearsal does not run (VPC, CloudFront, alarms...) get
-plausible physical ids so references to them resolve; the Aurora cluster is the rehearsal's PostgreSQL.
+its client, the state machine definitions, the schedule group, KMS keys, secrets) and contributes what
+CloudFormation's ``Ref`` and ``Fn::GetAtt`` would return for it. Resources the rehearsal does not run (VPC,
+CloudFront, alarms...) get plausible physical ids so references to them resolve; the Aurora cluster is the
+rehearsal's PostgreSQL.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ _ORDER = (
     "AWS::SNS::Subscription",
     "Custom::S3BucketNotifications",
     "AWS::StepFunctions::StateMachine",
+    "AWS::Scheduler::ScheduleGroup",
 )
 
 
@@ -246,6 +248,13 @@ class Cloud:
         )["stateMachineArn"]
         self.resolver.refs[logical_id] = arn
         self.resolver.attrs[(logical_id, "Name")] = name
+
+    def _aws_scheduler_schedulegroup(self, logical_id: str, resource: Mapping[str, Any]) -> None:
+        props = self._props(resource)
+        name = props.get("Name") or _physical_name(logical_id, limit=64)
+        arn = self.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
+        self.resolver.refs[logical_id] = name
+        self.resolver.attrs[(logical_id, "Arn")] = arn
 
     # ------------------------------------------------------------------ resources not run, only named
 

@@ -15,10 +15,29 @@ from urllib.parse import urlsplit
 
 import requests
 
+from tests.rehearsal.iam_check import ApiCall
 from tests.rehearsal.platform import Rehearsal
 from tests.rehearsal.states import Execution, StateMachine, TaskFailed
+from tests.rehearsal.template import ACCOUNT, REGION
 
-__all__ = ["Identity", "JobRunner", "chat", "connect", "create_workspace", "ingest", "rest", "sign_in", "upload"]
+__all__ = [
+    "Identity",
+    "JobRunner",
+    "chat",
+    "connect",
+    "create_workspace",
+    "fire_schedule",
+    "ingest",
+    "rest",
+    "run_summaries",
+    "sign_in",
+    "state_machine_caller",
+    "summarize",
+    "upload",
+]
+
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+S3_GET_OBJECT = "arn:aws:states:::s3:getObject"
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 JobRunner = Callable[[Mapping[str, str]], int]  # the submit's environment overrides -> exit code
@@ -204,23 +223,29 @@ def upload(
     return str(target["document_id"])
 
 
-def ingest(rehearsal: Rehearsal, run_job: JobRunner) -> Execution:
-    """S3's notification -> ``ingest_trigger`` -> the execution it started, run through the synthesized definition."""
-    assert rehearsal.invoke("ingest_trigger", _receive(rehearsal, "IngestQueue")).result == {"batchItemFailures": []}
-    sfn = rehearsal.cloud.client("stepfunctions")
-    machine = rehearsal.cloud.resolver.refs[
-        next(
-            k
-            for k, r in rehearsal.template["Resources"].items()
-            if r["Type"] == "AWS::StepFunctions::StateMachine" and "Ingest" in k
-        )
-    ]
-    executions = sfn.list_executions(stateMachineArn=machine)["executions"]
-    assert executions, "ingest_trigger started no execution"
-    started = sfn.describe_execution(executionArn=executions[0]["executionArn"])
-    definition = sfn.describe_state_machine(stateMachineArn=machine)["definition"]
+def _machine_id(rehearsal: Rehearsal, fragment: str) -> str:
+    return next(
+        k
+        for k, r in rehearsal.template["Resources"].items()
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and fragment in k
+    )
 
-    def invoke_status(parameters: Mapping[str, Any]) -> Any:
+
+def _executions(rehearsal: Rehearsal, machine: str) -> set[str]:
+    sfn = rehearsal.cloud.client("stepfunctions")
+    return {e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine, maxResults=1000)["executions"]}
+
+
+def _invoke_task(rehearsal: Rehearsal, caller: str | None = None) -> Callable[[Mapping[str, Any]], Any]:
+    """``lambda:invoke``: the function named by the task runs from its staged asset; a function error is the
+    task's failure (its ``errorType`` the error, the whole error the cause, as Step Functions reports it).
+    With ``caller``, the invocation is recorded as that state machine role's call."""
+
+    def invoke(parameters: Mapping[str, Any]) -> Any:
+        if caller is not None:
+            rehearsal.calls[caller].append(
+                ApiCall("lambda", "Invoke", {"FunctionName": parameters["FunctionName"]}, REGION, ACCOUNT)
+            )
         function = parameters["FunctionName"].rsplit(":", 1)[-1]
         short = function.removeprefix("quarry-").replace("-", "_")
         invocation = rehearsal.invoke(short, parameters["Payload"], check=False)
@@ -228,6 +253,21 @@ def ingest(rehearsal: Rehearsal, run_job: JobRunner) -> Execution:
             assert invocation.error is not None
             raise TaskFailed(invocation.error["errorType"], json.dumps(invocation.error))
         return {"Payload": invocation.result, "StatusCode": 200}
+
+    return invoke
+
+
+def ingest(rehearsal: Rehearsal, run_job: JobRunner) -> Execution:
+    """S3's notification -> ``ingest_trigger`` -> the execution it started, run through the synthesized definition."""
+    sfn = rehearsal.cloud.client("stepfunctions")
+    machine = rehearsal.cloud.resolver.refs[_machine_id(rehearsal, "Ingest")]
+    before = _executions(rehearsal, machine)
+    assert rehearsal.invoke("ingest_trigger", _receive(rehearsal, "IngestQueue")).result == {"batchItemFailures": []}
+    started_now = sorted(_executions(rehearsal, machine) - before)
+    assert len(started_now) == 1, f"ingest_trigger started {len(started_now)} executions, not one"
+    started = sfn.describe_execution(executionArn=started_now[0])
+    definition = sfn.describe_state_machine(stateMachineArn=machine)["definition"]
+    invoke_status = _invoke_task(rehearsal)
 
     def submit_job(parameters: Mapping[str, Any]) -> Any:
         overrides = {e["Name"]: e["Value"] for e in parameters.get("ContainerOverrides", {}).get("Environment", [])}
@@ -237,10 +277,118 @@ def ingest(rehearsal: Rehearsal, run_job: JobRunner) -> Execution:
         return {"JobId": "rehearsal-job", "JobName": parameters.get("JobName"), "Status": "SUCCEEDED"}
 
     machine_run = StateMachine.from_json(
-        definition,
-        {"arn:aws:states:::lambda:invoke": invoke_status, "arn:aws:states:::batch:submitJob": submit_job},
+        definition, {LAMBDA_INVOKE: invoke_status, "arn:aws:states:::batch:submitJob": submit_job}
     )
     return machine_run.run(json.loads(started["input"]))
+
+
+def delete_workspace(rehearsal: Rehearsal, identity: Identity, workspace_id: str) -> tuple[int, Execution]:
+    """``DELETE /workspaces/{id}`` through ``rest_api`` -> the deletion execution it started, run through the
+    synthesized definition (its purge step the ``ingest_status`` function from its staged asset)."""
+    sfn = rehearsal.cloud.client("stepfunctions")
+    machine = rehearsal.cloud.resolver.refs[_machine_id(rehearsal, "Delete")]
+    before = _executions(rehearsal, machine)
+    status, _ = rest(rehearsal, identity, "DELETE", f"/workspaces/{workspace_id}")
+    started_now = sorted(_executions(rehearsal, machine) - before)
+    assert len(started_now) == 1, f"rest_api started {len(started_now)} deletions, not one"
+    started = sfn.describe_execution(executionArn=started_now[0])
+    definition = sfn.describe_state_machine(stateMachineArn=machine)["definition"]
+    run = StateMachine.from_json(definition, {LAMBDA_INVOKE: _invoke_task(rehearsal)})
+    return status, run.run(json.loads(started["input"]))
+
+
+# ---------------------------------------------------------------------- summary jobs
+
+
+def summarize(
+    rehearsal: Rehearsal, identity: Identity, workspace_id: str, body: Mapping[str, Any]
+) -> tuple[int, Any, list[str]]:
+    """``POST /workspaces/{id}/summaries`` through ``rest_api``: its answer, and the executions of the summaries
+    state machine it started (in moto)."""
+    machine = rehearsal.cloud.resolver.refs[_machine_id(rehearsal, "Summaries")]
+    before = _executions(rehearsal, machine)
+    status, job = rest(rehearsal, identity, "POST", f"/workspaces/{workspace_id}/summaries", dict(body))
+    return status, job, sorted(_executions(rehearsal, machine) - before)
+
+
+def _role_of(rehearsal: Rehearsal, arn: str) -> str:
+    """The logical id of the template's role whose ARN is ``arn``."""
+    for logical_id, resource in rehearsal.template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role" and rehearsal.cloud.resolver.attrs.get((logical_id, "Arn")) == arn:
+            return logical_id
+    raise KeyError(f"no role of the template has the ARN {arn}")
+
+
+def state_machine_caller(rehearsal: Rehearsal, fragment: str) -> str:
+    """The caller name under which a state machine's own AWS calls are kept, checked against its role."""
+    logical_id = _machine_id(rehearsal, fragment)
+    role = rehearsal.template["Resources"][logical_id]["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    caller = f"states:{logical_id}"
+    rehearsal.roles[caller] = role
+    return caller
+
+
+def run_summaries(rehearsal: Rehearsal, execution_arn: str) -> Execution:
+    """One execution of the summaries state machine (from moto, with its input), run through the synthesized
+    definition: each task invokes ``summary_worker`` from its staged asset; the Distributed Map reads its items
+    with S3 GetObject from moto and runs a child execution per item. What the service does as the machine's
+    role is recorded for the IAM check: the Lambda invocations, the ItemReader's GetObject, and the start of
+    each child execution (a Distributed Map starts them as executions of the machine itself)."""
+    sfn = rehearsal.cloud.client("stepfunctions")
+    s3 = rehearsal.cloud.client("s3")
+    machine = rehearsal.cloud.resolver.refs[_machine_id(rehearsal, "Summaries")]
+    caller = state_machine_caller(rehearsal, "Summaries")
+    started = sfn.describe_execution(executionArn=execution_arn)
+    definition = sfn.describe_state_machine(stateMachineArn=machine)["definition"]
+
+    def read_items(parameters: Mapping[str, Any]) -> Any:
+        bucket, key = parameters["Bucket"], parameters["Key"]
+        rehearsal.calls[caller].append(ApiCall("s3", "GetObject", {"Bucket": bucket, "Key": key}, REGION, ACCOUNT))
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey as exc:
+            raise TaskFailed("States.ItemReaderFailed", f"s3://{bucket}/{key}: {exc}") from exc
+        return json.loads(body)
+
+    run = StateMachine.from_json(
+        definition, {LAMBDA_INVOKE: _invoke_task(rehearsal, caller), S3_GET_OBJECT: read_items}
+    )
+    execution = run.run(json.loads(started["input"]))
+    for map_run in execution.maps:
+        rehearsal.calls[caller] += [
+            ApiCall("stepfunctions", "StartExecution", {"stateMachineArn": machine}, REGION, ACCOUNT)
+            for _ in map_run.children
+        ]
+    return execution
+
+
+def fire_schedule(rehearsal: Rehearsal, workspace_id: str, job_id: str) -> str:
+    """EventBridge Scheduler fires a summary job's schedule: the schedule ``rest_api`` created (read back from
+    moto) starts its target with its input, as the schedule's role (recorded for the IAM check). Returns the
+    execution's ARN."""
+    scheduler = rehearsal.cloud.client("scheduler")
+    groups = [
+        rehearsal.cloud.resolver.refs[k]
+        for k, r in rehearsal.template["Resources"].items()
+        if r["Type"] == "AWS::Scheduler::ScheduleGroup"
+    ]
+    wanted = {"workspace_id": workspace_id, "job_id": job_id}
+    found = [
+        got
+        for group in groups
+        for listed in scheduler.list_schedules(GroupName=group)["Schedules"]
+        if json.loads(
+            (got := scheduler.get_schedule(Name=listed["Name"], GroupName=group))["Target"].get("Input", "{}")
+        )
+        == wanted
+    ]
+    assert len(found) == 1, f"{len(found)} schedules start {wanted}"
+    target = found[0]["Target"]
+    caller = f"scheduler:{found[0]['Name']}"
+    rehearsal.roles[caller] = _role_of(rehearsal, target["RoleArn"])
+    start = {"stateMachineArn": target["Arn"], "input": target["Input"]}
+    rehearsal.calls[caller].append(ApiCall("stepfunctions", "StartExecution", start, REGION, ACCOUNT))
+    return str(rehearsal.cloud.client("stepfunctions").start_execution(**start)["executionArn"])
 
 
 # ---------------------------------------------------------------------- chat

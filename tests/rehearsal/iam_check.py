@@ -370,6 +370,40 @@ def _stepfunctions(call: ApiCall) -> list[Permission]:
     raise UnknownCall(call)
 
 
+# EventBridge Scheduler / Lambda --------------------------------------------------------------------------
+
+_SCHEDULER_OPS = ("CreateSchedule", "UpdateSchedule", "GetSchedule", "DeleteSchedule")
+
+
+def _scheduler(call: ApiCall) -> list[Permission]:
+    """``scheduler:<Operation>`` on ``schedule/<group>/<name>`` (the ``default`` group when none is named); a
+    schedule runs as its target's role, so creating or updating one also passes that role (``iam:PassRole``,
+    EventBridge Scheduler's "Set up the execution role")."""
+    if call.operation not in _SCHEDULER_OPS:
+        raise UnknownCall(call)
+    group = call.params.get("GroupName") or "default"
+    name = str(_param(call, "Name"))
+    perms = [Permission(f"scheduler:{call.operation}", _arn(call, "scheduler", f"schedule/{group}/{name}"))]
+    if call.operation in ("CreateSchedule", "UpdateSchedule"):
+        role = _param(call, "Target").get("RoleArn")
+        if not role:
+            raise UnknownCall(call, "Target.RoleArn missing from the recorded call")
+        perms.append(Permission("iam:PassRole", str(role)))
+    return perms
+
+
+def _lambda(call: ApiCall) -> list[Permission]:
+    """``lambda:InvokeFunction`` on the function (a name, ``name:qualifier``, or an ARN), with its qualifier."""
+    if call.operation not in ("Invoke", "InvokeWithResponseStream"):
+        raise UnknownCall(call)
+    name = str(_param(call, "FunctionName"))
+    arn = name if name.startswith("arn:") else _arn(call, "lambda", f"function:{name}")
+    qualifier = call.params.get("Qualifier")
+    if qualifier and arn.count(":") == 6:  # arn:partition:lambda:region:account:function:name
+        arn = f"{arn}:{qualifier}"
+    return [Permission("lambda:InvokeFunction", arn)]
+
+
 # API Gateway management API ------------------------------------------------------------------------------
 
 _APIGW_METHODS = {"PostToConnection": "POST", "DeleteConnection": "DELETE", "GetConnection": "GET"}
@@ -588,6 +622,8 @@ _MAPPERS: dict[str, Callable[[ApiCall], list[Permission]]] = {
     "sns": _sns,
     "sqs": _sqs,
     "stepfunctions": _stepfunctions,
+    "scheduler": _scheduler,
+    "lambda": _lambda,
     "apigatewaymanagementapi": _apigatewaymanagementapi,
     "bedrock-runtime": _bedrock_runtime,
     "bedrock-agent-runtime": _bedrock_agent_runtime,

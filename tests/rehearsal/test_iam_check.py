@@ -359,12 +359,44 @@ def test_cognito_token_operations_need_no_iam_and_admin_ones_the_pool() -> None:
 
 @pytest.mark.parametrize(
     ("service", "op"),
-    [("lambda", "Invoke"), ("dynamodb", "CreateTable"), ("s3", "PutBucketPolicy"), ("states", "StartExecution")],
+    [
+        ("lambda", "CreateFunction"),
+        ("dynamodb", "CreateTable"),
+        ("s3", "PutBucketPolicy"),
+        ("states", "StartExecution"),
+        ("scheduler", "CreateScheduleGroup"),
+    ],
 )
 def test_unknown_calls_fail_clearly(service: str, op: str) -> None:
     with pytest.raises(UnknownCall, match=rf"{service}\.{op}: .*extend tests/rehearsal/iam_check\.py") as info:
         required_permissions(call(service, op, Bucket="b", TableName="t"))
     assert info.value.call.operation == op
+
+
+def test_scheduler_schedules_are_in_their_group_and_pass_their_role() -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/scheduler"
+    schedule = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/summaries/job-1"
+    target = {"Arn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:s", "RoleArn": role, "Input": "{}"}
+    for op in ("CreateSchedule", "UpdateSchedule"):
+        got = required_permissions(call("scheduler", op, Name="job-1", GroupName="summaries", Target=target))
+        assert got == perms((f"scheduler:{op}", schedule), ("iam:PassRole", role))
+    for op in ("GetSchedule", "DeleteSchedule"):
+        got = required_permissions(call("scheduler", op, Name="job-1", GroupName="summaries"))
+        assert got == perms((f"scheduler:{op}", schedule))
+    assert required_permissions(call("scheduler", "GetSchedule", Name="job-1")) == perms(
+        ("scheduler:GetSchedule", f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/job-1")
+    )
+
+
+def test_lambda_invoke_is_invoke_function_on_the_function_and_its_qualifier() -> None:
+    fn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:quarry-summary-worker"
+    assert required_permissions(call("lambda", "Invoke", FunctionName=fn)) == perms(("lambda:InvokeFunction", fn))
+    assert required_permissions(call("lambda", "Invoke", FunctionName="quarry-summary-worker", Qualifier="live")) == (
+        perms(("lambda:InvokeFunction", f"{fn}:live"))
+    )
+    assert required_permissions(call("lambda", "Invoke", FunctionName=f"{fn}:3")) == perms(
+        ("lambda:InvokeFunction", f"{fn}:3")
+    )
 
 
 def test_a_missing_parameter_is_an_unknown_call_not_a_key_error() -> None:
@@ -634,4 +666,4 @@ def test_check_calls_names_function_action_resource_and_call() -> None:
 
 def test_check_calls_lets_unknown_calls_raise() -> None:
     with pytest.raises(UnknownCall):
-        check_calls("f", [call("lambda", "Invoke", FunctionName="x")], [allow("*", "*")])
+        check_calls("f", [call("lambda", "CreateFunction", FunctionName="x")], [allow("*", "*")])

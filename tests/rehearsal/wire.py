@@ -4,7 +4,8 @@
   it records the frames posted to each connection and answers 410 ``GoneException`` for a connection it
   does not hold, as AWS does.
 - :class:`ModelApis`: Bedrock Runtime (``/model/{id}/converse-stream`` answered as an
-  ``application/vnd.amazon.eventstream`` of a recorded ConverseStream; ``/model/{id}/invoke`` for Titan
+  ``application/vnd.amazon.eventstream`` of a recorded ConverseStream, or for a summary job's request the
+  points of its document (:func:`summary_answer`); ``/model/{id}/invoke`` for Titan
   embeddings, computed by the packaged MiniLM padded to the requested dimensions so retrieval is real) and
   SageMaker Runtime (``/endpoints/{name}/invocations``, answered by the endpoint's own inference code from
   its staged model archive), and Bedrock Rerank (``/rerank`` on bedrock-agent-runtime).
@@ -17,6 +18,7 @@ Every request is recorded (method, path, headers, body) so tests can see what cr
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -27,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from tests.aws.botocore_replay import event
 
-__all__ = ["DataApi", "LoopbackServer", "ManagementApi", "ModelApis", "Request", "recorded_answer"]
+__all__ = ["DataApi", "LoopbackServer", "ManagementApi", "ModelApis", "Request", "recorded_answer", "summary_answer"]
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,37 @@ def recorded_answer() -> str:
     return "Employees get 25 days of paid leave a year [1]."
 
 
+_NEGATIVE = re.compile(r"\b(not|no|never|but|broke|broken|too|cheap)\b", re.IGNORECASE)
+
+
+def summary_answer(messages: list[dict[str, Any]]) -> str | None:
+    """A stand-in model's answer to a summary job's request for one document's points, or None when the
+    conversation is not one: worked examples (user/assistant turns), then ``Document: <text>``. It answers
+    the way the examples do: each sentence's first words (at most six) as a point, followed by ``(bad)``
+    when the sentence sounds negative, else ``(good)``, if the examples judge their points; separated by
+    ``" | "``; ``NONE`` for a document without a sentence. Depends on its input alone."""
+
+    def text(message: dict[str, Any]) -> str:
+        return " ".join(part.get("text", "") for part in message.get("content", []))
+
+    users = [text(m) for m in messages if m.get("role") == "user"]
+    examples = [text(m) for m in messages if m.get("role") == "assistant"]
+    if not users or not examples or "Document:" not in users[-1]:
+        return None
+    document = users[-1].split("Document:", 1)[1]
+    judged = any("(good)" in e or "(bad)" in e for e in examples)
+    points = []
+    for sentence in re.split(r"(?<=[.!?])\s+", document.strip()):
+        words = sentence.strip().rstrip(".!?").split()
+        if not words:
+            continue
+        point = " ".join(words[:6]).lower()
+        if judged:
+            point += " (bad)" if _NEGATIVE.search(sentence) else " (good)"
+        points.append(point)
+    return " | ".join(points) or "NONE"
+
+
 class ModelApis(LoopbackServer):
     """Bedrock Runtime and SageMaker Runtime, answered in their wire formats."""
 
@@ -149,7 +182,7 @@ class ModelApis(LoopbackServer):
         else:
             body = json.loads(request.body or b"{}")
         if path.startswith("/model/") and path.endswith("/converse-stream"):
-            return self._converse_stream()
+            return self._converse_stream(body)
         if path.startswith("/model/") and path.endswith("/invoke") and "titan-embed" in path:
             dimensions = int(body.get("dimensions", 1024))
             vector = self.embed([body["inputText"]])[0]
@@ -197,8 +230,8 @@ class ModelApis(LoopbackServer):
         media = "application/x-npy" if body[:6] == b"\x93NUMPY" else "application/json"
         return Response(200, body, {"content-type": media, "x-amzn-invoked-production-variant": "AllTraffic"})
 
-    def _converse_stream(self) -> Response:
-        text = recorded_answer()
+    def _converse_stream(self, body: dict[str, Any]) -> Response:
+        text = summary_answer(body.get("messages", [])) or recorded_answer()
         pieces = [text[i : i + 9] for i in range(0, len(text), 9)]
         frames = [event("messageStart", {"role": "assistant"})]
         frames += [event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": p}}) for p in pieces]

@@ -75,6 +75,7 @@ class StepFunctionsWorkflow:
                 WorkflowName.INGEST: settings.ingest_state_machine_arn,
                 WorkflowName.DELETE_DOCUMENT: settings.delete_state_machine_arn,
                 WorkflowName.DELETE_WORKSPACE: settings.delete_state_machine_arn,
+                WorkflowName.SUMMARIZE: settings.summaries_state_machine_arn,
             },
             client=client,
             session=session,

@@ -258,7 +258,7 @@ def _alarm_count(config: DeployConfig) -> int:
     rollback = len(ROLLOUT_FUNCTIONS) if config.rollout.gradual else 0  # the new version's errors, per function
     if not config.monitoring.function_alarms:
         return essential + rollback
-    return essential + rollback + (10 if config.aurora.enabled else 9)  # + Lambda errors, one per function
+    return essential + rollback + (11 if config.aurora.enabled else 10)  # + Lambda errors, one per function
 
 
 def _idle_platform(config: DeployConfig, work: Workload) -> list[LineItem]:
