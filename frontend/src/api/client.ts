@@ -3,6 +3,7 @@ import type {
   ChatIn,
   ChatOut,
   DocumentOut,
+  DocumentPatchIn,
   DocumentPreviewOut,
   EmbeddingsIn,
   EmbeddingsOut,
@@ -27,6 +28,7 @@ import type {
   WorkspaceIn,
   WorkspaceOut,
 } from "./types";
+import type { ListOutSummaryJobOut, SummaryIn, SummaryJobOut } from "./summaries";
 
 export type FetchFn = typeof fetch;
 
@@ -278,6 +280,11 @@ export class ApiClient {
     return this.request("GET", `/workspaces/${enc(workspaceId)}/documents/${enc(documentId)}`);
   }
 
+  /** Changes a document's metadata: a JSON merge patch (a null value removes the key); 422 names the field. */
+  patchDocument(workspaceId: string, documentId: string, body: DocumentPatchIn): Promise<DocumentOut> {
+    return this.request("PATCH", `/workspaces/${enc(workspaceId)}/documents/${enc(documentId)}`, { body });
+  }
+
   deleteDocument(workspaceId: string, documentId: string): Promise<void> {
     return this.request("DELETE", `/workspaces/${enc(workspaceId)}/documents/${enc(documentId)}`);
   }
@@ -310,6 +317,35 @@ export class ApiClient {
 
   embeddings(body: EmbeddingsIn): Promise<EmbeddingsOut> {
     return this.request("POST", "/embeddings", { body });
+  }
+
+  // ------------------------------------------------------------------ summaries
+
+  /** A workspace's summary jobs, newest first. */
+  listSummaries(workspaceId: string): Promise<SummaryJobOut[]> {
+    return this.listAll<ListOutSummaryJobOut["items"][number]>(`/workspaces/${enc(workspaceId)}/summaries`);
+  }
+
+  getSummary(workspaceId: string, jobId: string): Promise<SummaryJobOut> {
+    return this.request("GET", `/workspaces/${enc(workspaceId)}/summaries/${enc(jobId)}`);
+  }
+
+  /** Starts a job (202); 422 "no documents match the filter (...)" when an unscheduled job selects nothing. */
+  startSummary(workspaceId: string, body: SummaryIn): Promise<SummaryJobOut> {
+    return this.request("POST", `/workspaces/${enc(workspaceId)}/summaries`, { body });
+  }
+
+  /**
+   * A queued or running job is cancelled (202: the job, now `cancelled`); a finished one is removed with its
+   * schedule (204: undefined).
+   */
+  deleteSummary(workspaceId: string, jobId: string): Promise<SummaryJobOut | undefined> {
+    return this.request("DELETE", `/workspaces/${enc(workspaceId)}/summaries/${enc(jobId)}`);
+  }
+
+  /** Runs a job again now, over the documents new or changed since its last run (202). */
+  rerunSummary(workspaceId: string, jobId: string): Promise<SummaryJobOut> {
+    return this.request("POST", `/workspaces/${enc(workspaceId)}/summaries/${enc(jobId)}/runs`);
   }
 
   // ------------------------------------------------------------------ chat

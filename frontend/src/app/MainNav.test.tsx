@@ -35,6 +35,11 @@ describe("MainNav", () => {
     expect(screen.getByRole("link", { name: "Chat" }).getAttribute("aria-current")).toBeNull();
   });
 
+  it("links to the Summaries screen", () => {
+    renderNav();
+    expect(screen.getByRole("link", { name: "Summaries" }).getAttribute("href")).toBe("#/summaries");
+  });
+
   it("closes on Escape and gives focus back to the Menu button", async () => {
     const user = userEvent.setup();
     const { toggle } = renderNav();

@@ -8,6 +8,7 @@ const NAV: { label: string; screen: Route["screen"] }[] = [
   { label: "Workspaces", screen: "workspaces" },
   { label: "Documents", screen: "documents" },
   { label: "Search", screen: "search" },
+  { label: "Summaries", screen: "summaries" },
 ];
 
 function navHref(screen: Route["screen"]): string {

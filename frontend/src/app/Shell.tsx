@@ -5,6 +5,7 @@ import type { AuthSession } from "../auth/session";
 import { ChatScreen } from "../screens/chat/ChatScreen";
 import { DocumentsScreen } from "../screens/documents/DocumentsScreen";
 import { SearchScreen } from "../screens/search/SearchScreen";
+import { SummariesScreen } from "../screens/summaries/SummariesScreen";
 import { WorkspacesScreen } from "../screens/workspaces/WorkspacesScreen";
 import { ReconnectingSocket, socketUrl } from "../ws/socket";
 import { absoluteWsUrl } from "../api/config";
@@ -27,6 +28,8 @@ function Screen({ route }: { route: Route }) {
       return <DocumentsScreen key={route.workspaceId ?? ""} workspaceId={route.workspaceId} />;
     case "search":
       return <SearchScreen workspaceId={route.workspaceId} />;
+    case "summaries":
+      return <SummariesScreen key={route.workspaceId ?? ""} workspaceId={route.workspaceId} />;
   }
 }
 

@@ -4,7 +4,8 @@ export type Route =
   | { screen: "chat"; sessionId: string | null }
   | { screen: "workspaces" }
   | { screen: "documents"; workspaceId: string | null }
-  | { screen: "search"; workspaceId: string | null };
+  | { screen: "search"; workspaceId: string | null }
+  | { screen: "summaries"; workspaceId: string | null };
 
 /** `#/chat/abc` -> route. Hash routing needs no server-side fallback (quarry serve, CloudFront). */
 export function parseHash(hash: string): Route {
@@ -17,6 +18,8 @@ export function parseHash(hash: string): Route {
       return { screen: "documents", workspaceId: param };
     case "search":
       return { screen: "search", workspaceId: param };
+    case "summaries":
+      return { screen: "summaries", workspaceId: param };
     default:
       return { screen: "chat", sessionId: param };
   }
@@ -30,6 +33,7 @@ export function hrefFor(route: Route): string {
       return "#/workspaces";
     case "documents":
     case "search":
+    case "summaries":
       return route.workspaceId ? `#/${route.screen}/${encodeURIComponent(route.workspaceId)}` : `#/${route.screen}`;
   }
 }

@@ -2,6 +2,7 @@
  * The documents screen's state as a pure reducer. Live status comes from `document_status`
  * WebSocket events (never polling); uploads report their progress per file.
  */
+import { type UserMetadata, userMetadata } from "../api/metadata";
 import type { DocumentOut, DocumentSource, DocumentStatus, DocumentStatusEvent } from "../api/types";
 
 export type UploadPhase = "requesting" | "uploading" | "uploaded" | "failed";
@@ -25,6 +26,8 @@ export interface DocRow {
   parentId: string | null;
   updatedAt: string | null;
   upload: UploadInfo | null;
+  /** The metadata the user set (`DocumentOut.metadata`). */
+  metadata: UserMetadata;
 }
 
 /** A file whose upload failed before the server gave it a document id. */
@@ -51,7 +54,9 @@ export type DocumentsAction =
   | { type: "removed"; id: string }
   | { type: "event"; event: DocumentStatusEvent }
   | { type: "uploadRequested"; localId: string; name: string; size: number }
-  | { type: "uploadStarted"; localId: string; documentId: string; name: string; size: number }
+  | { type: "uploadStarted"; localId: string; documentId: string; name: string; size: number; metadata?: UserMetadata }
+  /** The document's metadata was changed (the PATCH's answer). */
+  | { type: "metadata"; id: string; metadata: UserMetadata }
   | { type: "uploadProgress"; documentId: string; loaded: number; total: number }
   | { type: "uploadDone"; documentId: string }
   | { type: "uploadFailed"; localId: string; documentId: string | null; name: string; error: string }
@@ -74,6 +79,7 @@ export function rowFromDocument(doc: DocumentOut, upload: UploadInfo | null = nu
     parentId: doc.parent_id,
     updatedAt: doc.updated_at,
     upload,
+    metadata: userMetadata(doc.metadata),
   };
 }
 
@@ -108,6 +114,7 @@ export function applyStatusEvent(state: DocumentsState, ev: DocumentStatusEvent)
       parentId: null,
       updatedAt: ev.updated_at ?? null,
       upload: null,
+      metadata: {},
     };
     return { ...state, rows: [fresh, ...state.rows] };
   }
@@ -145,6 +152,7 @@ function uploadStarted(state: DocumentsState, a: Extract<DocumentsAction, { type
     parentId: null,
     updatedAt: null,
     upload,
+    metadata: a.metadata ?? {},
   };
   return { ...state, rows: [row, ...state.rows], requesting };
 }
@@ -194,6 +202,8 @@ export function documentsReducer(state: DocumentsState, action: DocumentsAction)
       return mapRow(state, action.doc.id, (r) =>
         r.status === "error" && !recordedAfter(r.updatedAt, action.doc.updated_at) ? rowFromDocument(action.doc, r.upload) : r,
       );
+    case "metadata":
+      return mapRow(state, action.id, (r) => ({ ...r, metadata: action.metadata }));
     case "removed":
       return { ...state, rows: state.rows.filter((r) => r.id !== action.id) };
     case "event":

@@ -75,6 +75,7 @@ export function document(patch: Partial<DocumentOut> = {}): DocumentOut {
     chunk_count: 0,
     parent_id: null,
     metadata: {},
+    system: {},
     created_at: "2025-01-01T00:00:00Z",
     updated_at: "2025-01-01T00:00:00Z",
     ...patch,

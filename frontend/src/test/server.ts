@@ -26,7 +26,7 @@ export interface TestServer {
 const CORS = {
   "Access-Control-Allow-Origin": "*",
   "Access-Control-Allow-Headers": "*",
-  "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+  "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS",
 };
 
 export async function startServer(handle: (req: Recorded) => Reply | Promise<Reply>): Promise<TestServer> {

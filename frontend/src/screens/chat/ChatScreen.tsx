@@ -1,12 +1,16 @@
-import { useEffect, useMemo, useReducer, useRef, useState } from "react";
-import type { CitationOut, ModelInfo } from "../../api/types";
+import { useEffect, useId, useMemo, useReducer, useRef, useState } from "react";
+import type { ChatAction, CitationOut, ModelInfo } from "../../api/types";
 import { chatErrorText, describeError } from "../../api/errors";
 import { useConnection, useOnReconnect, useServerMessages, useServices } from "../../app/context";
 import { navigate } from "../../app/router";
 import { ErrorNote, Loading } from "../../components/common";
+import { FilterBuilder } from "../../components/FilterBuilder";
+import { FilterSummary } from "../../components/FilterSummary";
 import { WorkspacePicker } from "../../components/WorkspacePicker";
 import { localId } from "../../lib/format";
 import { useAsync } from "../../lib/hooks";
+import { useFilterState } from "../../lib/useFilterState";
+import { useMetadataKeys } from "../../lib/useMetadataKeys";
 import { chatReducer, initialChatState, isBusy, lastQuestion, pendingCancels } from "../../state/chat";
 import { readChoice, rememberChoice, resolveWorkspace, type WorkspaceChoice } from "../../state/workspaceChoice";
 import { AnswerActions } from "./AnswerActions";
@@ -19,6 +23,7 @@ import { SessionList } from "./SessionList";
 import "./chat-screen.css";
 
 const MODEL_KEY = "quarry.chat.model";
+
 /** The widest screen on which the conversation list is a drawer (session-list.css says the same). */
 const NARROW_MAX_PX = 900;
 
@@ -69,6 +74,13 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
   const conversationLocked = state.workspace !== null;
   const workspaceId = state.workspace ? state.workspace.id : resolveWorkspace(choice, workspaces.data ?? []);
   const workspaceNames = useMemo(() => new Map((workspaces.data ?? []).map((w) => [w.id, w.name])), [workspaces.data]);
+
+  // A metadata filter on what answers may use (sent with each question); its builder opens on demand.
+  const [filterOpen, setFilterOpen] = useState(false);
+  const filterPanelId = useId();
+  const keys = useMetadataKeys(workspaceId, filterOpen);
+  const filter = useFilterState(keys, { live: true });
+  const activeFilter = workspaceId !== null ? filter.filter : null;
 
   useServerMessages((msg) => dispatch({ type: "server", msg }));
 
@@ -152,13 +164,15 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
     const id = localId("turn");
     dispatch(mode === "send" ? { type: "send", id, text, workspaceId } : { type: "regenerate", id });
     if (!conversationLocked) rememberChoice(workspaceId === null ? { kind: "none" } : { kind: "workspace", id: workspaceId });
-    const ok = socket.send({
+    const message: ChatAction = {
       action: "chat",
       text,
       session_id: state.sessionId,
       workspace_id: workspaceId,
       model,
-    });
+      ...(activeFilter ? { filters: activeFilter } : {}),
+    };
+    const ok = socket.send(message);
     if (!ok) dispatch({ type: "sendFailed", message: "Not sent: the connection is offline. Try again when it is back." });
   };
 
@@ -204,10 +218,13 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
     store(MODEL_KEY, id);
   };
 
+  const filterBlocked = workspaceId !== null && filter.invalid;
   const blockedReason =
     conn.status === "open"
       ? workspacesReady
-        ? null
+        ? filterBlocked
+          ? "The filter has a problem: fix it above, or clear it, to send."
+          : null
         : workspaces.error !== null
           ? "Your workspaces could not be loaded: try again above."
           : "Loading your workspaces…"
@@ -216,7 +233,7 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
         : "Connecting…";
   const bannerText = state.banner ? chatErrorText(state.banner) : null;
   const question = lastQuestion(state);
-  const canAsk = conn.status === "open" && !busy && !sessionLoad && workspacesReady;
+  const canAsk = conn.status === "open" && !busy && !sessionLoad && workspacesReady && !filterBlocked;
 
   return (
     <div className={`chat-layout${citation ? " with-panel" : ""}`}>
@@ -284,6 +301,18 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
               ))}
             </select>
           </div>
+          {workspaceId !== null && (
+            <button
+              type="button"
+              className="btn"
+              aria-expanded={filterOpen}
+              aria-controls={filterOpen ? filterPanelId : undefined}
+              onClick={() => setFilterOpen((o) => !o)}
+              data-testid="chat-filter-toggle"
+            >
+              Filter{filter.draft.rows.length > 0 ? ` (${filter.draft.rows.length})` : ""}
+            </button>
+          )}
           {workspaces.error !== null && (
             <span className="error-text small" role="alert" data-testid="workspaces-error">
               Workspaces: {describeError(workspaces.error)}{" "}
@@ -293,6 +322,20 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
             </span>
           )}
         </header>
+        {workspaceId !== null && (filterOpen || activeFilter) && (
+          <div className="chat-filter" id={filterPanelId}>
+            {filterOpen && (
+              <FilterBuilder
+                draft={filter.draft}
+                onChange={filter.setDraft}
+                keys={keys}
+                errors={filter.errors}
+                legend="Answer only from documents where"
+              />
+            )}
+            <FilterSummary filter={activeFilter} onClear={filter.clear} prefix="Answers only use documents where" />
+          </div>
+        )}
         <div className="transcript" ref={transcriptRef} data-testid="transcript">
           {sessionLoad && !sessionLoad.error && <Loading label="Loading the conversation…" />}
           {sessionLoad?.error != null && (
@@ -357,7 +400,7 @@ export function ChatScreen({ sessionId: routeSessionId }: { sessionId: string | 
         )}
         <Composer
           busy={busy}
-          canSend={conn.status === "open" && !sessionLoad && workspacesReady}
+          canSend={conn.status === "open" && !sessionLoad && workspacesReady && !filterBlocked}
           blockedReason={blockedReason}
           onSend={(text) => ask(text, "send")}
           onStop={() => dispatch({ type: "stop" })}

@@ -1,26 +1,46 @@
 import { type FormEvent, type ReactNode, useState } from "react";
 import { describeError } from "../../api/errors";
 import { limits } from "../../api/limits.gen";
+import type { UserMetadata } from "../../api/metadata";
 import type { DocumentOut } from "../../api/types";
 import { useServices } from "../../app/context";
+import { MetadataFields } from "../../components/MetadataFields";
+import { type MetadataInput, useMetadataInput } from "../../lib/useMetadataInput";
+import type { KeyInfo } from "../../state/metadataDraft";
 
 const W = limits.WebsiteIn;
 
-function useSubmit(run: () => Promise<DocumentOut>, onAdded: (d: DocumentOut) => void, reset: () => void) {
+/** `body` with the metadata set for it (left out when there is none). */
+function withMetadata<T extends object>(body: T, metadata: UserMetadata): T & { metadata?: UserMetadata } {
+  return Object.keys(metadata).length > 0 ? { ...body, metadata } : body;
+}
+
+/**
+ * A form's submission: the metadata is checked first (its problems shown at its fields), and a 422 about
+ * metadata is shown there too. The metadata stays for the next document; `reset` clears the rest.
+ */
+function useSubmit(
+  run: (metadata: UserMetadata) => Promise<DocumentOut>,
+  onAdded: (d: DocumentOut) => void,
+  reset: () => void,
+  metadataInput: MetadataInput,
+) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState<string | null>(null);
   const save = async () => {
-    setBusy(true);
     setError(null);
     setDone(null);
+    const metadata = metadataInput.check();
+    if (!metadata) return;
+    setBusy(true);
     try {
-      const doc = await run();
+      const doc = await run(metadata);
       onAdded(doc);
       setDone(`Added “${doc.name}”. Its status updates below.`);
       reset();
     } catch (err) {
-      setError(err);
+      if (!metadataInput.showServerError(err)) setError(err);
     } finally {
       setBusy(false);
     }
@@ -57,17 +77,26 @@ function Field({ label, children, hint }: { label: string; children: ReactNode; 
   );
 }
 
-export function AddTextForm({ workspaceId, onAdded }: { workspaceId: string; onAdded: (d: DocumentOut) => void }) {
+interface AddFormProps {
+  workspaceId: string;
+  onAdded: (d: DocumentOut) => void;
+  /** Metadata keys seen on the workspace's documents. */
+  suggestions?: KeyInfo[];
+}
+
+export function AddTextForm({ workspaceId, onAdded, suggestions = [] }: AddFormProps) {
   const { api } = useServices();
   const [title, setTitle] = useState("");
   const [text, setText] = useState("");
+  const metadata = useMetadataInput();
   const { busy, error, done, submit } = useSubmit(
-    () => api.addText(workspaceId, { type: "text", title: title.trim(), text }),
+    (meta) => api.addText(workspaceId, withMetadata({ type: "text", title: title.trim(), text }, meta)),
     onAdded,
     () => {
       setTitle("");
       setText("");
     },
+    metadata,
   );
   return (
     <form className="stack" onSubmit={submit} data-testid="add-text-form">
@@ -77,6 +106,7 @@ export function AddTextForm({ workspaceId, onAdded }: { workspaceId: string; onA
       <Field label="Text">
         <textarea required rows={6} value={text} onChange={(e) => setText(e.target.value)} />
       </Field>
+      <MetadataFields input={metadata} suggestions={suggestions} testId="add-text-metadata" />
       <div className="row">
         <button type="submit" className="btn primary" disabled={busy || !text.trim()}>
           {busy ? "Adding…" : "Add text"}
@@ -87,17 +117,20 @@ export function AddTextForm({ workspaceId, onAdded }: { workspaceId: string; onA
   );
 }
 
-export function AddQnaForm({ workspaceId, onAdded }: { workspaceId: string; onAdded: (d: DocumentOut) => void }) {
+export function AddQnaForm({ workspaceId, onAdded, suggestions = [] }: AddFormProps) {
   const { api } = useServices();
   const [question, setQuestion] = useState("");
   const [answer, setAnswer] = useState("");
+  const metadata = useMetadataInput();
   const { busy, error, done, submit } = useSubmit(
-    () => api.addText(workspaceId, { type: "qna", title: question.trim().slice(0, 300), question, answer }),
+    (meta) =>
+      api.addText(workspaceId, withMetadata({ type: "qna", title: question.trim().slice(0, 300), question, answer }, meta)),
     onAdded,
     () => {
       setQuestion("");
       setAnswer("");
     },
+    metadata,
   );
   return (
     <form className="stack" onSubmit={submit} data-testid="add-qna-form">
@@ -107,6 +140,7 @@ export function AddQnaForm({ workspaceId, onAdded }: { workspaceId: string; onAd
       <Field label="Answer">
         <textarea required rows={4} value={answer} onChange={(e) => setAnswer(e.target.value)} />
       </Field>
+      <MetadataFields input={metadata} suggestions={suggestions} testId="add-qna-metadata" />
       <div className="row">
         <button type="submit" className="btn primary" disabled={busy || !question.trim() || !answer.trim()}>
           {busy ? "Adding…" : "Add Q&A pair"}
@@ -117,7 +151,7 @@ export function AddQnaForm({ workspaceId, onAdded }: { workspaceId: string; onAd
   );
 }
 
-export function AddWebsiteForm({ workspaceId, onAdded }: { workspaceId: string; onAdded: (d: DocumentOut) => void }) {
+export function AddWebsiteForm({ workspaceId, onAdded, suggestions = [] }: AddFormProps) {
   const { api } = useServices();
   const [url, setUrl] = useState("");
   const [followLinks, setFollowLinks] = useState<boolean>(W.follow_links.default);
@@ -125,17 +159,25 @@ export function AddWebsiteForm({ workspaceId, onAdded }: { workspaceId: string; 
   const [maxPages, setMaxPages] = useState(String(W.max_pages.default));
   const [maxDepth, setMaxDepth] = useState(String(W.max_depth.default));
   const urlOk = /^https?:\/\/\S+/.test(url.trim());
+  const metadata = useMetadataInput();
   const { busy, error, done, submit } = useSubmit(
-    () =>
-      api.addWebsite(workspaceId, {
-        url: url.trim(),
-        follow_links: followLinks,
-        use_sitemap: useSitemap,
-        max_pages: Number(maxPages),
-        max_depth: Number(maxDepth),
-      }),
+    (meta) =>
+      api.addWebsite(
+        workspaceId,
+        withMetadata(
+          {
+            url: url.trim(),
+            follow_links: followLinks,
+            use_sitemap: useSitemap,
+            max_pages: Number(maxPages),
+            max_depth: Number(maxDepth),
+          },
+          meta,
+        ),
+      ),
     onAdded,
     () => setUrl(""),
+    metadata,
   );
   return (
     <form className="stack" onSubmit={submit} data-testid="add-website-form">
@@ -175,6 +217,12 @@ export function AddWebsiteForm({ workspaceId, onAdded }: { workspaceId: string; 
           <input type="checkbox" checked={useSitemap} onChange={(e) => setUseSitemap(e.target.checked)} /> Use sitemap
         </label>
       </div>
+      <MetadataFields
+        input={metadata}
+        suggestions={suggestions}
+        label="Metadata for the site and its pages (optional)"
+        testId="add-website-metadata"
+      />
       <div className="row">
         <button type="submit" className="btn primary" disabled={busy || !urlOk}>
           {busy ? "Adding…" : "Crawl website"}

@@ -1,14 +1,18 @@
 import { useEffect, useRef } from "react";
 import type { DocumentPreviewOut } from "../../api/types";
 import { useServices } from "../../app/context";
+import { userMetadata } from "../../api/metadata";
 import { ErrorNote, Loading, StatusBadge } from "../../components/common";
+import { MetadataChips } from "../../components/MetadataChips";
 import { formatBytes, formatDate } from "../../lib/format";
 import { useAsync } from "../../lib/hooks";
 import "./documents.css";
 
 function PreviewDetails({ preview }: { preview: DocumentPreviewOut }) {
   const d = preview.document;
+  const metadata = userMetadata(d.metadata);
   return (
+    <>
     <dl className="facts" data-testid="document-preview-details">
       <div>
         <dt>Type</dt>
@@ -39,6 +43,8 @@ function PreviewDetails({ preview }: { preview: DocumentPreviewOut }) {
         </div>
       )}
     </dl>
+    {Object.keys(metadata).length > 0 && <MetadataChips metadata={metadata} label={`Metadata of ${d.name}`} />}
+    </>
   );
 }
 

@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { describeError } from "../../api/errors";
 import { ConfirmButton, StatusBadge } from "../../components/common";
+import { MetadataChips } from "../../components/MetadataChips";
 import { formatBytes, formatDate, percent } from "../../lib/format";
 import type { DocRow } from "../../state/documents";
 import type { DocumentView, SortKey } from "../../state/documentView";
@@ -121,6 +122,7 @@ export function DocumentTable({
   onDelete,
   onRetry,
   onPreview,
+  onMetadata,
 }: {
   rows: DocRow[];
   view: DocumentView;
@@ -128,6 +130,8 @@ export function DocumentTable({
   onDelete: (row: DocRow) => Promise<void>;
   onRetry: (row: DocRow) => Promise<void>;
   onPreview: (row: DocRow) => void;
+  /** Opens the row's metadata editor. */
+  onMetadata: (row: DocRow) => void;
 }) {
   return (
     <div className="table-wrap">
@@ -138,6 +142,7 @@ export function DocumentTable({
             <SortableHeader label="Name" column="name" view={view} onSort={onSort} />
             <th scope="col">Source</th>
             <SortableHeader label="Status" column="status" view={view} onSort={onSort} />
+            <th scope="col">Metadata</th>
             <th scope="col" className="num">
               Chunks
             </th>
@@ -165,6 +170,21 @@ export function DocumentTable({
               </th>
               <td>{r.source ?? "—"}</td>
               <StatusCell row={r} />
+              <td className="doc-meta" data-testid="document-metadata">
+                <MetadataChips metadata={r.metadata} max={4} label={`Metadata of ${r.name}`} />
+                {r.upload?.phase === "requesting" || r.upload?.phase === "uploading" ? null : (
+                  <button
+                    type="button"
+                    className="btn tiny"
+                    aria-label={`Edit metadata of ${r.name}`}
+                    title={`Edit metadata of ${r.name}`}
+                    data-testid="document-metadata-open"
+                    onClick={() => onMetadata(r)}
+                  >
+                    Edit
+                  </button>
+                )}
+              </td>
               <td className="num">{r.chunkCount}</td>
               <td className="num">{formatBytes(r.sizeBytes)}</td>
               <td className="small" data-testid="document-updated" data-updated-at={r.updatedAt ?? ""}>

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
 import { describeError } from "../../api/errors";
+import { type UserMetadata, userMetadata } from "../../api/metadata";
 import { uploadPresigned } from "../../api/upload";
 import { useOnReconnect, useServerMessages, useServices } from "../../app/context";
 import { navigate } from "../../app/router";
@@ -10,10 +11,12 @@ import { formatBytes, localId } from "../../lib/format";
 import { useAsync } from "../../lib/hooks";
 import { documentsReducer, initialDocumentsState, type DocRow } from "../../state/documents";
 import { countByFilter, loadView, saveView, toggleSort, visibleRows, type DocumentView } from "../../state/documentView";
+import { keysSeen } from "../../state/metadataDraft";
 import { AddQnaForm, AddTextForm, AddWebsiteForm } from "./AddForms";
 import { DocumentFilter } from "./DocumentFilter";
 import { DocumentPreview } from "./DocumentPreview";
 import { DocumentTable } from "./DocumentTable";
+import { MetadataEditor } from "./MetadataEditor";
 import { UploadZone } from "./UploadZone";
 
 const PARALLEL_UPLOADS = 3;
@@ -38,6 +41,12 @@ export function DocumentsScreen({ workspaceId }: { workspaceId: string | null })
   const shown = useMemo(() => visibleRows(state.rows, view), [state.rows, view]);
   const counts = useMemo(() => countByFilter(state.rows), [state.rows]);
   const closePreview = useCallback(() => setPreviewing(null), []);
+  // The document whose metadata is being edited.
+  const [editing, setEditing] = useState<Pick<DocRow, "workspaceId" | "id" | "name"> | null>(null);
+  const closeEditor = useCallback(() => setEditing(null), []);
+  const editingRow = editing ? state.rows.find((r) => r.id === editing.id) : undefined;
+  // Keys already used in this workspace, offered when metadata is set.
+  const suggestions = useMemo(() => keysSeen(state.rows.map((r) => r.metadata)), [state.rows]);
   const listing = useAsync(
     async () => ({ workspaceId, docs: workspaceId ? await api.listDocuments(workspaceId) : [] }),
     [api, workspaceId],
@@ -67,7 +76,7 @@ export function DocumentsScreen({ workspaceId }: { workspaceId: string | null })
   useOnReconnect(listing.reload);
 
   const uploadOne = useCallback(
-    async (ws: string, file: File) => {
+    async (ws: string, file: File, metadata: UserMetadata) => {
       const id = localId("up");
       dispatch({ type: "uploadRequested", localId: id, name: file.name, size: file.size });
       let documentId: string | null = null;
@@ -76,13 +85,14 @@ export function DocumentsScreen({ workspaceId }: { workspaceId: string | null })
           filename: file.name,
           content_type: file.type || "application/octet-stream",
           size_bytes: file.size,
+          ...(Object.keys(metadata).length > 0 ? { metadata } : {}),
         });
         if (file.size > target.max_bytes) {
           throw new Error(`${formatBytes(file.size)} is over the limit of ${formatBytes(target.max_bytes)}.`);
         }
         documentId = target.document_id;
         if (wsRef.current !== ws) return;
-        dispatch({ type: "uploadStarted", localId: id, documentId, name: file.name, size: file.size });
+        dispatch({ type: "uploadStarted", localId: id, documentId, name: file.name, size: file.size, metadata });
         const docId = documentId;
         await uploadPresigned(target, file, file.name, {
           onProgress: (p) => dispatch({ type: "uploadProgress", documentId: docId, loaded: p.loaded, total: p.total }),
@@ -96,11 +106,11 @@ export function DocumentsScreen({ workspaceId }: { workspaceId: string | null })
   );
 
   const uploadFiles = useCallback(
-    async (files: File[]) => {
+    async (files: File[], metadata: UserMetadata) => {
       if (!workspaceId) return;
       const queue = [...files];
       const worker = async () => {
-        for (let f = queue.shift(); f; f = queue.shift()) await uploadOne(workspaceId, f);
+        for (let f = queue.shift(); f; f = queue.shift()) await uploadOne(workspaceId, f, metadata);
       };
       await Promise.all(Array.from({ length: Math.min(PARALLEL_UPLOADS, files.length) }, worker));
     },
@@ -132,7 +142,11 @@ export function DocumentsScreen({ workspaceId }: { workspaceId: string | null })
       {workspaceId && !current && <ErrorNote error="This workspace does not exist (any more). Pick another one." />}
       {workspaceId && current && (
         <>
-          <UploadZone onFiles={(files) => void uploadFiles(files)} disabled={!workspaceId} />
+          <UploadZone
+            onFiles={(files, metadata) => void uploadFiles(files, metadata)}
+            disabled={!workspaceId}
+            suggestions={suggestions}
+          />
           {state.requesting.length > 0 && (
             <ul className="plain small muted" aria-live="polite">
               {state.requesting.map((r) => (
@@ -153,15 +167,27 @@ export function DocumentsScreen({ workspaceId }: { workspaceId: string | null })
           <div className="add-forms">
             <details>
               <summary>Add text</summary>
-              <AddTextForm workspaceId={workspaceId} onAdded={(doc) => dispatch({ type: "added", doc })} />
+              <AddTextForm
+                workspaceId={workspaceId}
+                onAdded={(doc) => dispatch({ type: "added", doc })}
+                suggestions={suggestions}
+              />
             </details>
             <details>
               <summary>Add a question &amp; answer</summary>
-              <AddQnaForm workspaceId={workspaceId} onAdded={(doc) => dispatch({ type: "added", doc })} />
+              <AddQnaForm
+                workspaceId={workspaceId}
+                onAdded={(doc) => dispatch({ type: "added", doc })}
+                suggestions={suggestions}
+              />
             </details>
             <details>
               <summary>Add a website</summary>
-              <AddWebsiteForm workspaceId={workspaceId} onAdded={(doc) => dispatch({ type: "added", doc })} />
+              <AddWebsiteForm
+                workspaceId={workspaceId}
+                onAdded={(doc) => dispatch({ type: "added", doc })}
+                suggestions={suggestions}
+              />
             </details>
           </div>
           <h2 className="section-title">In “{current.name}”</h2>
@@ -193,11 +219,25 @@ export function DocumentsScreen({ workspaceId }: { workspaceId: string | null })
                     await api.deleteDocument(workspaceId, row.id);
                     dispatch({ type: "removed", id: row.id });
                     if (previewing?.id === row.id) setPreviewing(null);
+                    if (editing?.id === row.id) setEditing(null);
                   }}
                   onRetry={async (row) => {
                     dispatch({ type: "retried", doc: await api.retryDocument(workspaceId, row.id) });
                   }}
                   onPreview={(row) => setPreviewing({ workspaceId, id: row.id, name: row.name })}
+                  onMetadata={(row) => setEditing({ workspaceId, id: row.id, name: row.name })}
+                />
+              )}
+              {editing?.workspaceId === workspaceId && editingRow && (
+                <MetadataEditor
+                  key={editing.id}
+                  workspaceId={workspaceId}
+                  documentId={editing.id}
+                  name={editingRow.name}
+                  metadata={editingRow.metadata}
+                  suggestions={suggestions}
+                  onSaved={(doc) => dispatch({ type: "metadata", id: doc.id, metadata: userMetadata(doc.metadata) })}
+                  onClose={closeEditor}
                 />
               )}
               {previewing?.workspaceId === workspaceId && (

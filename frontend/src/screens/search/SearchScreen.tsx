@@ -4,8 +4,12 @@ import type { SearchMode, SearchOut } from "../../api/types";
 import { useServices } from "../../app/context";
 import { navigate } from "../../app/router";
 import { Empty, ErrorNote, Loading } from "../../components/common";
+import { FilterBuilder } from "../../components/FilterBuilder";
+import { FilterSummary } from "../../components/FilterSummary";
 import { WorkspacePicker } from "../../components/WorkspacePicker";
 import { useAsync } from "../../lib/hooks";
+import { useFilterState } from "../../lib/useFilterState";
+import { useMetadataKeys } from "../../lib/useMetadataKeys";
 import { rerankerOption } from "../../state/rerankerOption";
 import { HitList } from "./HitList";
 import "./search.css";
@@ -29,6 +33,11 @@ export function SearchScreen({ workspaceId }: { workspaceId: string | null }) {
   const [results, setResults] = useState<Outcome[] | null>(null);
   const [busy, setBusy] = useState(false);
   const abortRef = useRef<AbortController | null>(null);
+  // Metadata filter: the builder opens on demand; keys are read from the workspace's documents then.
+  const [filterOpen, setFilterOpen] = useState(false);
+  const filterId = useId();
+  const keys = useMetadataKeys(workspaceId, filterOpen);
+  const filter = useFilterState(keys);
 
   useEffect(() => {
     const first = workspaces.data?.[0];
@@ -39,6 +48,11 @@ export function SearchScreen({ workspaceId }: { workspaceId: string | null }) {
   const run = async (e: FormEvent) => {
     e.preventDefault();
     if (!workspaceId || !query.trim()) return;
+    if (!filter.check()) {
+      setFilterOpen(true);
+      return;
+    }
+    const filters = filter.filter;
     abortRef.current?.abort();
     const ctl = new AbortController();
     abortRef.current = ctl;
@@ -47,7 +61,8 @@ export function SearchScreen({ workspaceId }: { workspaceId: string | null }) {
     const outcomes = await Promise.all(
       modes.map(async (m): Promise<Outcome> => {
         try {
-          const out = await api.search(workspaceId, { query: query.trim(), mode: m, rerank, top_k: topK }, ctl.signal);
+          const body = { query: query.trim(), mode: m, rerank, top_k: topK, ...(filters ? { filters } : {}) };
+          const out = await api.search(workspaceId, body, ctl.signal);
           return { mode: m, out, error: null };
         } catch (err) {
           return { mode: m, out: null, error: err };
@@ -131,9 +146,30 @@ export function SearchScreen({ workspaceId }: { workspaceId: string | null }) {
           <input type="checkbox" checked={compare} onChange={(e) => setCompare(e.target.checked)} data-testid="search-compare" />{" "}
           Compare modes side by side
         </label>
+        <button
+          type="button"
+          className="btn"
+          aria-expanded={filterOpen}
+          aria-controls={filterId}
+          onClick={() => setFilterOpen((o) => !o)}
+          data-testid="search-filter-toggle"
+        >
+          Filter{filter.draft.rows.length > 0 ? ` (${filter.draft.rows.length})` : ""}
+        </button>
         <button type="submit" className="btn primary" disabled={busy || !query.trim() || !workspaceId} data-testid="search-submit">
           {busy ? "Searching…" : "Search"}
         </button>
+        <div id={filterId} className="search-filter" hidden={!filterOpen}>
+          {filterOpen && <FilterBuilder draft={filter.draft} onChange={filter.setDraft} keys={keys} errors={filter.errors} />}
+        </div>
+        {filter.invalid && Object.keys(filter.errors).length > 0 && (
+          <p className="error-text small search-filter" role="alert">
+            The filter has a problem: fix it above to search.
+          </p>
+        )}
+        <div className="search-filter">
+          <FilterSummary filter={filter.filter} onClear={filter.clear} prefix="Only documents where" />
+        </div>
       </form>
       {busy && <Loading label="Searching…" />}
       {results && !busy && (
