@@ -31,6 +31,7 @@ MINI_WIKI = DATASETS / "qa" / "rag-mini-wikipedia"
 ANSWER_QUESTIONS = 30
 ANSWER_POOL = 5
 ANSWER_DISTRACTORS = 100
+SUMMARY_REVIEWS = 2000
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ def steps(questions: int) -> list[Step]:
                 "default",
             ],
             f"first {questions} rag-mini-wikipedia questions, pooled corpus, local judge, 128 tokens",
+        ),
+        Step(
+            "summaries",
+            ["bench", "summaries", "--reviews", str(SUMMARY_REVIEWS)],
+            f"{SUMMARY_REVIEWS:,} constructed reviews, a pros-and-cons job per product, local model and judge",
         ),
         Step(
             "lambda",
@@ -316,12 +322,87 @@ def lambda_section(record: dict[str, Any]) -> str:
     return "\n\n".join(["## Lambda package and cold start", sizes, starts, note, provenance(record)])
 
 
+def judge_trust(calibration: dict[str, Any]) -> str:
+    accuracy, yes_rate = calibration.get("accuracy"), calibration.get("yes_rate")
+    if accuracy is None:
+        return "not calibrated in this run, so its faithfulness is unverified"
+    if accuracy < 0.7:
+        return (
+            f"it was right on {accuracy:.0%} of them (yes on {yes_rate:.0%}), no better than a coin, so its "
+            "faithfulness is reported but not trusted and the ground truth's is the figure to read"
+        )
+    return f"it was right on {accuracy:.0%} of them, so its faithfulness is indicative"
+
+
+def summaries_section(record: dict[str, Any]) -> str:
+    r = record["result"]
+    total, memory, targets = r.get("total", {}), r.get("memory", {}), r.get("targets", {})
+    e, calibration, resume = r.get("evaluation", {}), r.get("judge_calibration") or {}, r.get("resume") or {}
+    reviews = r.get("reviews", {})
+    others = sum(n for language, n in reviews.get("languages", {}).items() if language != "en")
+
+    def target(name: str) -> str:
+        t = targets.get(name) or {}
+        return f"target ≥ {t.get('min')}: " + ("met" if t.get("met") else "**not met**") if t else "n/a"
+
+    for_2000 = targets.get("seconds_for_2000")
+    rows = [
+        ["reviews (not in English)", f"{reviews.get('reviews', 0):,} ({others:,})"],
+        ["jobs (one per product)", str(len(r.get("jobs", [])))],
+        ["batches (failed)", f"{total.get('batches')} ({total.get('batches_failed')})"],
+        ["wall time s", fmt(total.get("seconds"), 1)],
+        ["documents/s", fmt(total.get("documents_per_second"), 2)],
+        [
+            f"2,000 reviews, s ({targets.get('seconds_for_2000_is', 'n/a')})",
+            f"{ms(for_2000)}: target < 1,800 s " + ("met" if targets.get("time_met") else "**not met**"),
+        ],
+        ["peak RSS MB (sampled every 2 s)", ms(memory.get("peak_mb"))],
+        [
+            "RSS growth MB per 1,000 documents (after the first batch)",
+            fmt(memory.get("growth_mb_per_1000_documents"), 1),
+        ],
+        [f"citation validity ({target('citation_validity')})", fmt(e.get("citation_validity"))],
+        [f"faithfulness, judge ({target('faithfulness')})", fmt(e.get("faithfulness"))],
+        ["faithfulness, ground truth", fmt(e.get("faithfulness_ground_truth"))],
+        ["judge agrees with the ground truth", fmt(e.get("judge_agreement"))],
+        [
+            "judge accuracy on labelled pairs (yes rate)",
+            f"{fmt(calibration.get('accuracy'))} ({fmt(calibration.get('yes_rate'))})",
+        ],
+        ["coverage of frequent pros and cons", fmt(e.get("coverage"))],
+        ["polarity accuracy", fmt(e.get("polarity_accuracy"))],
+        [
+            "resume after a kill",
+            f"killed with {resume.get('done_at_kill')} of {resume.get('batches_total')} batches done; "
+            f"{resume.get('redone_after_restart')} redone, {resume.get('summarised_after_restart')} summarised "
+            f"after the restart: " + ("passed" if resume.get("passed") else "**failed**")
+            if resume
+            else "not run",
+        ],
+    ]
+    notes = (
+        "Evaluation set: constructed, not collected (`quarry.evaluation.review_set`, seed "
+        f"{reviews.get('seed')}): no review data set with aspect labels is packaged on the registries this "
+        "project can reach. Three products, each with known aspects (frequency, share of praise), reviews of "
+        "one to three hand-written phrasings in English, German, Spanish or French, so every review's aspects "
+        "and polarities are known. Citation validity, ground-truth faithfulness, coverage (pros and cons "
+        "mentioned by at least 10% of a product's reviews, right polarity) and polarity accuracy come from "
+        "that ground truth, after mapping each point to the aspects it names; points naming none go to the "
+        f"judge. The judge ({e.get('judge') or 'none'}) is calibrated on labelled (point, review) pairs first: "
+        f"{judge_trust(calibration)}; `--judge` with a Bedrock model id asks the same questions."
+    )
+    return "\n\n".join(
+        ["## Summaries (constructed review set)", table(["figure", "value"], rows), notes, provenance(record)]
+    )
+
+
 SECTIONS: dict[str, Callable[[dict[str, Any]], str]] = {
     "retrieval": retrieval_section,
     "search": search_section,
     "ingest": ingest_section,
     "chat": chat_section,
     "answers": answers_section,
+    "summaries": summaries_section,
     "lambda": lambda_section,
 }
 

@@ -210,6 +210,109 @@ def eval_answers(
     _emit(out, as_json)
 
 
+JudgeOpt = Annotated[
+    str, typer.Option("--judge", help="Judge model id, 'default' (the configured chat model) or 'none'.")
+]
+ReviewsOpt = Annotated[int, typer.Option("--reviews", help="Reviews of the constructed set to load (all products).")]
+ProductOpt = Annotated[list[str] | None, typer.Option("--product", help="Summarise only these products.")]
+CalibrateOpt = Annotated[
+    int, typer.Option("--calibrate-judge", help="First measure the judge on N labelled (point, review) pairs.")
+]
+
+
+def _summary_options(**values: Any) -> Any:
+    from quarry.evaluation.summary_bench import SummaryRunOptions
+
+    judge = values.pop("judge")
+    products = tuple(values.pop("products") or ())
+    return guarded(lambda: SummaryRunOptions(judge=None if judge == "none" else judge, products=products, **values))
+
+
+def _summary_progress(quiet: bool) -> Any:
+    from rich.progress import Progress
+
+    return Progress(disable=quiet, transient=True)
+
+
+@eval_app.command("summaries")
+def eval_summaries(
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", "-w", help="With --job: the job's workspace (name or id).")
+    ] = None,
+    job: Annotated[
+        str | None, typer.Option("--job", help="Evaluate this finished job (and store the figures).")
+    ] = None,
+    reviews: ReviewsOpt = 60,
+    seed: Annotated[int, typer.Option(help="Seed of the constructed review set.")] = 19,
+    products: ProductOpt = None,
+    kind: Annotated[str, typer.Option(help="pros_cons or themes.")] = "pros_cons",
+    language: Annotated[str, typer.Option(help="Language of the summaries.")] = "English",
+    max_points: Annotated[int, typer.Option(help="Points per kind.")] = 5,
+    judge: JudgeOpt = "default",
+    calibrate_judge: CalibrateOpt = 0,
+    data_dir: DataDir = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Faithfulness, citation validity, coverage and polarity accuracy of summary jobs.
+
+    With --workspace and --job: that job's result, scored against the documents its filter selects (the
+    ground truth is known for documents of the constructed review set), stored with the job. Otherwise: the
+    first --reviews reviews of the constructed set are loaded into a throwaway workspace and summarised, one
+    job per product, then scored."""
+    from quarry.summary_models import SummaryKind
+
+    try:
+        summary_kind = SummaryKind(kind)
+    except ValueError:
+        raise typer.BadParameter(f"kind must be pros_cons, themes or custom, not {kind!r}") from None
+    if (workspace is None) != (job is None):
+        raise typer.BadParameter("give both --workspace and --job, or neither (a fresh run)")
+    with services_for(settings_for(data_dir)) as services:
+        if workspace is not None and job is not None:
+            out = guarded(lambda: _evaluate_existing(services, workspace, job, judge))
+        else:
+            from quarry.evaluation.summary_bench import run_summaries
+
+            options = _summary_options(
+                reviews=reviews,
+                seed=seed,
+                products=products,
+                kind=summary_kind,
+                language=language,
+                max_points=max_points,
+                judge=judge,
+                judge_calibration=calibrate_judge,
+            )
+            with _summary_progress(as_json) as progress:
+                task = progress.add_task("Summarising", total=None)
+                out = guarded(
+                    lambda: run_summaries(
+                        services,
+                        options,
+                        stage=lambda text: progress.update(task, description=text),
+                        on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+                    )
+                )
+    _emit(out, as_json)
+
+
+def _evaluate_existing(services: Any, workspace: str, job_id: str, judge: str) -> dict[str, Any]:
+    from quarry.errors import NotFound
+    from quarry.evaluation.answers_run import CLI_USER, judge_for
+    from quarry.evaluation.summary_bench import evaluate_job, store_evaluation
+
+    found = services.workspaces.find_by_name(CLI_USER, workspace) or services.adapters.catalog.get_workspace(workspace)
+    if found is None:
+        raise NotFound(f"unknown workspace {workspace!r}")
+    job = services.adapters.summaries.get_job(found.id, job_id)
+    if job is None:
+        raise NotFound(f"summary job {job_id} not found in workspace {workspace!r}")
+    grader = judge_for(services, judge) if judge != "none" else None
+    evaluation = evaluate_job(services, job, judge=grader)
+    store_evaluation(services, job, evaluation)
+    return {"workspace": found.id, "job_id": job.id, "stored": True, **evaluation.to_dict()}
+
+
 @eval_app.command("gate")
 def eval_gate(
     results: Annotated[Path, typer.Argument(help="A results JSON written by an eval command.")],
@@ -281,12 +384,16 @@ def bench_search(
     mode: ModeChoice = "hybrid",
     clients: Annotated[list[int] | None, typer.Option("--clients", help="Concurrency levels.")] = None,
     limit_queries: LimitOpt = None,
+    filtered: Annotated[
+        bool, typer.Option("--filtered", help="Also time searches filtered to 10% of the documents (after the runs).")
+    ] = False,
     report: ReportOpt = None,
     data_dir: DataDir = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search latency p50/p95/p99 and qps at 1 and 8 concurrent clients over the dataset's queries."""
-    from quarry.evaluation.bench import run_concurrent
+    """Search latency p50/p95/p99 and qps at 1 and 8 concurrent clients over the dataset's queries;
+    ``--filtered``: the same searches with and without a metadata filter selecting 10% of the documents."""
+    from quarry.evaluation.bench import measure_filtered_search, run_concurrent
 
     levels = clients or [1, 8]
     data = _load(dataset, limit_queries)
@@ -310,7 +417,12 @@ def bench_search(
                         params={"mode": m.value, "clients": n, "corpus": len(data.corpus)},
                     )
                 )
+        narrowed = (
+            guarded(lambda: measure_filtered_search(services, ws, list(data.corpus), queries)) if filtered else None
+        )
     out = {"dataset": data.stats(), "ingest": figures.to_dict(), "runs": [r.to_dict() for r in results]}
+    if narrowed is not None:
+        out["filtered"] = narrowed
     _bench_report(report, "Search benchmark", results, out)
     _emit(out, as_json)
 
@@ -365,6 +477,53 @@ def bench_chat(
         sections.append(Table(title="Answers", columns=["way", "question", "first token ms", "total ms"], rows=rows))
         files = write_report(report, "Chat benchmark", sections, data=out, name="bench-chat")
         out["report"] = str(files.html)
+    _emit(out, as_json)
+
+
+@bench_app.command("summaries")
+def bench_summaries(
+    reviews: ReviewsOpt = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the constructed review set.")] = 19,
+    products: ProductOpt = None,
+    judge: JudgeOpt = "default",
+    calibrate_judge: CalibrateOpt = 30,
+    resume_check: Annotated[
+        bool, typer.Option(help="Also kill a job's process mid-run and check that it resumes.")
+    ] = True,
+    kill_after: Annotated[int, typer.Option(help="Resume check: kill after this many batches.")] = 2,
+    timeout: Annotated[float, typer.Option(help="Longest a job may take, in seconds.")] = 3600.0,
+    keep: Annotated[bool, typer.Option(help="Keep the workspace and its jobs afterwards.")] = False,
+    data_dir: DataDir = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A pros-and-cons job per product over the constructed review set, through the real engine and the
+    local model: wall time, documents/s, batches, resident memory over time, the quality figures, and
+    (--resume-check) a run killed mid-job that resumes from its last finished batch."""
+    from quarry.evaluation.bench import RssSampler
+    from quarry.evaluation.summary_bench import run_summaries
+
+    options = _summary_options(
+        reviews=reviews,
+        seed=seed,
+        products=products,
+        judge=judge,
+        judge_calibration=calibrate_judge,
+        resume_check=resume_check,
+        resume_kill_after=kill_after,
+        timeout_s=timeout,
+        keep=keep,
+    )
+    with services_for(settings_for(data_dir)) as services, RssSampler() as rss, _summary_progress(as_json) as progress:
+        task = progress.add_task("Summarising", total=None)
+        out = guarded(
+            lambda: run_summaries(
+                services,
+                options,
+                stage=lambda text: progress.update(task, description=text),
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        )
+    out["peak_rss_mb"] = rss.peak_mb
     _emit(out, as_json)
 
 
