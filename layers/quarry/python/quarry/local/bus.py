@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -175,7 +176,10 @@ class LocalBus:
             "body": message.body,
             "dead_lettered_at": time.time(),
         }
-        (folder / f"{message.id}.json").write_text(json.dumps(record))
+        # Written aside, then renamed: a reader listing the folder never sees a half-written letter.
+        partial = folder / f"{message.id}.json.partial"
+        partial.write_text(json.dumps(record))
+        os.replace(partial, folder / f"{message.id}.json")
         log.error("message %s on %s dead-lettered after %d receives", message.id, q.name, message.receives)
 
     def dead_letters(self) -> list[dict[str, Any]]:
