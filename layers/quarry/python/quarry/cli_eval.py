@@ -228,10 +228,23 @@ def _summary_options(**values: Any) -> Any:
     return guarded(lambda: SummaryRunOptions(judge=None if judge == "none" else judge, products=products, **values))
 
 
-def _summary_progress(quiet: bool) -> Any:
+def _run_summaries_with_progress(services: Any, options: Any, *, quiet: bool) -> dict[str, Any]:
+    """``run_summaries`` under a progress bar (none with --json): its stage as the label, documents read."""
     from rich.progress import Progress
 
-    return Progress(disable=quiet, transient=True)
+    from quarry.evaluation.summary_bench import run_summaries
+
+    with Progress(disable=quiet, transient=True) as progress:
+        task = progress.add_task("Summarising", total=None)
+        out: dict[str, Any] = guarded(
+            lambda: run_summaries(
+                services,
+                options,
+                stage=lambda text: progress.update(task, description=text),
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        )
+    return out
 
 
 @eval_app.command("summaries")
@@ -271,8 +284,6 @@ def eval_summaries(
         if workspace is not None and job is not None:
             out = guarded(lambda: _evaluate_existing(services, workspace, job, judge))
         else:
-            from quarry.evaluation.summary_bench import run_summaries
-
             options = _summary_options(
                 reviews=reviews,
                 seed=seed,
@@ -283,16 +294,7 @@ def eval_summaries(
                 judge=judge,
                 judge_calibration=calibrate_judge,
             )
-            with _summary_progress(as_json) as progress:
-                task = progress.add_task("Summarising", total=None)
-                out = guarded(
-                    lambda: run_summaries(
-                        services,
-                        options,
-                        stage=lambda text: progress.update(task, description=text),
-                        on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-                    )
-                )
+            out = _run_summaries_with_progress(services, options, quiet=as_json)
     _emit(out, as_json)
 
 
@@ -500,7 +502,6 @@ def bench_summaries(
     local model: wall time, documents/s, batches, resident memory over time, the quality figures, and
     (--resume-check) a run killed mid-job that resumes from its last finished batch."""
     from quarry.evaluation.bench import RssSampler
-    from quarry.evaluation.summary_bench import run_summaries
 
     options = _summary_options(
         reviews=reviews,
@@ -513,16 +514,8 @@ def bench_summaries(
         timeout_s=timeout,
         keep=keep,
     )
-    with services_for(settings_for(data_dir)) as services, RssSampler() as rss, _summary_progress(as_json) as progress:
-        task = progress.add_task("Summarising", total=None)
-        out = guarded(
-            lambda: run_summaries(
-                services,
-                options,
-                stage=lambda text: progress.update(task, description=text),
-                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-            )
-        )
+    with services_for(settings_for(data_dir)) as services, RssSampler() as rss:
+        out = _run_summaries_with_progress(services, options, quiet=as_json)
     out["peak_rss_mb"] = rss.peak_mb
     _emit(out, as_json)
 

@@ -23,17 +23,15 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from quarry.errors import Conflict, InvalidInput, NotFound, QuarryError
 from quarry.evaluation.answers import Judge
-from quarry.evaluation.bench import current_rss_bytes
+from quarry.evaluation.bench import RssSampler, current_rss_bytes
 from quarry.evaluation.bulk_index import index_documents
 from quarry.evaluation.review_set import (
     DEFAULT_SEED,
@@ -197,17 +195,15 @@ def truth_of(documents: Iterable[Document]) -> dict[str, Review]:
 # --------------------------------------------------------------------------- memory over time
 
 
-@dataclass
-class MemoryTimeline:
-    """Samples the resident set size every ``interval_s`` seconds in a background thread, with a caller's
-    progress figure (``progress()``, e.g. documents read) beside each sample."""
+class MemoryTimeline(RssSampler):
+    """``RssSampler`` that also keeps every sample, with a caller's progress figure (``progress()``, e.g.
+    documents read) beside it: memory over time, to show it stays flat."""
 
-    interval_s: float = 2.0
-    progress: Callable[[], int] | None = None
-    samples: list[tuple[float, float, int | None]] = field(default_factory=list)  # (seconds, MB, progress)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-    _began: float = 0.0
+    def __init__(self, interval_s: float = 2.0, progress: Callable[[], int] | None = None) -> None:
+        super().__init__(interval_s)
+        self.progress = progress
+        self.samples: list[tuple[float, float, int | None]] = []  # (seconds, MB, progress)
+        self._began = time.perf_counter()
 
     def _sample(self) -> None:
         rss = current_rss_bytes()
@@ -221,24 +217,10 @@ class MemoryTimeline:
                 done = None
         self.samples.append((round(time.perf_counter() - self._began, 2), round(rss / _MB, 1), done))
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._sample()
-
     def __enter__(self) -> MemoryTimeline:
         self._began = time.perf_counter()
-        self._sample()
-        self._thread = threading.Thread(target=self._loop, name="rss-timeline", daemon=True)
-        self._thread.start()
+        super().__enter__()
         return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self._sample()
 
     @property
     def peak_mb(self) -> float | None:
