@@ -138,6 +138,8 @@ class SummaryWorld:
     journal: RunJournal | None = None
     usage: UsageLedger | None = None
     budget: TokenBudget | None = None
+    #: Map replies the service keeps (0 here: the tests count the model's calls, one per document read).
+    reply_cache: int = 0
     started: list[dict[str, Any]] = field(default_factory=list)
     service: SummaryService = field(init=False)
     _count: int = 0
@@ -168,6 +170,7 @@ class SummaryWorld:
             journal=self.journal,
             usage=self.usage,
             budget=self.budget,
+            reply_cache=self.reply_cache,
         )
         self.service = service
         return service

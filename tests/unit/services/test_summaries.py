@@ -427,7 +427,7 @@ def test_the_summary_is_rewritten_into_the_requested_language_with_citations_unc
 
 def test_custom_and_themes_jobs_use_their_own_labels() -> None:
     world = world_with_reviews()
-    world.chat.scripted = ["people like the battery", "NONE", "people like the battery | great strap (good)"]
+    world.chat.scripted = ["people like the battery", "NONE", "people like the battery | great case (good)"]
     job = world.service.create(
         OWNER,
         "ws",
@@ -438,7 +438,7 @@ def test_custom_and_themes_jobs_use_their_own_labels() -> None:
     assert job.result is not None
     points = {p.text: (p.kind, p.count) for p in job.result.points}
     assert points["People like the battery"] == (PointKind.POINT, 2)  # documents 1 and 3
-    assert points["Great strap"] == (PointKind.POINT, 1)  # a judgement is no label of a custom point
+    assert points["Great case"] == (PointKind.POINT, 1)  # a judgement is no label of a custom point
     themes = world_with_reviews()
     themes.chat.scripted = ["THEME: battery | delivery (good)"]
     done = themes.service.create(OWNER, "ws", SummarySpec(kind="themes", filter={"product": "X"}, max_points=20))
@@ -649,3 +649,35 @@ def test_purging_a_workspace_removes_its_jobs_their_schedules_and_stored_runs() 
     assert world.service.map_batch(in_flight)["skipped"] is True
     assert world.service.reduce(world.started[-2])["status"] == "skipped"
     assert not [k for k in world.blobs.blobs if k.startswith("summaries/ws/")]
+
+
+def test_a_document_text_read_before_is_answered_from_the_reply_cache_with_the_same_result() -> None:
+    plain = world_with_reviews()
+    cached = world_with_reviews(reply_cache=64)
+    without = plain.service.create(OWNER, "ws", PROS_CONS)
+    with_cache = cached.service.create(OWNER, "ws", PROS_CONS)
+
+    assert with_cache.status is SummaryStatus.SUCCEEDED and with_cache.result is not None
+    assert without.result is not None
+    assert [(p.kind, p.text, p.count, p.document_ids) for p in with_cache.result.points] == [
+        (p.kind, p.text, p.count, p.document_ids) for p in without.result.points
+    ]
+    assert plain.chat.map_calls == 10
+    assert cached.chat.map_calls == 9  # two of product X's reviews say only "The battery lasts for days."
+    assert with_cache.prompt_tokens < without.prompt_tokens  # a cached reply costs no token
+
+    again = cached.service.run_again(OWNER, "ws", with_cache.id)
+    assert again.status is SummaryStatus.SUCCEEDED and cached.chat.map_calls == 9  # nothing new to read
+
+
+def test_a_point_copied_into_a_review_that_does_not_say_it_is_dropped_at_the_map() -> None:
+    world = SummaryWorld()
+    for _ in range(3):
+        world.add("The battery lasts for days.", fields={"product": "X"})
+    world.chat.scripted = ["long battery life (good) | feels cheap (bad)"] * 3
+    job = world.service.create(OWNER, "ws", PROS_CONS)
+
+    assert job.status is SummaryStatus.SUCCEEDED and job.result is not None
+    assert [(p.kind, p.text, p.count) for p in job.result.points] == [(PointKind.PRO, "Long battery life", 3)]
+    record = json.loads(world.blobs.get(run_prefix("ws", job.id, str(job.run_id)) + "map-0.json"))
+    assert record["ungrounded"] == 3

@@ -11,6 +11,8 @@ from quarry.services.summary_mapreduce import (
     Batcher,
     Candidate,
     batch_points,
+    grounded,
+    grounded_points,
     merge_points,
     needs_rewrite,
     parse_reply,
@@ -184,3 +186,86 @@ def test_a_rewrite_is_asked_only_when_the_texts_are_not_in_the_language(
 def test_a_rewrite_keeps_the_original_where_a_line_is_missing_or_implausible() -> None:
     reply = "1. Lange Akkulaufzeit [3]\n3. " + "x" * 500
     assert parse_rewrite(reply, ["Long battery life", "Too dim", "Cheap"]) == ["Lange Akkulaufzeit", "Too dim", "Cheap"]
+
+
+# --------------------------------------------------------------------------- points grounded in their document
+
+
+@pytest.mark.parametrize(
+    ("point", "document"),
+    [
+        ("Rich bass", "The bass is rich and deep."),
+        ("Long battery life", "The battery lasts forever."),  # paraphrase around a word of the document
+        ("Noisy grinder", "The grinder is so noisy in the morning."),
+        ("Plasticky build", "Cheap plastic everywhere, the build is plasticky."),
+        ("Charges fast", "It charges in no time."),
+        ("Very good", "Love it."),  # no word of its own: nothing to check
+        ("Sounds great", "Music sounds fantastic."),
+    ],
+)
+def test_a_point_in_its_documents_words_is_grounded(point: str, document: str) -> None:
+    assert grounded(point, document)
+
+
+@pytest.mark.parametrize(
+    ("point", "document"),
+    [
+        ("Feels cheap", "The sound is great and the battery lasts forever."),  # copied from a worked example
+        ("Feels cheap", "The build feels solid."),  # a judgement word is not enough
+        ("Rude front desk staff", "Makes the best coffee I have had."),
+        ("Hip belt comfortable", "The zipper broke after two weeks."),
+    ],
+)
+def test_a_point_the_document_does_not_say_is_not_grounded(point: str, document: str) -> None:
+    assert not grounded(point, document)
+
+
+def test_grounded_points_drops_a_copied_point_and_keeps_the_others_in_order() -> None:
+    points = [
+        (PointKind.PRO, "Deep bass"),
+        (PointKind.CON, "Feels cheap"),
+        (PointKind.CON, "Connection keeps dropping"),
+    ]
+    kept, dropped = grounded_points(
+        points, "The bass is deep. The connection keeps dropping on my phone.", language="English"
+    )
+    assert kept == [(PointKind.PRO, "Deep bass"), (PointKind.CON, "Connection keeps dropping")]
+    assert dropped == [(PointKind.CON, "Feels cheap")]
+
+
+def test_grounded_points_keeps_the_points_of_a_document_in_another_language() -> None:
+    points = [(PointKind.PRO, "Long battery life"), (PointKind.CON, "Feels cheap")]
+    kept, dropped = grounded_points(points, "Der Akku h\u00e4lt ewig, das ist sehr gut.", language="English")
+    assert kept == points and dropped == []
+
+
+def test_grounded_points_keeps_a_paraphrase_close_in_meaning_to_a_sentence() -> None:
+    """Not in the document's words, but close to one of its sentences by the embedder: a paraphrase."""
+    meaning = {
+        "too expensive": [1.0, 0.0, 0.0],
+        "the price is far too high.": [0.9, 0.1, 0.0],
+        "love the colour.": [0.0, 1.0, 0.0],
+    }
+    calls: list[list[str]] = []
+
+    def embed(texts: Sequence[str]) -> list[list[float]]:
+        calls.append(list(texts))
+        return [meaning.get(text.lower(), [0.0, 0.0, 1.0]) for text in texts]
+
+    points = [(PointKind.CON, "Too expensive"), (PointKind.CON, "Feels cheap"), (PointKind.PRO, "Love the colour")]
+    kept, dropped = grounded_points(
+        points, "The price is far too high. Love the colour.", language="English", embed=embed
+    )
+    assert kept == [(PointKind.CON, "Too expensive"), (PointKind.PRO, "Love the colour")]
+    assert dropped == [(PointKind.CON, "Feels cheap")]
+    assert calls == [["Too expensive", "Feels cheap", "The price is far too high.", "Love the colour."]]
+
+
+def test_grounded_points_embeds_nothing_when_every_point_is_in_the_documents_words() -> None:
+    def embed(texts: Sequence[str]) -> list[list[float]]:
+        raise AssertionError("not needed")
+
+    kept, dropped = grounded_points(
+        [(PointKind.PRO, "Rich bass")], "The bass is rich.", language="English", embed=embed
+    )
+    assert kept == [(PointKind.PRO, "Rich bass")] and dropped == []

@@ -32,6 +32,8 @@ __all__ = [
     "Candidate",
     "MapPoint",
     "batch_points",
+    "grounded",
+    "grounded_points",
     "merge_points",
     "needs_rewrite",
     "parse_reply",
@@ -203,6 +205,109 @@ def batch_points(
             per_kind[key[0]] = per_kind.get(key[0], 0) + 1
             kept.append(MapPoint(kind=key[0], text=texts[key], document_ids=tuple(ids)))
     return kept
+
+
+# --------------------------------------------------------------------------- map: points grounded in their document
+
+#: Words a point may add to what its document says: judgements, degrees, verbs of perception and
+#: function words. The other words of a point (what it is about) must come from its document.
+_FREE_WORDS = frozenset(
+    re.split(
+        r"\s+",
+        "a an the and or but of to in on at for with from by as is are was were be been being it its they "
+        "them this that these those my our your their i we you he she not no nor never very really too so "
+        "quite rather pretty super extremely incredibly highly much more most less least all any some "
+        "good great bad poor nice fine excellent terrible awful horrible amazing awesome perfect decent "
+        "best worst better worse okay ok long short high low lot lots "
+        "feel feels felt feeling look looks looked seem seems seemed get gets got make makes made has have "
+        "had does do did can could would should will just also even still enough over under about after "
+        "before up out off way",
+    )
+)
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_SUFFIXES = ("ingly", "edly", "ness", "ment", "ing", "ies", "ied", "ly", "ed", "es", "er", "s", "y", "e")
+#: Share of a point's own words its document must hold for the point to be kept.
+GROUNDED_SHARE = 0.5
+#: Cosine similarity to one of its document's sentences from which a point not in the document's words is
+#: taken as a paraphrase of it (set on a tuning set of reviews, seed 7, not the evaluation set).
+GROUNDED_SIMILARITY = 0.5
+#: Sentences of a document compared with its points.
+MAX_GROUNDING_SENTENCES = 40
+
+
+def _stem(word: str) -> str:
+    word = word.lower().split("'", 1)[0]
+    for suffix in _SUFFIXES:
+        if len(word) - len(suffix) >= 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def _same_word(a: str, b: str) -> bool:
+    """Stems of one word: equal, one the start of the other (4 letters at least), or the same first 5."""
+    if a == b:
+        return True
+    short, other = (a, b) if len(a) <= len(b) else (b, a)
+    return (len(short) >= 4 and other.startswith(short)) or (len(short) >= 5 and short[:5] == other[:5])
+
+
+def _own_words(text: str) -> list[str]:
+    words = (w.lower().split("'", 1)[0] for w in _WORD.findall(text))
+    return [_stem(w) for w in words if w not in _FREE_WORDS and len(w) >= 3]
+
+
+def grounded(point: str, document: str, *, share: float = GROUNDED_SHARE) -> bool:
+    """Whether ``point`` is taken from ``document``: at least ``share`` of its own words (not judgements,
+    degrees or function words; compared by crude stem) occur in it. A point of no own word ("very good")
+    cannot be checked this way and is kept.
+
+    A point a small model copied from a worked example, or from the document before, names words its
+    document does not hold ("feels cheap" for a review that praises the sound) and is dropped here; a point
+    in the document's words, or paraphrasing it around one of its words ("long battery life" for "the
+    battery lasts forever"), is kept. Only meaningful when the point and the document share a language.
+    """
+    own = _own_words(point)
+    if not own:
+        return True
+    document_words = {_stem(w) for w in _WORD.findall(document)}
+    found = sum(1 for word in own if any(_same_word(word, d) for d in document_words))
+    return found >= share * len(own)
+
+
+def _sentences(document: str) -> list[str]:
+    parts = [part.strip() for part in re.split(r"(?<=[.!?;])\s+|\n+", document)]
+    return [part for part in parts if part][:MAX_GROUNDING_SENTENCES]
+
+
+def grounded_points(
+    points: Sequence[tuple[PointKind, str]],
+    document: str,
+    *,
+    language: str,
+    embed: Callable[[Sequence[str]], list[list[float]]] | None = None,
+    min_similarity: float = GROUNDED_SIMILARITY,
+) -> tuple[list[tuple[PointKind, str]], list[tuple[PointKind, str]]]:
+    """``points`` of one document split into (kept, dropped): a point is kept when ``grounded`` in the
+    document's words or, given ``embed``, when its meaning is close to one of the document's sentences
+    (cosine >= ``min_similarity``: a paraphrase, "too expensive" for "the price is far too high").
+
+    Checked only when the document reads as ``language`` (the language the points are written in); a
+    document in another language keeps its points, as a translation cannot be checked word by word.
+    """
+    if not points or detect_language(document) != language.strip().lower():
+        return list(points), []
+    unsure = [i for i, (_, text) in enumerate(points) if not grounded(text, document)]
+    if unsure and embed is not None:
+        import numpy as np
+
+        sentences = _sentences(document) or [document]
+        vectors = np.asarray(embed([points[i][1] for i in unsure] + sentences), dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors /= np.where(norms == 0, 1.0, norms)
+        best = (vectors[: len(unsure)] @ vectors[len(unsure) :].T).max(axis=1)
+        unsure = [i for i, score in zip(unsure, best, strict=True) if float(score) < min_similarity]
+    dropped = set(unsure)
+    return [p for i, p in enumerate(points) if i not in dropped], [points[i] for i in unsure]
 
 
 # --------------------------------------------------------------------------- reduce: merging points

@@ -32,8 +32,9 @@ DOCUMENT_CHARS = 1200
 
 _TASKS: dict[SummaryKind, str] = {
     SummaryKind.PROS_CONS: (
-        "You list the points a customer review makes, each followed by (good) if the reviewer likes it or (bad) "
-        "if the reviewer dislikes it."
+        "You list what a customer review likes or dislikes about the product, each point followed by (good) if "
+        "the reviewer likes it or (bad) if the reviewer dislikes it. Leave out what is no judgement of the "
+        "product (when or why it was bought, how long it has been used)."
     ),
     SummaryKind.THEMES: "You list the themes a document talks about.",
     SummaryKind.CUSTOM: "You list what a document says about the question you are given.",
@@ -43,33 +44,39 @@ _FORMAT = (
     "words. Write NONE if it has none. Write the points in {language}."
 )
 
+#: The worked examples: hotel stays, a domain no product a job is likely to summarise shares, so a point
+#: copied from an example into a reply is visible, and the grounding check (``summary_mapreduce.grounded``)
+#: drops it. Praise and criticism in different words (a con in mild words, a pro in words that look
+#: negative: "never waited"), a sentence that is no judgement left out, one review in another language.
+#: Chosen on a tuning set (the constructed reviews with seed 7, not the evaluation seed): with the earlier
+#: examples (phones: battery, screen, "feels cheap") the model copied their points into other reviews.
 _EXAMPLES = (
-    "The screen is too dim outside, but the battery easily lasts two days.",
-    "Arrived on Tuesday.",
-    "Great battery life and a sharp camera. Way too expensive though.",
-    "It feels cheap and plasticky.",
+    "We stayed three nights in May. The staff at the front desk were rude, but the view from our balcony was stunning.",
+    "Booked it for my parents.",
+    "Das Fr\u00fchst\u00fcck war kalt. Die Zimmer sind sauber und hell.",
+    "We never waited for the lift. The towels could have been softer. The pool was tiny.",
 )
 _EXAMPLE_REPLIES: dict[SummaryKind, tuple[str, ...]] = {
     SummaryKind.PROS_CONS: (
-        "screen too dim (bad) | long battery life (good)",
+        "rude front desk staff (bad) | stunning balcony view (good)",
         "NONE",
-        "long battery life (good) | sharp camera (good) | too expensive (bad)",
-        "feels cheap (bad)",
+        "cold breakfast (bad) | clean and bright rooms (good)",
+        "never waited for the lift (good) | towels could be softer (bad) | tiny pool (bad)",
     ),
     SummaryKind.THEMES: (
-        "screen brightness | battery life",
-        "delivery",
-        "battery life | camera | price",
-        "build quality",
+        "front desk staff | balcony view",
+        "NONE",
+        "breakfast | rooms",
+        "lift | towels | pool",
     ),
     SummaryKind.CUSTOM: (
-        "battery lasts two days",
         "NONE",
-        "great battery life",
+        "NONE",
+        "cold breakfast",
         "NONE",
     ),
 }
-_EXAMPLE_QUESTION = "What do the reviews say about the battery?"
+_EXAMPLE_QUESTION = "What do the reviews say about the food?"
 
 
 def clip(text: str, max_chars: int = DOCUMENT_CHARS) -> str:
