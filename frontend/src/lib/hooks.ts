@@ -1,8 +1,10 @@
 import {
   type DependencyList,
+  type RefObject,
   useCallback,
   useEffect,
   useEffectEvent,
+  useRef,
   useState,
   useSyncExternalStore,
 } from "react";
@@ -116,4 +118,19 @@ export function useNow(active: boolean, ms = 1000): number {
   const [clock] = useState(createClock);
   const subscribe = useCallback((onTick: () => void) => (active ? clock.run(ms, onTick) : () => {}), [clock, active, ms]);
   return useSyncExternalStore(subscribe, clock.read);
+}
+
+/** A side panel's keyboard behaviour: the returned element takes focus whenever ``openKey`` changes (the
+ * panel opens or shows another item), and Escape anywhere calls ``onClose``. */
+export function usePanel<E extends HTMLElement>(openKey: unknown, onClose: () => void): RefObject<E | null> {
+  const focusRef = useRef<E>(null);
+  useEffect(() => {
+    focusRef.current?.focus();
+  }, [openKey]);
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => e.key === "Escape" && onClose();
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [onClose]);
+  return focusRef;
 }

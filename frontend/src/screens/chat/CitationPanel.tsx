@@ -1,8 +1,8 @@
-import { useEffect, useMemo, useRef } from "react";
+import { useMemo } from "react";
 import type { CitationOut } from "../../api/types";
 import { useServices } from "../../app/context";
 import { formatScore } from "../../lib/format";
-import { useAsync } from "../../lib/hooks";
+import { useAsync, usePanel } from "../../lib/hooks";
 import { renderPassage } from "../../lib/markdown";
 import { sourceName, sourceSubtitle } from "../../lib/sources";
 import "./citations.css";
@@ -40,15 +40,7 @@ function SourceLink({ citation }: { citation: CitationOut }) {
 
 /** The cited passage: which document and page it is from, its text with the supporting sentence marked. */
 export function CitationPanel({ citation, onClose }: { citation: CitationOut; onClose: () => void }) {
-  const closeRef = useRef<HTMLButtonElement>(null);
-  useEffect(() => {
-    closeRef.current?.focus();
-  }, [citation]);
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => e.key === "Escape" && onClose();
-    window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
-  }, [onClose]);
+  const closeRef = usePanel<HTMLButtonElement>(citation, onClose);
   const { text, highlight_start: start, highlight_end: end } = citation;
   const highlighted = start != null && end != null;
   const html = useMemo(

@@ -1,11 +1,10 @@
-import { useEffect, useRef } from "react";
 import type { DocumentPreviewOut } from "../../api/types";
 import { useServices } from "../../app/context";
 import { userMetadata } from "../../api/metadata";
 import { ErrorNote, Loading, StatusBadge } from "../../components/common";
 import { MetadataChips } from "../../components/MetadataChips";
 import { formatBytes, formatDate } from "../../lib/format";
-import { useAsync } from "../../lib/hooks";
+import { useAsync, usePanel } from "../../lib/hooks";
 import "./documents.css";
 
 function PreviewDetails({ preview }: { preview: DocumentPreviewOut }) {
@@ -85,15 +84,7 @@ export function DocumentPreview({
 }) {
   const { api } = useServices();
   const preview = useAsync(() => api.previewDocument(workspaceId, documentId), [api, workspaceId, documentId]);
-  const headingRef = useRef<HTMLHeadingElement>(null);
-  useEffect(() => {
-    headingRef.current?.focus();
-  }, [documentId]);
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => e.key === "Escape" && onClose();
-    window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
-  }, [onClose]);
+  const headingRef = usePanel<HTMLHeadingElement>(documentId, onClose);
   const headingId = `preview-title-${documentId}`;
   return (
     <section className="doc-preview" aria-labelledby={headingId} data-testid="document-preview">

@@ -1,9 +1,10 @@
-import { type FormEvent, useEffect, useMemo, useRef, useState } from "react";
+import { type FormEvent, useMemo, useState } from "react";
 import { ApiError, describeError } from "../../api/errors";
 import { type UserMetadata, userMetadata } from "../../api/metadata";
 import type { DocumentOut } from "../../api/types";
 import { useServices } from "../../app/context";
 import { MetadataEntries } from "../../components/MetadataEntries";
+import { usePanel } from "../../lib/hooks";
 import { entriesFrom, type KeyInfo, type MetadataEntry, metadataPatch, placeServerError } from "../../state/metadataDraft";
 import "./documents.css";
 
@@ -39,15 +40,7 @@ export function MetadataEditor({
   const outcome = useMemo(() => metadataPatch(original, entries), [original, entries]);
   // Something to save, or a row with a problem to point out (Save then says what it is).
   const changed = Object.keys(outcome.patch).length > 0 || Object.keys(outcome.errors).length > 0 || outcome.error !== null;
-  const headingRef = useRef<HTMLHeadingElement>(null);
-  useEffect(() => {
-    headingRef.current?.focus();
-  }, [documentId]);
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => e.key === "Escape" && onClose();
-    window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
-  }, [onClose]);
+  const headingRef = usePanel<HTMLHeadingElement>(documentId, onClose);
 
   const edit = (next: MetadataEntry[]) => {
     setEntries(next);
