@@ -5,7 +5,9 @@ the calls they hold. To run the whole ``VectorIndexContract`` on the adapter, th
 the answers from the documents it was sent, in the response shapes of those recordings:
 
 - ``PUT /{index}`` (the ``knn_vector`` mapping: dimension, space type), ``DELETE /{index}``,
-  ``GET /{index}/_mapping`` (with the fields mapped dynamically since), ``POST /{index}/_refresh``;
+  ``GET /{index}/_mapping`` (with the fields mapped dynamically since), ``PUT /{index}/_mapping`` (new fields
+  added, ``date_detection`` and ``dynamic_templates`` replaced, a field of another type or ``enabled`` refused),
+  ``POST /{index}/_refresh``;
 - ``POST /_bulk`` (``index`` with or without ``_id``, ``delete``), every document checked against the
   mapping: vector length, zero vectors under ``cosinesimil``, field types fixed by their first value
   (dynamic mapping: the index's ``dynamic_templates`` by ``path_match`` and ``match_mapping_type``, date
@@ -177,17 +179,33 @@ class _Index:
         if space_type not in ("cosinesimil", "innerproduct", "l2"):
             raise OpenSearchError(400, "illegal_argument_exception", f"unsupported space type [{space_type}]")
         index = cls(name=name, body=copy.deepcopy(dict(body)), dimension=dimension, space_type=space_type)
-        index._declare(properties, "")
+        index.fields.update(_declared(properties))
         return index
 
-    def _declare(self, properties: Mapping[str, Any], prefix: str) -> None:
-        for name, spec in properties.items():
-            path = f"{prefix}{name}"
-            if spec.get("enabled") is False:
-                self.fields[path] = _DISABLED
-                continue
-            self.fields[path] = str(spec.get("type", "object"))
-            self._declare(spec.get("properties", {}), f"{path}.")
+    def put_mapping(self, body: Mapping[str, Any]) -> None:
+        """New fields are added; a field already mapped with another type is refused, and nothing changes."""
+        unknown = sorted(set(body) - {"date_detection", "dynamic_templates", "properties"})
+        if unknown:
+            raise OpenSearchError(400, "emulator_limitation", f"the emulator does not update {unknown}")
+        declared = _declared(body.get("properties", {}))
+        for path, kind in declared.items():
+            known = self.fields.get(path, kind)
+            if known != kind and _DISABLED in (known, kind):  # a MapperException: 500, not 400
+                raise OpenSearchError(
+                    500, "mapper_exception", f"the [enabled] parameter can't be updated for the object mapping [{path}]"
+                )
+            if known != kind:
+                raise OpenSearchError(
+                    400,
+                    "illegal_argument_exception",
+                    f"mapper [{path}] cannot be changed from type [{known}] to [{kind}]",
+                )
+        mappings = self.body.setdefault("mappings", {})
+        for name in ("date_detection", "dynamic_templates"):  # replaced, not merged, as on a mapping update
+            if name in body:
+                mappings[name] = copy.deepcopy(body[name])
+        _merge_properties(mappings.setdefault("properties", {}), body.get("properties", {}))
+        self.fields.update(declared)
 
     def _disabled(self, path: str) -> bool:
         parts = path.split(".")
@@ -278,6 +296,29 @@ class _Index:
                 node.setdefault(leaf, dict(self.dynamic.get(path, {"type": kind})))
         _show_objects(properties)
         return mappings
+
+
+def _declared(properties: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Dotted path -> type of every field a mapping declares (``_DISABLED`` for ``enabled: false``)."""
+    fields: dict[str, str] = {}
+    for name, spec in properties.items():
+        path = f"{prefix}{name}"
+        if spec.get("enabled") is False:
+            fields[path] = _DISABLED
+            continue
+        fields[path] = str(spec.get("type", "object"))
+        fields.update(_declared(spec.get("properties", {}), f"{path}."))
+    return fields
+
+
+def _merge_properties(properties: dict[str, Any], added: Mapping[str, Any]) -> None:
+    for name, spec in added.items():
+        current = properties.setdefault(name, {})
+        for key, value in spec.items():
+            if key == "properties":
+                _merge_properties(current.setdefault("properties", {}), value)
+            else:
+                current[key] = copy.deepcopy(value)
 
 
 def _show_objects(properties: dict[str, Any]) -> None:
@@ -548,6 +589,9 @@ class OpenSearchEmulator:
             index, action = parts
             if action == "_mapping" and method == "GET":
                 return {index: {"mappings": self._index(index).mapping()}}
+            if action == "_mapping" and method == "PUT":
+                self._index(index).put_mapping(body or {})
+                return {"acknowledged": True}
             if action == "_refresh" and method == "POST":
                 self._refresh(self._index(index))
                 return {"_shards": _shards()}

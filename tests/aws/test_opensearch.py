@@ -82,7 +82,7 @@ class ReplayConnection(Connection):
     ) -> Any:
         status, data = self.recording.answer(method, url, params, body)
         if not 200 <= status < 300 and status not in ignore:
-            self._raise_error(status, data)
+            self._raise_error(status, data, "application/json")  # as a real connection passes it on
         return status, {"content-type": "application/json"}, data
 
 
@@ -203,9 +203,7 @@ def test_failures_become_typed_errors(replay: Any) -> None:
         index.ensure_workspace("ws1", dimensions=4)
     with pytest.raises(errors.Conflict, match="no knn_vector 'embedding' field"):
         index.ensure_workspace("ws3", dimensions=4)
-    with pytest.raises(
-        errors.UpstreamError, match=r"1 bulk operations: failed to parse field \[metadata.fields.page\]"
-    ):
+    with pytest.raises(errors.UpstreamError, match=r"1 bulk operations: failed to parse field \[metadata.source\]"):
         index.replace_document("ws2", "doc1", [chunk(0, (0.5, 0.5, 0.5, 0.5), workspace="ws2")])
     with pytest.raises(errors.UpstreamError, match="data access policy"):
         index.keyword("ws1", "quarry", k=1)
@@ -213,6 +211,46 @@ def test_failures_become_typed_errors(replay: Any) -> None:
         index.keyword("ws1", "quarry", k=1)
     with pytest.raises(errors.UpstreamError, match="'legacy-1' is not a quarry chunk"):
         index.keyword("ws1", "quarry", k=1)
+
+
+def test_an_index_from_before_filters_gets_their_mapping_once(replay: Any) -> None:
+    index = OpenSearchIndex(client=replay("filter_mapping_added"), new_generation=generations("gen-1"))
+    # the recording holds the exact PUT _mapping body: filter_mapping, before the first chunk is written
+    index.replace_document("ws1", "doc1", CHUNKS)
+    index.ensure_workspace("ws1", dimensions=4)  # mapping known and complete now: no request
+    assert index.set_document_fields("ws1", "doc1", {"lang": "de"}) == 2  # no second PUT _mapping either
+    index.ensure_workspace("ws2", dimensions=4)  # an existing index found by ensure_workspace: the same PUT
+    index.ensure_workspace("ws2", dimensions=4)
+
+
+def test_an_index_with_the_filter_mapping_gets_no_put_mapping(replay: Any) -> None:
+    index = OpenSearchIndex(client=replay("filter_mapping_current"), new_generation=generations("gen-1"))
+    index.ensure_workspace("ws1", dimensions=4)  # created with index_body, which holds filter_mapping
+    index.replace_document("ws1", "doc1", CHUNKS)
+    assert index.set_document_fields("ws2", "doc1", {"lang": "de"}) == 2  # made elsewhere, mapping read once
+
+    mappings = bodies.index_body(4, IndexLayout())["mappings"]
+    filters = bodies.filter_mapping()
+    assert {key: mappings[key] for key in ("date_detection", "dynamic_templates")} == {
+        key: filters[key] for key in ("date_detection", "dynamic_templates")
+    }
+    assert {name: mappings["properties"][name] for name in filters["properties"]} == filters["properties"]
+    assert bodies.has_filter_mapping({"i": {"mappings": mappings}}, "i")
+
+
+def test_a_mapping_that_cannot_take_the_filters_is_a_clear_error(replay: Any) -> None:
+    index = OpenSearchIndex(client=replay("filter_mapping_conflict"), new_generation=generations("gen-1"))
+    refused = r"quarry-ws1 was made before metadata filters .*\[filterable\.keys\] cannot be changed"
+    with pytest.raises(errors.Conflict, match=refused):
+        index.replace_document("ws1", "doc1", CHUNKS)  # nothing written
+    with pytest.raises(errors.Conflict, match=refused):  # known now: refused again without a request
+        index.replace_document("ws1", "doc1", CHUNKS)
+    with pytest.raises(errors.Conflict, match=refused):
+        index.ensure_workspace("ws1", dimensions=4)
+    with pytest.raises(errors.Conflict, match=refused):
+        index.set_document_fields("ws1", "doc1", {"lang": "de"})
+    with pytest.raises(errors.UpstreamError, match="data access policy"):  # not a mapping conflict
+        index.ensure_workspace("ws2", dimensions=4)
 
 
 def test_bad_input_never_reaches_opensearch(replay: Any) -> None:

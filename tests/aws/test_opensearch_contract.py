@@ -17,7 +17,9 @@ import pytest
 from opensearchpy import OpenSearch
 
 from quarry import errors
+from quarry.adapters import opensearch_bodies as bodies
 from quarry.adapters.opensearch import OpenSearchIndex
+from quarry.adapters.opensearch_bodies import IndexLayout
 from quarry.filters import Filter
 from quarry.models import Chunk
 from tests.contracts.vector_index_contract import VectorIndexContract, make_chunk
@@ -121,6 +123,74 @@ def test_the_emulator_maps_new_fields_as_opensearch_does() -> None:
     assert typed["number"]["properties"] == {"n": {"type": "double"}}
     assert typed["date"]["properties"] == {"day": {"type": "keyword"}}
     assert properties["metadata"]["properties"] == {"fields": {"type": "object", "enabled": False}}
+
+
+# The index an older Quarry made: no filterable copies, date detection on, user metadata indexed dynamically.
+PRE_FILTER_INDEX = {
+    "settings": {"index": {"knn": True}},
+    "mappings": {
+        "dynamic_templates": [
+            {
+                "metadata_strings": {
+                    "path_match": "metadata.*",
+                    "match_mapping_type": "string",
+                    "mapping": {"type": "keyword", "ignore_above": 1024},
+                }
+            }
+        ],
+        "properties": {
+            "document_id": {"type": "keyword"},
+            "ordinal": {"type": "integer"},
+            "text": {"type": "text", "analyzer": "english"},
+            "metadata": {"type": "object", "dynamic": True},
+            "embedding": {"type": "knn_vector", "dimension": 1},
+        },
+    },
+}
+
+
+def test_an_index_from_before_filters_is_given_their_mapping_and_filters_work() -> None:
+    client = emulated_client(OpenSearchEmulator())
+    client.indices.create(index="quarry-w1", body=PRE_FILTER_INDEX)
+    old = {"document_id": "d0", "ordinal": 0, "text": "text", "metadata": {"source": "a.md"}, "embedding": [1.0]}
+    client.bulk(body=[{"index": {"_index": "quarry-w1", "_id": "d0:0"}}, old], refresh="true")
+
+    index = OpenSearchIndex(client=client)  # a process of this Quarry, meeting the index first on a write
+    for n, fields in enumerate(({"day": "2024-05-01", "n": 3}, {"day": "not a date", "n": "three"}), start=1):
+        index.replace_document(
+            "w1", f"d{n}", [make_chunk("w1", f"d{n}", 0, "text", (1.0,), metadata={"fields": fields})]
+        )
+
+    properties = client.indices.get_mapping(index="quarry-w1")["quarry-w1"]["mappings"]["properties"]
+    typed = properties["filterable"]["properties"]
+    assert typed["number"]["properties"] == {"n": {"type": "double"}}
+    assert typed["date"]["properties"] == {"day": {"type": "keyword"}}  # not an OpenSearch date
+    assert properties["metadata"]["properties"]["fields"] == {"type": "object", "enabled": False}
+    assert [hit.chunk.id for hit in index.keyword("w1", "text", k=5, filters=Filter.parse({"n": {"gte": 3}}))] == [
+        "d1:0"
+    ]
+    later = Filter.parse({"day": {"gte": "2024-01-01"}})
+    assert [hit.chunk.id for hit in index.dense("w1", [1.0], k=5, filters=later)] == ["d1:0"]
+    assert len(index.keyword("w1", "text", k=5)) == 3  # the older chunk is still there
+
+
+def test_a_guessed_filterable_mapping_stops_writes_with_a_conflict() -> None:
+    emulator = OpenSearchEmulator()
+    client = emulated_client(emulator)
+    client.indices.create(index="quarry-w1", body=PRE_FILTER_INDEX)
+    chunk = make_chunk("w1", "d1", 0, "text", (1.0,), metadata={"fields": {"n": 3}})
+    guessed = bodies.chunk_source(chunk, generation="g", layout=IndexLayout())  # as written before the fix
+    client.bulk(body=[{"index": {"_index": "quarry-w1", "_id": "d1:0"}}, guessed], refresh="true")
+    index = OpenSearchIndex(client=client)
+
+    refused = r"made before metadata filters .*\[enabled\] parameter can't be updated .* \[metadata\.fields\]"
+    with pytest.raises(errors.Conflict, match=refused):
+        index.replace_document("w1", "d1", [chunk])
+    sent = len(emulator.exchanges)
+    with pytest.raises(errors.Conflict):
+        index.set_document_fields("w1", "d1", {"n": 4})
+    assert len(emulator.exchanges) == sent  # refused once per process, then known
+    assert client.count(index="quarry-w1")["count"] == 1
 
 
 def test_writes_are_searchable_only_after_a_refresh() -> None:

@@ -21,6 +21,14 @@ vanish mid-replace:
 managed domain; on Serverless (no ``_update_by_query``, no custom ids) the document's chunks are read
 back, vectors included, and written again by the same write-new-then-delete-old replacement.
 
+An index made before metadata filters has no mapping for the chunks' ``filterable`` copies (dynamic mapping
+would guess their types: a number as ``long``, a date string as ``date``) and indexes ``metadata.fields``.
+Before the first write to an index in a process (``ensure_workspace``, ``replace_document``,
+``set_document_fields``) its mapping, read once anyway for the dimensions, is checked, and if it lacks
+``opensearch_bodies.filter_mapping`` that is added with PUT ``<index>/_mapping``: at most once per index
+per process. Reads never change a mapping (reader roles may not). A field already mapped another way
+cannot be changed in place: that is a ``Conflict`` naming the field, raised on every write, never ignored.
+
 A workspace without an index is ``NotFound`` to writes, counts and searches, as on every
 ``VectorIndex`` (only ``ensure_workspace`` creates one, so a replace racing a workspace deletion
 cannot bring its index back); ``delete_document`` and ``drop_workspace`` find nothing to do there.
@@ -54,6 +62,8 @@ __all__ = ["OpenSearchIndex", "build_client"]
 _BULK_CHUNKS = 200  # chunks per bulk request (a 1024-d vector is ~10 KB of JSON)
 _ID_PAGE = 1000
 _MAX_ID_PAGES = 100
+# What OpenSearch answers to a mapping that would change a field already mapped another way.
+_MAPPING_CONFLICTS = frozenset({"illegal_argument_exception", "mapper_exception", "mapper_parsing_exception"})
 
 
 def build_client(endpoint: str, *, region: str, serverless: bool, timeout: float = 30.0) -> Any:
@@ -107,6 +117,13 @@ def _is_missing_index(exc: BaseException) -> bool:
     return isinstance(exc, os_errors.NotFoundError)
 
 
+def _error_reason(exc: Any) -> str:
+    """The ``reason`` of an OpenSearch error answer, else its type."""
+    info = exc.info if isinstance(exc.info, Mapping) else {}
+    error = info.get("error")
+    return str(error.get("reason") or exc.error) if isinstance(error, Mapping) else str(exc.error)
+
+
 class OpenSearchIndex:
     """``ports.VectorIndex`` for one OpenSearch domain or Serverless collection."""
 
@@ -132,6 +149,8 @@ class OpenSearchIndex:
         self._refresh = refresh and not self.layout.serverless  # Serverless refreshes on its own schedule
         self._new_generation = new_generation
         self._known: dict[str, int] = {}  # index -> dimensions, once seen
+        self._filters_mapped: set[str] = set()  # indexes known to have bodies.filter_mapping
+        self._filter_conflicts: dict[str, str] = {}  # index -> why filter_mapping cannot be added to it
 
     @classmethod
     def from_settings(cls, settings: Settings, *, client: Any | None = None) -> OpenSearchIndex:
@@ -158,11 +177,13 @@ class OpenSearchIndex:
         existing = self._dimensions_of(index)
         if existing is None:
             self._create(index, dimensions)
+            self._known[index] = dimensions
         elif existing != dimensions:
             raise errors.Conflict(
                 f"workspace {workspace_id} is indexed with {existing}-dimensional vectors, not {dimensions}"
             )
-        self._known[index] = dimensions
+        else:
+            self._add_filter_mapping(index)
 
     def _dimensions_of(self, index: str) -> int | None:
         if index in self._known:
@@ -177,14 +198,41 @@ class OpenSearchIndex:
         dimensions = bodies.mapping_dimensions(mapping, index)
         if dimensions is None:
             raise errors.Conflict(f"OpenSearch index {index} exists but has no knn_vector 'embedding' field")
+        self._known[index] = dimensions
+        if bodies.has_filter_mapping(mapping, index):
+            self._filters_mapped.add(index)
         return dimensions
 
     def _existing_dimensions(self, index: str, workspace_id: str) -> int:
         dimensions = self._dimensions_of(index)
         if dimensions is None:
             raise errors.NotFound(f"workspace {workspace_id!r} has no index")
-        self._known[index] = dimensions
         return dimensions
+
+    def _add_filter_mapping(self, index: str) -> None:
+        """Give an existing index ``bodies.filter_mapping`` unless its mapping (read by ``_dimensions_of``)
+        has it: chunks written without it would get ``filterable`` mapped by guess and filters would
+        misbehave. At most one PUT per index per process, whether it succeeds or conflicts."""
+        if index in self._filters_mapped:
+            return
+        if index in self._filter_conflicts:
+            raise errors.Conflict(self._filter_conflicts[index])
+        from opensearchpy import exceptions as os_errors
+
+        with _translated("adding the metadata filter mapping"):
+            try:
+                self._os().indices.put_mapping(index=index, body=bodies.filter_mapping())
+            except os_errors.TransportError as exc:
+                if _is_missing_index(exc):
+                    raise errors.NotFound(f"OpenSearch index {index} no longer exists") from exc
+                if exc.error not in _MAPPING_CONFLICTS:
+                    raise
+                self._filter_conflicts[index] = (
+                    f"OpenSearch index {index} was made before metadata filters and its mapping cannot take them "
+                    f"({_error_reason(exc)}); create a new workspace and upload its documents there"
+                )
+                raise errors.Conflict(self._filter_conflicts[index]) from exc
+        self._filters_mapped.add(index)
 
     def _create(self, index: str, dimensions: int) -> None:
         from opensearchpy import exceptions as os_errors
@@ -196,10 +244,13 @@ class OpenSearchIndex:
             except os_errors.RequestError as exc:
                 if exc.error != "resource_already_exists_exception":  # lost a race: fine
                     raise
+        self._filters_mapped.add(index)
 
     def drop_workspace(self, workspace_id: str) -> None:
         index = self._index(workspace_id)
         self._known.pop(index, None)
+        self._filters_mapped.discard(index)
+        self._filter_conflicts.pop(index, None)
         with _translated("deleting the index"):
             try:
                 self._os().indices.delete(index=index)
@@ -225,6 +276,7 @@ class OpenSearchIndex:
         dimensions = self._existing_dimensions(index, workspace_id)
         for chunk in chunks:
             bodies.check_vector(chunk.embedding or (), dimensions, f"the embedding of chunk {chunk.id}")
+        self._add_filter_mapping(index)
         generation = self._new_generation()
         for start in range(0, len(chunks), _BULK_CHUNKS):
             batch = chunks[start : start + _BULK_CHUNKS]
@@ -312,6 +364,9 @@ class OpenSearchIndex:
         index = self._index(workspace_id)
         if self.layout.serverless:
             return self._rewrite_fields(index, workspace_id, document_id, checked)
+        if self._dimensions_of(index) is None:
+            return 0
+        self._add_filter_mapping(index)
         with _translated("updating metadata"):
             try:
                 response = self._os().update_by_query(

@@ -24,7 +24,8 @@ the second document fail to index, and a keyword field would match the string ``
 Each type has its own field instead, which gives exactly the semantics of ``quarry.filters``: a number
 bound ranges over ``number.<key>`` only, a date bound over ``date.<key>`` only (normalised dates compare
 as text in time order; keyword ranges compare terms byte-wise, i.e. by code point, as Python does).
-``date_detection`` is off so no string is ever mapped as an OpenSearch ``date``.
+``date_detection`` is off so no string is ever mapped as an OpenSearch ``date``. An index made before
+``filterable`` existed has none of this; ``filter_mapping`` is what the adapter adds to it before writing.
 
 Scores of ``dense`` are turned back into cosine similarity whatever the space type, so the
 domain's relevance threshold means the same thing on every VectorIndex.
@@ -57,7 +58,9 @@ __all__ = [
     "dense_query",
     "document_query",
     "filter_clauses",
+    "filter_mapping",
     "filterable_source",
+    "has_filter_mapping",
     "hit_ids",
     "id_page_query",
     "index_body",
@@ -111,29 +114,79 @@ def index_name(prefix: str, workspace_id: str) -> str:
     return name
 
 
+_FILTER_TEMPLATES: tuple[dict[str, Any], ...] = (
+    {"filter_keywords": {"path_match": f"{FILTERABLE}.keyword.*", "mapping": {"type": "keyword"}}},
+    {"filter_numbers": {"path_match": f"{FILTERABLE}.number.*", "mapping": {"type": "double"}}},
+    {"filter_booleans": {"path_match": f"{FILTERABLE}.boolean.*", "mapping": {"type": "boolean"}}},
+    {"filter_dates": {"path_match": f"{FILTERABLE}.date.*", "mapping": {"type": "keyword"}}},
+)
+_METADATA_STRINGS_TEMPLATE: dict[str, Any] = {
+    "metadata_strings": {
+        "path_match": "metadata.*",
+        "match_mapping_type": "string",
+        "mapping": {"type": "keyword", "ignore_above": 1024},
+    }
+}
+
+
+def filter_mapping() -> dict[str, Any]:
+    """The part of the mapping metadata filters need: user metadata not indexed, its typed copies under
+    ``filterable``, no date detection.
+
+    ``index_body`` includes it; an index made before metadata filters gets it with PUT ``<index>/_mapping``
+    (new fields may be added to a mapping; ``dynamic_templates`` given there replace the index's list, so
+    the whole list is sent, the ``metadata_strings`` template older indexes already have included).
+    """
+    return {
+        "date_detection": False,
+        "dynamic_templates": [*_FILTER_TEMPLATES, _METADATA_STRINGS_TEMPLATE],
+        "properties": {
+            "metadata": {
+                "type": "object",
+                "dynamic": True,
+                "properties": {USER_METADATA_KEY: {"type": "object", "enabled": False}},
+            },
+            FILTERABLE: {
+                "properties": {
+                    "keys": {"type": "keyword"},
+                    "keyword": {"type": "object"},
+                    "number": {"type": "object"},
+                    "boolean": {"type": "object"},
+                    "date": {"type": "object"},
+                }
+            },
+        },
+    }
+
+
+def has_filter_mapping(mapping_response: Mapping[str, Any], index: str) -> bool:
+    """Whether ``index`` in a GET ``<index>/_mapping`` answer already has ``filter_mapping`` (so needs no PUT)."""
+    try:
+        mappings = mapping_response[index]["mappings"]
+        properties = mappings["properties"]
+        keys_type = properties[FILTERABLE]["properties"]["keys"].get("type")
+        user_metadata_enabled = properties["metadata"]["properties"][USER_METADATA_KEY].get("enabled")
+        templates = mappings.get("dynamic_templates") or []
+    except (KeyError, TypeError, AttributeError):
+        return False
+    return (
+        keys_type == "keyword"
+        and str(user_metadata_enabled).lower() == "false"
+        and all(template in templates for template in _FILTER_TEMPLATES)
+    )
+
+
 def index_body(dimensions: int, layout: IndexLayout) -> dict[str, Any]:
     if not 1 <= dimensions <= 16_000:
         raise errors.InvalidInput(f"an OpenSearch knn_vector takes 1 to 16000 dimensions, not {dimensions}")
     index_settings: dict[str, Any] = {"knn": True}
     if not layout.serverless:  # Serverless manages shards and rejects most index settings
         index_settings["knn.algo_param.ef_search"] = layout.ef_search
+    filters = filter_mapping()
     return {
         "settings": {"index": index_settings},
         "mappings": {
-            "date_detection": False,
-            "dynamic_templates": [
-                {"filter_keywords": {"path_match": f"{FILTERABLE}.keyword.*", "mapping": {"type": "keyword"}}},
-                {"filter_numbers": {"path_match": f"{FILTERABLE}.number.*", "mapping": {"type": "double"}}},
-                {"filter_booleans": {"path_match": f"{FILTERABLE}.boolean.*", "mapping": {"type": "boolean"}}},
-                {"filter_dates": {"path_match": f"{FILTERABLE}.date.*", "mapping": {"type": "keyword"}}},
-                {
-                    "metadata_strings": {
-                        "path_match": "metadata.*",
-                        "match_mapping_type": "string",
-                        "mapping": {"type": "keyword", "ignore_above": 1024},
-                    }
-                },
-            ],
+            **filters,
             "properties": {
                 "workspace_id": {"type": "keyword"},
                 "document_id": {"type": "keyword"},
@@ -144,20 +197,7 @@ def index_body(dimensions: int, layout: IndexLayout) -> dict[str, Any]:
                 "end": {"type": "integer"},
                 "title": {"type": "text", "analyzer": "english"},
                 "text": {"type": "text", "analyzer": "english"},
-                "metadata": {
-                    "type": "object",
-                    "dynamic": True,
-                    "properties": {USER_METADATA_KEY: {"type": "object", "enabled": False}},
-                },
-                FILTERABLE: {
-                    "properties": {
-                        "keys": {"type": "keyword"},
-                        "keyword": {"type": "object"},
-                        "number": {"type": "object"},
-                        "boolean": {"type": "object"},
-                        "date": {"type": "object"},
-                    }
-                },
+                **filters["properties"],
                 "embedding": {
                     "type": "knn_vector",
                     "dimension": dimensions,
