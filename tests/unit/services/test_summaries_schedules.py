@@ -3,6 +3,7 @@ timer that honours them in ``quarry serve``, and the journal that resumes runs a
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -146,6 +147,53 @@ def test_a_timer_that_was_never_started_only_records() -> None:
     schedules.put(job("j", None))
     assert schedules.next_due("ws", "j") is None
     schedules.close()
+
+
+def ran(job_id: str, schedule: str, started_at: datetime, *, for_: timedelta = timedelta(minutes=10)) -> SummaryJob:
+    """A job created a week before NOW whose last run started at ``started_at`` and took ``for_``."""
+    created = job(job_id, schedule, created_at=NOW - timedelta(days=7))
+    return dataclasses.replace(created, started_at=started_at, finished_at=started_at + for_)
+
+
+def test_a_firing_missed_while_no_server_ran_runs_once_at_start_then_the_schedule_goes_on() -> None:
+    nightly = "cron(0 6 * * ? *)"  # NOW is 12:00, so today's 06:00 is the last firing before it
+    jobs = [
+        ran("missed-three", nightly, NOW - timedelta(days=3, hours=6)),  # ran at 06:00 three days ago
+        ran("ran-at-last-firing", nightly, NOW - timedelta(hours=6)),
+        ran("ran-through-it", nightly, NOW - timedelta(hours=6, minutes=30), for_=timedelta(hours=1)),
+        ran("rate-missed", "rate(1 day)", NOW - timedelta(days=2)),  # rate firings at 12:00 from created_at
+    ]
+    clock = Clock(NOW)
+    fired: list[str] = []
+    lock = threading.Condition()
+
+    def fire(workspace_id: str, job_id: str) -> None:
+        with lock:
+            fired.append(job_id)
+            lock.notify_all()
+
+    def wait_for(count: int) -> list[str]:
+        with lock:
+            assert lock.wait_for(lambda: len(fired) >= count, timeout=5), fired
+        time.sleep(0.3)  # the timer ticks every 0.05 s: anything fired twice would show by now
+        with lock:
+            return sorted(fired)
+
+    schedules = LocalSchedules(clock=clock, max_sleep=0.05)
+    schedules.start(jobs, fire)
+    try:
+        assert wait_for(2) == ["missed-three", "rate-missed"]  # once each, not once per firing missed
+        tomorrow = NOW + timedelta(hours=18)
+        assert {j.id: schedules.next_due("ws", j.id) for j in jobs} == {
+            "missed-three": tomorrow,
+            "ran-at-last-firing": tomorrow,
+            "ran-through-it": tomorrow,
+            "rate-missed": NOW + timedelta(days=1),
+        }
+        clock.now = tomorrow  # the next nightly firing fires every nightly job, the caught-up one too
+        assert wait_for(5) == ["missed-three", "missed-three", "ran-at-last-firing", "ran-through-it", "rate-missed"]
+    finally:
+        schedules.close()
 
 
 def test_the_run_journal_survives_a_restart(tmp_path: Path) -> None:

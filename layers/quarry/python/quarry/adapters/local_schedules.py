@@ -4,8 +4,12 @@
 firing (``quarry.schedules``: the same EventBridge expressions AWS runs) and, once ``start``-ed by
 ``quarry serve``, a timer thread calls ``fire(workspace_id, job_id)`` when one is due. The store is the
 source of truth: ``start`` loads every scheduled job from it, and ``put``/``delete`` keep the timer in
-step with the API. Firings missed while no server ran are not caught up; the next one counts. A process
-that never starts it (the CLI) only records schedules (the store has them for the next ``quarry serve``).
+step with the API. A job that missed firings while no server ran (its schedule fired after it last ran, and
+before now) runs once when ``quarry serve`` starts, as anacron would, however many it missed; then it
+follows its schedule again. When it last ran is read from the stored job: its ``created_at`` (a job runs
+when created), the ``started_at`` and ``finished_at`` of its last run (a firing during a run is skipped,
+so a run still going at a firing time counts as that firing). A process that never starts the timer (the
+CLI) only records schedules (the store has them for the next ``quarry serve``).
 
 ``LocalRunJournal`` is the local workflow's memory of summary runs started and not finished (a JSON file
 under the data directory): ``quarry serve`` starts them again at start, and a resumed run skips the
@@ -68,9 +72,7 @@ class LocalSchedules:
             self.delete(*key)
             return
         with self._changed:
-            self._entries[key] = _Entry(
-                schedule, job.created_at, schedule.next_after(self._clock(), anchor=job.created_at)
-            )
+            self._entries[key] = _Entry(schedule, job.created_at, _first_due(schedule, job, self._clock()))
             self._changed.notify_all()
 
     def delete(self, workspace_id: str, job_id: str) -> None:
@@ -145,6 +147,15 @@ class LocalSchedules:
             self._fire(workspace_id, job_id)
         except Exception:  # one failing job must not stop the others' schedules
             log.exception("scheduled run of summary job %s failed to start", job_id)
+
+
+def _first_due(schedule: Schedule, job: SummaryJob, now: datetime) -> datetime | None:
+    """When the job is first due: ``now`` if its schedule fired since it last ran (missed while no server ran:
+    one run, not one per firing missed), else its next firing. A rate counts from ``created_at``."""
+    ran = [moment for moment in (job.created_at, job.started_at, job.finished_at) if moment is not None]
+    last_ran = min(now, max(ran))  # a clock that went back does not skip firings
+    first = schedule.next_after(last_ran, anchor=job.created_at)
+    return now if first is not None and first <= now else first
 
 
 class LocalRunJournal:
