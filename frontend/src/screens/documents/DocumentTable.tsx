@@ -8,6 +8,28 @@ import type { DocumentView, SortKey } from "../../state/documentView";
 import { FileName } from "./FileName";
 import "./documents.css";
 
+/** Column headers that the row's cells repeat as their labels when the rows stack (see CellLabel). */
+const COLUMN = {
+  source: "Source",
+  status: "Status",
+  metadata: "Metadata",
+  chunks: "Chunks",
+  size: "Size",
+  updated: "Updated",
+} as const;
+
+/**
+ * The cell's column header, shown before its value only where a narrow table stacks each row as a card (the
+ * header row is not there to read it from). Hidden from assistive technology, which announces the header itself.
+ */
+function CellLabel({ children }: { children: string }) {
+  return (
+    <span className="cell-label" aria-hidden="true">
+      {children}
+    </span>
+  );
+}
+
 function UploadCell({ row }: { row: DocRow }) {
   const u = row.upload;
   if (!u || u.phase === "uploaded") return null;
@@ -35,7 +57,8 @@ function UploadCell({ row }: { row: DocRow }) {
 function StatusCell({ row }: { row: DocRow }) {
   const uploading = row.upload && (row.upload.phase === "uploading" || row.upload.phase === "requesting");
   return (
-    <td>
+    <td role="cell">
+      <CellLabel>{COLUMN.status}</CellLabel>
       {uploading ? <StatusBadge status="uploading" testId="document-status" /> : <StatusBadge status={row.status} testId="document-status" />}
       {row.status === "error" && row.reason && (
         <p className="error-text small" data-testid="document-reason">
@@ -101,7 +124,7 @@ function SortableHeader({
   const active = view.sort === column;
   const mark = active ? (view.direction === "ascending" ? "▲" : "▼") : "";
   return (
-    <th scope="col" className={className} aria-sort={active ? view.direction : "none"} data-testid={`sort-${column}`}>
+    <th scope="col" role="columnheader" className={className} aria-sort={active ? view.direction : "none"} data-testid={`sort-${column}`}>
       <button type="button" className="sort-header" onClick={() => onSort(column)}>
         {label}
         <span className="sort-mark" aria-hidden="true">
@@ -133,44 +156,55 @@ export function DocumentTable({
   /** Opens the row's metadata editor. */
   onMetadata: (row: DocRow) => void;
 }) {
+  // Where the table is too narrow for its columns (documents.css), each row stacks as a card: display values
+  // other than table's drop the table semantics in WebKit (VoiceOver on an iPhone), so the roles are explicit.
   return (
-    <div className="table-wrap">
-      <table className="table" data-testid="document-table">
+    <div className="table-wrap doc-table-wrap">
+      <table className="table doc-table" role="table" data-testid="document-table">
         <caption className="sr-only">Documents in this workspace, with their processing status</caption>
-        <thead>
-          <tr>
+        <thead role="rowgroup">
+          <tr role="row">
             <SortableHeader label="Name" column="name" view={view} onSort={onSort} />
-            <th scope="col">Source</th>
-            <SortableHeader label="Status" column="status" view={view} onSort={onSort} />
-            <th scope="col">Metadata</th>
-            <th scope="col" className="num">
-              Chunks
+            <th scope="col" role="columnheader">
+              {COLUMN.source}
             </th>
-            <th scope="col" className="num">
-              Size
+            <SortableHeader label={COLUMN.status} column="status" view={view} onSort={onSort} />
+            <th scope="col" role="columnheader">
+              {COLUMN.metadata}
             </th>
-            <SortableHeader label="Updated" column="updated" view={view} onSort={onSort} />
-            <th scope="col">
+            <th scope="col" role="columnheader" className="num">
+              {COLUMN.chunks}
+            </th>
+            <th scope="col" role="columnheader" className="num">
+              {COLUMN.size}
+            </th>
+            <SortableHeader label={COLUMN.updated} column="updated" view={view} onSort={onSort} />
+            <th scope="col" role="columnheader">
               <span className="sr-only">Actions</span>
             </th>
           </tr>
         </thead>
-        <tbody aria-live="polite">
+        <tbody role="rowgroup" aria-live="polite">
           {rows.map((r) => (
             <tr
               key={r.id}
+              role="row"
               data-testid="document-row"
               data-document-id={r.id}
               data-document-name={r.name}
               data-status={r.status}
             >
-              <th scope="row" className="doc-name">
+              <th scope="row" role="rowheader" className="doc-name">
                 {r.parentId && <span aria-label="page of a website">↳ </span>}
                 <FileName name={r.name} />
               </th>
-              <td>{r.source ?? "—"}</td>
+              <td role="cell">
+                <CellLabel>{COLUMN.source}</CellLabel>
+                {r.source ?? "—"}
+              </td>
               <StatusCell row={r} />
-              <td className="doc-meta" data-testid="document-metadata">
+              <td role="cell" className="doc-meta" data-testid="document-metadata">
+                <CellLabel>{COLUMN.metadata}</CellLabel>
                 <MetadataChips metadata={r.metadata} max={4} label={`Metadata of ${r.name}`} />
                 {r.upload?.phase === "requesting" || r.upload?.phase === "uploading" ? null : (
                   <button
@@ -185,12 +219,21 @@ export function DocumentTable({
                   </button>
                 )}
               </td>
-              <td className="num">{r.chunkCount}</td>
-              <td className="num">{formatBytes(r.sizeBytes)}</td>
-              <td className="small" data-testid="document-updated" data-updated-at={r.updatedAt ?? ""}>
-                {formatDate(r.updatedAt)}
+              <td role="cell" className="num">
+                <CellLabel>{COLUMN.chunks}</CellLabel>
+                {r.chunkCount}
               </td>
-              <td>
+              <td role="cell" className="num">
+                <CellLabel>{COLUMN.size}</CellLabel>
+                {formatBytes(r.sizeBytes)}
+              </td>
+              <td role="cell" className="small">
+                <CellLabel>{COLUMN.updated}</CellLabel>
+                <span data-testid="document-updated" data-updated-at={r.updatedAt ?? ""}>
+                  {formatDate(r.updatedAt)}
+                </span>
+              </td>
+              <td role="cell" className="doc-actions">
                 <div className="row-actions">
                   {r.status === "processed" && (
                     <button
