@@ -144,10 +144,14 @@ class FakeCatalog:
     def put_document(self, document: Document) -> None:
         self.documents[(document.workspace_id, document.id)] = document
 
-    def put_document_if(self, document: Document, *, expected_sequencer: str | None) -> bool:
+    def put_document_if(
+        self, document: Document, *, expected_sequencer: str | None, expected_status: DocumentStatus | None = None
+    ) -> bool:
         with self._lock:
             current = self.documents.get((document.workspace_id, document.id))
             if current is None or (current.metadata.get(UPLOAD_SEQUENCER) or None) != expected_sequencer:
+                return False
+            if expected_status is not None and current.status is not DocumentStatus(expected_status):
                 return False
             self.documents[(document.workspace_id, document.id)] = document
             return True

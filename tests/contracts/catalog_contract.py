@@ -247,6 +247,40 @@ class CatalogContract:
         assert not catalog.put_document_if(document, expected_sequencer="01")
         assert catalog.get_document(workspace.id, document.id) is None
 
+    def test_put_document_if_expecting_a_status_loses_to_a_status_change(self, catalog: Catalog) -> None:
+        """A metadata edit read the document as failed; a retry made it ``created``: the edit must not write
+        ``error`` back over it. Both the sequencer and the status have to match."""
+        workspace = make_workspace()
+        catalog.put_workspace(workspace)
+        failed = make_document(workspace, metadata={UPLOAD_SEQUENCER: "01"}, status=DocumentStatus.ERROR)
+        catalog.register_document(failed)
+        edited = replace(failed, metadata={UPLOAD_SEQUENCER: "01", "fields": {"product": "Z"}})
+
+        retried = catalog.set_document_status(workspace.id, failed.id, DocumentStatus.CREATED)
+
+        assert retried is not None
+        assert not catalog.put_document_if(edited, expected_sequencer="01", expected_status=DocumentStatus.ERROR)
+        assert catalog.get_document(workspace.id, failed.id) == retried
+        assert not catalog.put_document_if(
+            replace(edited, status=DocumentStatus.CREATED),
+            expected_sequencer="02",
+            expected_status=DocumentStatus.CREATED,
+        )  # the status matches, the version does not
+        assert catalog.get_document(workspace.id, failed.id) == retried
+        again = replace(edited, status=DocumentStatus.CREATED, status_reason=None)
+        assert catalog.put_document_if(again, expected_sequencer="01", expected_status=DocumentStatus.CREATED)
+        assert catalog.get_document(workspace.id, failed.id) == again
+        # no status expected: any status will do (a new version replaces the document whatever its state)
+        assert catalog.put_document_if(replace(again, status=DocumentStatus.PROCESSED), expected_sequencer="01")
+
+        unversioned = make_document(workspace, status=DocumentStatus.PROCESSED)  # records no sequencer
+        catalog.register_document(unversioned)
+        tagged = replace(unversioned, metadata={"fields": {"product": "Z"}})
+        assert not catalog.put_document_if(tagged, expected_sequencer=None, expected_status=DocumentStatus.ERROR)
+        assert catalog.get_document(workspace.id, unversioned.id) == unversioned
+        assert catalog.put_document_if(tagged, expected_sequencer=None, expected_status=DocumentStatus.PROCESSED)
+        assert catalog.get_document(workspace.id, unversioned.id) == tagged
+
     def test_put_document_if_has_one_winner_among_concurrent_writers(self, catalog: Catalog) -> None:
         """Writers that all read version 01 race on it: exactly one write lands, and it is the one stored."""
         if not self.threads_race_for_real:

@@ -173,13 +173,18 @@ class Catalog(Protocol):
         ...
 
     def put_document(self, document: Document) -> None: ...
-    def put_document_if(self, document: Document, *, expected_sequencer: str | None) -> bool:
-        """Compare-and-set: replace the stored document only if it still records ``expected_sequencer``.
+    def put_document_if(
+        self, document: Document, *, expected_sequencer: str | None, expected_status: DocumentStatus | None = None
+    ) -> bool:
+        """Compare-and-set: replace the stored document only if it still records ``expected_sequencer``
+        and, unless ``expected_status`` is None, still has that status.
 
         The stored value is ``metadata[UPLOAD_SEQUENCER]`` (None: the document records none). One atomic
         write, so of two writers that read the same version only the first wins; the other gets False,
-        writes nothing, and reads again. False as well when no document is stored under that id (it was
-        deleted: register it again). An idempotency key set at registration is kept.
+        writes nothing, and reads again. The status is compared for a writer that keeps the status it read
+        (a metadata edit): a run's status change (``set_document_status``) leaves the sequencer as it is.
+        False as well when no document is stored under that id (it was deleted: register it again). An
+        idempotency key set at registration is kept.
         """
         ...
 

@@ -298,15 +298,23 @@ class SqlCatalog(_Tables):
             )
         )
 
-    def put_document_if(self, document: Document, *, expected_sequencer: str | None) -> bool:
-        """One ``UPDATE ... WHERE`` on the stored sequencer: Postgres re-checks the condition on the row it
-        locked, so of two concurrent writers that read the same version only the first matches."""
+    def put_document_if(
+        self, document: Document, *, expected_sequencer: str | None, expected_status: DocumentStatus | None = None
+    ) -> bool:
+        """One ``UPDATE ... WHERE`` on the stored sequencer (and status): Postgres re-checks the condition on the
+        row it locked, so of two concurrent writers that read the same version only the first matches."""
         stored = f"(metadata ->> '{UPLOAD_SEQUENCER}')"  # the row before the update
         condition = f"{stored} IS NULL" if expected_sequencer is None else f"{stored} = %(expected_sequencer)s"
+        if expected_status is not None:
+            condition += " AND status = %(expected_status)s"
+        expected = {
+            "expected_sequencer": expected_sequencer,
+            "expected_status": None if expected_status is None else DocumentStatus(expected_status).value,
+        }
         row = self._one(
             f"UPDATE {{t}}.documents SET {_DOCUMENT_SETS}"
             f" WHERE workspace_id = %(workspace_id)s AND id = %(id)s AND {condition} RETURNING id",
-            _document_params(document) | {"expected_sequencer": expected_sequencer},
+            _document_params(document) | expected,
         )
         return row is not None
 

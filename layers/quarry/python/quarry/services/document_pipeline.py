@@ -7,6 +7,10 @@ A document deleted while it is being indexed stays deleted: after writing its ch
 the catalog whether the document still exists and, if not, deletes the chunks again and raises
 ``DocumentDeleted``, a quiet end (``discard_deleted`` has the interleavings). Search, besides, never
 returns chunks of a document the catalog does not hold.
+
+A metadata edit made while a run is under way reaches the chunks the run writes: after writing them, the
+pipeline reads the document's user metadata from the catalog again and, if it is no longer what the
+chunks were written with, sets it on them in place (``match_catalog_fields`` has the interleavings).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any, Protocol
 
 from quarry.document_failures import FailureKind, UnreadableFile
 from quarry.errors import NotFound, UnreadableDocument
+from quarry.metadata import MetadataValue, user_metadata
 from quarry.models import Chunk, ChunkingConfig, Document, Workspace
 from quarry.ports import BlobStore, Catalog, DocumentParser, ParsedDocument, VectorIndex
 from quarry.services.documents import PREVIEW_CHARS, document_prefix, preview_key
@@ -27,6 +32,10 @@ from quarry.services.models_registry import ModelRegistry
 __all__ = ["Chunker", "DocumentDeleted", "DocumentPipeline", "audit_key", "embedding_text"]
 
 log = logging.getLogger(__name__)
+
+#: How many times the pipeline reads the catalog's user metadata after writing chunks: each read after the
+#: first needs another edit to have landed since the one before.
+FIELD_MATCH_ROUNDS = 3
 
 
 class DocumentDeleted(NotFound):
@@ -95,6 +104,7 @@ class DocumentPipeline:
             self._audit.put(audit_key(workspace.id, document.id), lines.encode(), content_type="application/x-ndjson")
         if self.discard_deleted(workspace.id, [document.id]):
             raise DocumentDeleted(f"{document.name} was deleted while it was being indexed")
+        self.match_catalog_fields(workspace.id, document.id, user_metadata(document.metadata))
         return len(embedded)
 
     def embed_chunks(self, workspace: Workspace, chunks: Sequence[Chunk]) -> list[Chunk]:
@@ -104,6 +114,34 @@ class DocumentPipeline:
             vectors = embedder.embed_documents([embedding_text(c) for c in batch])
             out.extend(replace(c, embedding=tuple(v)) for c, v in zip(batch, vectors, strict=True))
         return out
+
+    def match_catalog_fields(self, workspace_id: str, document_id: str, written: dict[str, MetadataValue]) -> None:
+        """After chunks were written with user metadata ``written``: give them the catalog's, if it changed since.
+
+        The run read the document (R), wrote its chunks (W), then reads the catalog here (K) and, if the
+        fields differ, sets them on the chunks (F). A metadata edit (``DocumentService.set_metadata``)
+        writes the catalog (E) and then the chunks in place (S). E and K are a write and a read of one
+        record, so one of them comes first:
+
+        - E before K: K reads the edited fields and F sets them over whatever W wrote (and S, whenever it
+          lands, sets the same).
+        - K before E: then W < K < E < S, so the edit's own S changes the chunks W wrote.
+
+        (E before R: the run read the edited fields to begin with.) F itself sets what K read: an edit
+        whose E comes after K but whose S lands before F would be undone by F, so the catalog is read
+        once more after F, until it says what the chunks were last given.
+        """
+        for _ in range(FIELD_MATCH_ROUNDS):
+            current = self._catalog.get_document(workspace_id, document_id)
+            if current is None:  # deleted after the commit check: the purge deletes these chunks
+                return
+            fields = user_metadata(current.metadata)
+            if fields == written:
+                return
+            changed = self._index.set_document_fields(workspace_id, document_id, fields)
+            log.info("metadata of %s edited during ingestion: set on its %d chunks", document_id, changed)
+            written = fields
+        log.warning("metadata of %s kept changing during ingestion: its chunks may lag the catalog", document_id)
 
     def discard_deleted(self, workspace_id: str, document_ids: Collection[str]) -> set[str]:
         """After chunks were written: delete them again for every document the catalog no longer holds.

@@ -6,6 +6,8 @@ it onto every chunk. It comes in with every way a document does: an upload carri
 (``FIELDS_OBJECT_METADATA``, signed into the presigned POST), so the upload event finds it on the object; text,
 Q&A and website requests carry it in the request (a crawl's pages get the crawl's). A new version given no
 metadata keeps the document's own. ``set_metadata`` edits it afterwards: catalog, then the chunks in place.
+An edit never writes over a run's status, and a run that starts while an edit is made ends with the edit on
+its chunks (``_store_fields``).
 """
 
 from __future__ import annotations
@@ -393,7 +395,7 @@ class DocumentService:
         site = self._same_content_fields(stored, document, fields)
         if site is not stored:  # the same crawl with other metadata: its pages get it too
             for page in self._children(site):
-                self._store_fields(page, user_metadata(site.metadata))
+                self._store_fields(page, _replaced_by(user_metadata(site.metadata)))
         return site
 
     def _add_inline(
@@ -434,27 +436,45 @@ class DocumentService:
         """Apply a JSON merge patch (a None value removes the key) to a document's user metadata: the catalog,
         then its chunks in place (``VectorIndex.set_document_fields``, no re-embedding). A website's pages get
         the same patch. 404 for another user's workspace or an unknown document; 422 naming the field; 409
-        while the document is being processed (its chunks are being written from the metadata it had)."""
+        while the document is being processed (its chunks are being written from the metadata it had; one that
+        starts while the edit is written gets it, see ``_store_fields``)."""
         document = self.get(user, workspace_id, document_id)
         patch = _checked_patch(changes)
         _check_settled(document)
-        updated = self._store_fields(document, merge_metadata(user_metadata(document.metadata), patch))
+
+        def patched(fields: dict[str, MetadataValue]) -> dict[str, MetadataValue]:
+            return merge_metadata(fields, patch)
+
+        updated = self._store_fields(document, patched)
         for page in self._children(updated):
-            self._store_fields(page, merge_metadata(user_metadata(page.metadata), patch))
+            self._store_fields(page, patched)
         return updated
 
-    def _store_fields(self, document: Document, fields: dict[str, MetadataValue]) -> Document:
-        """Make ``fields`` the document's user metadata: a compare-and-set on its version in the catalog (an
-        upload applied meanwhile is read again), then every chunk of it in the index."""
-        for _ in range(3):
+    def _store_fields(self, document: Document, change: FieldsChange) -> Document:
+        """Make ``change(its user metadata)`` the document's user metadata: the catalog, then every chunk of it
+        in the index (in place).
+
+        The catalog write is a compare-and-set on what was read, its upload version (sequencer) and its
+        status, so nothing that changed either meanwhile is written over: not a new upload, not a retry,
+        not a run's status step. The document is read again and ``change`` applied to what it is now. A
+        run that started meanwhile keeps its status and gets the edit on its chunks: the pipeline reads
+        the catalog's metadata again after writing them (``DocumentPipeline.match_catalog_fields``). A
+        website's crawl is the exception (409): it gives each page it writes the site's metadata as it
+        read it when it started, so the edit would miss those pages.
+        """
+        for _ in range(_STORE_ATTEMPTS):
+            fields = change(user_metadata(document.metadata))
             updated = replace(document, metadata=_with_fields(document.metadata, fields), updated_at=utcnow())
-            if self._catalog.put_document_if(updated, expected_sequencer=_sequencer_of(document)):
+            if self._catalog.put_document_if(
+                updated, expected_sequencer=_sequencer_of(document), expected_status=document.status
+            ):
                 self._index.set_document_fields(document.workspace_id, document.id, fields)
                 return updated
             fresh = self._catalog.get_document(document.workspace_id, document.id)
             if fresh is None:
                 raise NotFound(f"document {document.id} not found")
-            _check_settled(fresh)
+            if fresh.source is DocumentSource.WEBSITE:
+                _check_settled(fresh)
             document = fresh
         raise Conflict(f"“{document.name}” is being changed concurrently; try again")
 
@@ -462,7 +482,7 @@ class DocumentService:
         """``document`` with ``fields`` as its user metadata, stored when they differ (None: unchanged)."""
         if fields is None or (USER_METADATA_KEY in document.metadata and user_metadata(document.metadata) == fields):
             return document
-        return self._store_fields(document, fields)
+        return self._store_fields(document, _replaced_by(fields))
 
     def _same_content_fields(
         self, stored: Document, requested: Document, fields: dict[str, MetadataValue] | None
@@ -641,6 +661,18 @@ class DocumentService:
 
 
 _UNSETTLED = (DocumentStatus.CREATED, DocumentStatus.PROCESSING)
+
+#: How often an edit reads a document again after another write to it won (each needs a new upload or status
+#: change landing between the edit's read and its write).
+_STORE_ATTEMPTS = 3
+
+#: What an edit does to a document's user metadata (applied again to a document read again).
+FieldsChange = Callable[[dict[str, MetadataValue]], dict[str, MetadataValue]]
+
+
+def _replaced_by(fields: dict[str, MetadataValue]) -> FieldsChange:
+    """The change that makes ``fields`` the user metadata, whatever it was."""
+    return lambda _current: dict(fields)
 
 
 def _check_settled(document: Document) -> None:

@@ -372,10 +372,16 @@ class DynamoCatalog(Table):
                 **update_params(_document_attributes(document)),
             )
 
-    def put_document_if(self, document: Document, *, expected_sequencer: str | None) -> bool:
-        """``put_document`` with a ConditionExpression on the top-level ``s3_sequencer`` attribute."""
+    def put_document_if(
+        self, document: Document, *, expected_sequencer: str | None, expected_status: DocumentStatus | None = None
+    ) -> bool:
+        """``put_document`` with a ConditionExpression on the top-level ``s3_sequencer`` (and ``status``)."""
         params = update_params(_document_attributes(document))
         condition = _sequencer_condition(expected_sequencer)
+        if expected_status is not None:
+            condition["ConditionExpression"] += " AND #status = :status"
+            condition["ExpressionAttributeNames"]["#status"] = "status"
+            condition["ExpressionAttributeValues"] |= attribute_values(status=DocumentStatus(expected_status).value)
         params["ExpressionAttributeNames"] |= condition["ExpressionAttributeNames"]
         params["ExpressionAttributeValues"] = (
             params.get("ExpressionAttributeValues", {}) | condition["ExpressionAttributeValues"]
