@@ -23,6 +23,7 @@ from quarry.adapters.llamacpp import LlamaCppChatModel
 from quarry.adapters.st_models import CrossEncoderReranker, SentenceTransformerEmbedder, packaged_minilm_path
 from quarry.errors import ModelUnavailable
 from quarry.services.models_registry import ModelRegistry
+from tests.contracts.batch_chat_model_contract import BatchChatModelContract
 from tests.contracts.chat_model_contract import ChatModelContract
 from tests.contracts.embedder_contract import EmbedderContract
 from tests.contracts.reranker_contract import RerankerContract
@@ -156,3 +157,14 @@ class TestLlamaCppChatModel(ChatModelContract):
         broken = tmp_path / "broken.gguf"
         broken.write_bytes(b"GGUF" + bytes(64))  # the magic, then nothing llama.cpp can read
         return LlamaCppChatModel(model_path=broken, model_dir=tmp_path)
+
+
+@pytest.mark.llm
+class TestLlamaCppBatchChatModel(BatchChatModelContract):
+    """``complete_many``: continuous batching over 8 sequences (``adapters.llamacpp_batch``)."""
+
+    @pytest.fixture
+    def batch_chat_model(self, model_registry: ModelRegistry) -> LlamaCppChatModel:
+        model = model_registry.chat_models.get()
+        assert isinstance(model, LlamaCppChatModel)
+        return model

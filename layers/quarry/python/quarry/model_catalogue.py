@@ -104,6 +104,7 @@ def _llamacpp(s: Settings, registry: ModelRegistry) -> None:
             threads=s.llm_threads,
             max_tokens=s.llm_max_tokens,
             name=QWEN_CODER.id,
+            batch_sequences=s.llm_batch_sequences,
         ),
         default=True,
     )

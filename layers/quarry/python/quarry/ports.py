@@ -32,6 +32,7 @@ from quarry.summary_models import SummaryJob
 
 __all__ = [
     "UPLOAD_SEQUENCER",
+    "BatchChatModel",
     "BlobInfo",
     "BlobStore",
     "Bus",
@@ -378,6 +379,15 @@ class ChatModel(Protocol):
     def stream(
         self, turns: Sequence[ChatTurn], *, max_tokens: int = 512, temperature: float = 0.1
     ) -> Iterator[ChatDelta]: ...
+
+
+@runtime_checkable
+class BatchChatModel(ChatModel, Protocol):
+    """A chat model that answers many requests together, greedily (temperature 0), faster than one
+    ``stream`` after another (llama.cpp: several sequences per decode). ``services.usage.complete_all``
+    uses it where a model has it, and ``stream`` otherwise."""
+
+    def complete_many(self, requests: Sequence[Sequence[ChatTurn]], *, max_tokens: int) -> list[tuple[str, Usage]]: ...
 
 
 # --------------------------------------------------------------------------- parsing

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     llm_context_tokens: int = 4096
     llm_threads: int = 0  # 0: all cores
     llm_max_tokens: int = Field(default=384, ge=1)  # the longest answer llama.cpp writes; longer asks are capped
+    # Requests llama.cpp decodes together in batch work (summary jobs): one token of eight sequences costs
+    # little more than one of one on a CPU.
+    llm_batch_sequences: int = Field(default=8, ge=1, le=64)
     bedrock_chat_model_id: str = "amazon.nova-lite-v1:0"  # the default; on demand, no use-case form
     bedrock_chat_model_ids: list[str] = Field(default_factory=list)  # more to offer; env: a JSON array
     bedrock_embedding_model_id: str = "amazon.titan-embed-text-v2:0"

@@ -9,14 +9,14 @@ own usage, and a workspace's for its owner.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from quarry.errors import InvalidInput
 from quarry.models import Usage, UsageEntry, UsageScope, UsageTotal, utcnow
-from quarry.ports import ChatDelta, UsageLedger
+from quarry.ports import BatchChatModel, ChatDelta, ChatModel, ChatTurn, UsageLedger
 from quarry.pricing import is_priced, token_cost
 from quarry.services.access import WorkspaceAccess
 
@@ -27,6 +27,7 @@ __all__ = [
     "UsageService",
     "add_usage",
     "collect",
+    "complete_all",
     "merge_totals",
     "usage_entry",
     "usage_metadata",
@@ -52,6 +53,16 @@ def collect(stream: Iterable[ChatDelta]) -> tuple[str, Usage]:
         if delta.usage is not None:
             usage = delta.usage
     return "".join(parts), usage
+
+
+def complete_all(
+    model: ChatModel, requests: Sequence[Sequence[ChatTurn]], *, max_tokens: int
+) -> list[tuple[str, Usage]]:
+    """Greedy (temperature 0) answers to ``requests``, in order: together where the model can
+    (``BatchChatModel``), else one after another."""
+    if isinstance(model, BatchChatModel):
+        return model.complete_many(requests, max_tokens=max_tokens)
+    return [collect(model.stream(turns, max_tokens=max_tokens, temperature=0.0)) for turns in requests]
 
 
 def usage_entry(
