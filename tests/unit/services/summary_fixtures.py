@@ -23,6 +23,7 @@ from quarry.services.budget import TokenBudget
 from quarry.services.documents import preview_key
 from quarry.services.models_registry import ModelInfo, ModelRegistry
 from quarry.services.summaries import RunJournal, SummaryService, SummarySpec
+from quarry.services.summary_prompts import polarity_turns
 from quarry.summary_models import SummaryJob
 from tests.fakes import FakeBlobStore, FakeCatalog, FakeSummarySchedules, FakeSummaryStore, HashEmbedder
 
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 OWNER = "alice"
+_POLARITY_TASK = polarity_turns("")[0].content
 PRICED = "amazon.nova-lite-v1:0"  # a model with a per-token price, so cost is not 0
 
 #: word in a review -> (label, the point the reviewer writes)
@@ -73,6 +75,9 @@ class ReviewerChat:
     #: Called before each map answer with the number of map calls so far (raise to fail the batch).
     before_map: Callable[[int], None] | None = None
     map_calls: int = 0
+    #: Aspect words (``ASPECTS``) whose polarity check answers the opposite of what the sentence says.
+    contradict: set[str] = field(default_factory=set)
+    polarity_calls: int = 0
 
     def stream(
         self, turns: Sequence[ChatTurn], *, max_tokens: int = 512, temperature: float = 0.1
@@ -81,6 +86,9 @@ class ReviewerChat:
         last = turns[-1].content
         if last.startswith("Translate into"):
             reply = self._translate(last)
+        elif turns[0].content == _POLARITY_TASK:
+            self.polarity_calls += 1
+            reply = self._polarity(last)
         else:
             self.map_calls += 1
             if self.before_map is not None:
@@ -101,10 +109,20 @@ class ReviewerChat:
         ]
         return " | ".join(points) or "NONE"
 
+    def _polarity(self, sentence: str) -> str:
+        """Praise or complaint, by the aspect word the sentence holds (flipped for ``contradict``)."""
+        for word, (label, _) in ASPECTS.items():
+            if word in sentence.lower():
+                praise = (label == "PRO") != (word in self.contradict)
+                return "praise" if praise else "complaint"
+        return "unsure"
+
     @staticmethod
     def _translate(request: str) -> str:
+        """Upper case, as its translation: the words (and the hash embeddings) stay, so translated points
+        merge as the originals would, and translating again changes nothing."""
         items = re.findall(r"^(\d+)\. (.*)$", request.split(":", 1)[1], re.MULTILINE)
-        return "\n".join(f"{n}. {text} (übersetzt)" for n, text in items)
+        return "\n".join(f"{n}. {text.upper()}" for n, text in items)
 
 
 #: ``SummarySchedules`` that keeps what it is asked (the shared in-memory fake).

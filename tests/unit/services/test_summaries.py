@@ -249,16 +249,16 @@ def test_when_every_batch_fails_the_job_fails() -> None:
 
 
 def test_a_reply_nothing_can_be_read_from_gets_one_repair_and_none_gets_none() -> None:
-    chat = ReviewerChat(scripted=["Here is a summary of the review, it is mixed.", "", "NONE"])
+    chat = ReviewerChat(scripted=["Here is a summary of the review, it is mixed.", "NONE"])
     world = world_with_reviews(chat=chat)
     job = world.service.create(OWNER, "ws", PROS_CONS)
     assert job.status is SummaryStatus.SUCCEEDED
     assert chat.map_calls == 11  # ten documents, the first asked twice; the second said NONE: not asked again
-    repair = chat.calls[1]
+    [repair] = [call for call in chat.calls if call[-1].content.startswith("Answer again")]
     assert repair[-2].content.startswith("Here is a summary") and "point (good) | point (bad)" in repair[-1].content
     assert job.result is not None and job.result.documents_read == 10
     counts = {p.text: p.count for p in job.result.points}
-    assert counts["Long battery life"] == 6 - 2  # the script answered for the first two reviews (battery both)
+    assert counts["Long battery life"] == 6 - 1  # the repair read the first review's; the second said NONE
 
 
 def test_cancelling_stops_between_batches_and_keeps_what_was_done() -> None:
@@ -418,7 +418,7 @@ def test_the_summary_is_rewritten_into_the_requested_language_with_citations_unc
     assert job.status is SummaryStatus.SUCCEEDED and job.result is not None
     english = world_with_reviews().service.create(OWNER, "ws", PROS_CONS).result
     assert english is not None
-    assert [p.text for p in job.result.points] == [f"{p.text} (übersetzt)" for p in english.points]
+    assert [p.text for p in job.result.points] == [p.text.upper() for p in english.points]
     assert [sorted(p.document_ids) for p in job.result.points] == [sorted(p.document_ids) for p in english.points]
     translate = world.chat.calls[-1]
     assert translate[-1].content.startswith("Translate into German")
@@ -681,3 +681,45 @@ def test_a_point_copied_into_a_review_that_does_not_say_it_is_dropped_at_the_map
     assert [(p.kind, p.text, p.count) for p in job.result.points] == [(PointKind.PRO, "Long battery life", 3)]
     record = json.loads(world.blobs.get(run_prefix("ws", job.id, str(job.run_id)) + "map-0.json"))
     assert record["ungrounded"] == 3
+
+
+def test_a_pro_or_con_its_own_sentence_contradicts_is_dropped_at_the_map() -> None:
+    """Asked about its sentence alone, "The screen is dim outdoors." comes back praise (the fake flips it):
+    the con the map read from it is dropped in every review, the points the check confirms stay."""
+    world = world_with_reviews(chat=ReviewerChat(contradict={"dim"}))
+    job = world.service.create(OWNER, "ws", PROS_CONS)
+
+    assert job.status is SummaryStatus.SUCCEEDED and job.result is not None
+    assert {p.text: p.count for p in job.result.points} == {"Long battery life": 6, "Charges fast": 2, "Feels cheap": 3}
+    records = [
+        json.loads(world.blobs.get(run_prefix("ws", job.id, str(job.run_id)) + f"map-{i}.json"))
+        for i in range(job.progress.batches_total)
+    ]
+    assert sum(record["contradicted"] for record in records) == 4  # the four reviews that say the screen is dim
+    assert world.chat.polarity_calls == 6 + 2 + 4 + 3  # one check per pro or con read
+
+
+def test_points_are_not_polarity_checked_in_a_language_their_documents_are_not_in() -> None:
+    """The sentence that holds a point is found by the point's words: across languages there is none."""
+    world = world_with_reviews(chat=ReviewerChat(contradict={"dim"}))
+    job = world.service.create(OWNER, "ws", SummarySpec(kind="pros_cons", filter={"product": "X"}, language="German"))
+
+    assert job.status is SummaryStatus.SUCCEEDED and job.result is not None
+    assert world.chat.polarity_calls == 0
+    assert any(p.kind is PointKind.CON and p.count == 4 for p in job.result.points)  # the dim screen, kept
+
+
+def test_the_points_of_a_review_in_another_language_are_translated_at_the_map() -> None:
+    """So they merge with the same points of the other reviews (the fake's translation: upper case)."""
+    world = SummaryWorld()
+    german = world.add("Der Akku hält tagelang. Das Gehäuse wirkt billig.", fields={"product": "X"})
+    world.add(review("battery"), fields={"product": "X"})
+    world.chat.scripted = ["Akku hält tagelang (good) | Gehäuse wirkt billig (bad)"]
+    job = world.service.create(OWNER, "ws", PROS_CONS)
+
+    assert job.status is SummaryStatus.SUCCEEDED and job.result is not None
+    translations = [call for call in world.chat.calls if call[-1].content.startswith("Translate into English")]
+    assert "1. Akku hält tagelang\n2. Gehäuse wirkt billig" in translations[0][-1].content  # the map's
+    record = json.loads(world.blobs.get(run_prefix("ws", job.id, str(job.run_id)) + "map-0.json"))
+    texts = {point["text"]: point["document_ids"] for point in record["points"]}
+    assert texts["AKKU HÄLT TAGELANG"] == [german.id] and texts["GEHÄUSE WIRKT BILLIG"] == [german.id]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from quarry.models import Role
 from quarry.services.summary_mapreduce import (
     BatchDocument,
     Batcher,
@@ -18,8 +19,9 @@ from quarry.services.summary_mapreduce import (
     parse_reply,
     parse_rewrite,
     said_nothing,
+    supporting_sentence,
 )
-from quarry.services.summary_prompts import DOCUMENT_CHARS, clip, document_turns
+from quarry.services.summary_prompts import DOCUMENT_CHARS, clip, document_turns, parse_polarity, polarity_turns
 from quarry.summary_models import PointKind, SummaryKind
 from tests.fakes import HashEmbedder
 
@@ -269,3 +271,48 @@ def test_grounded_points_embeds_nothing_when_every_point_is_in_the_documents_wor
         [(PointKind.PRO, "Rich bass")], "The bass is rich.", language="English", embed=embed
     )
     assert kept == [(PointKind.PRO, "Rich bass")] and dropped == []
+
+
+@pytest.mark.parametrize(
+    ("point", "document", "sentence"),
+    [
+        (
+            "Battery never runs out",
+            "Great sound. The battery never runs out on long flights.",
+            "The battery never runs out on long flights.",
+        ),
+        ("Loud grinder", "Makes good coffee, but the grinder is loud, it wakes everyone.", "but the grinder is loud,"),
+        ("Lots of pockets", "Roomy inside. Lots of pockets; the zip broke.", "Lots of pockets;"),
+    ],
+)
+def test_the_supporting_sentence_is_the_clause_with_most_of_the_points_words(
+    point: str, document: str, sentence: str
+) -> None:
+    assert supporting_sentence(point, document) == sentence
+
+
+def test_a_point_with_no_word_in_the_document_has_no_supporting_sentence() -> None:
+    assert supporting_sentence("Feels cheap", "The battery lasts for days.") is None
+    assert supporting_sentence("Very good", "The battery lasts for days.") is None  # judgement words only
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        ("praise", PointKind.PRO),
+        ("Complaint.", PointKind.CON),
+        ("**praise**", PointKind.PRO),
+        ("unsure", None),
+        ("", None),
+    ],
+)
+def test_a_polarity_answer_is_read_leniently_and_anything_else_is_no_verdict(
+    answer: str, kind: PointKind | None
+) -> None:
+    assert parse_polarity(answer) is kind
+
+
+def test_a_polarity_check_asks_about_the_sentence_alone_after_shared_examples() -> None:
+    first, second = polarity_turns("The lid leaks."), polarity_turns("Solid build.")
+    assert first[:-1] == second[:-1]  # the same prefix for every check: a local model evaluates it once
+    assert first[-1].content == "The lid leaks." and first[-1].role is Role.USER

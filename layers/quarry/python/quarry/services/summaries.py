@@ -41,14 +41,12 @@ never undo it for long.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -62,7 +60,6 @@ from quarry.ports import (
     BlobStore,
     Catalog,
     ChatModel,
-    ChatTurn,
     Page,
     SummarySchedules,
     SummaryStore,
@@ -76,20 +73,18 @@ from quarry.services.access import WorkspaceAccess
 from quarry.services.budget import TokenBudget
 from quarry.services.documents import preview_key
 from quarry.services.models_registry import ModelRegistry
+from quarry.services.summary_map import ReplyCache, read_documents
 from quarry.services.summary_mapreduce import (
     DEFAULT_MERGE_THRESHOLD,
     BatchDocument,
     Batcher,
     Candidate,
     batch_points,
-    grounded_points,
     merge_points,
     needs_rewrite,
-    parse_reply,
     parse_rewrite,
-    said_nothing,
 )
-from quarry.services.summary_prompts import DOCUMENT_CHARS, clip, document_turns, repair_turns, rewrite_turns
+from quarry.services.summary_prompts import DOCUMENT_CHARS, rewrite_turns
 from quarry.services.usage import COST_DIGITS, add_usage, collect, usage_entry
 from quarry.summary_models import (
     MAX_POINTS_LIMIT,
@@ -119,8 +114,6 @@ log = logging.getLogger(__name__)
 MAX_INSTRUCTIONS_CHARS = 2000
 MAX_LANGUAGE_CHARS = 40
 _LANGUAGE = re.compile(r"[^\W\d_]+(?: [^\W\d_]+)*")
-#: The answer one map call may write (the points of one document).
-DOCUMENT_MAX_TOKENS = 64
 #: The answer the rewrite into another language may write (every point of the result).
 REWRITE_MAX_TOKENS = 384
 #: A batch (the unit of progress, retries, resume and cancellation): documents and characters at most.
@@ -256,7 +249,7 @@ class SummaryService:
         self._threshold = merge_threshold
         self._map_attempts = max(1, map_attempts)
         self._stopping = threading.Event()
-        self._replies = _ReplyCache(reply_cache)  # 0: every document is sent to the model
+        self._replies = ReplyCache(reply_cache)  # 0: every document is sent to the model
 
     # ================================================================== requests
     def create(self, user: str, workspace_id: str, spec: SummarySpec) -> SummaryJob:
@@ -629,23 +622,19 @@ class SummaryService:
         if listed is None:
             raise NotFound(f"summary run {run_id} has no batch {index}")
         model = self._chat_model()
-        embed = self._lazy_embedder(workspace_id)
-        read: list[tuple[str, str]] = []  # (id, name) of the documents whose text the model read
-        per_document: list[tuple[str, list[tuple[PointKind, str]]]] = []
-        replies: list[tuple[str, str]] = []
-        usage = Usage()
-        ungrounded = 0  # points dropped as not grounded in the document they came from
+        texts: list[tuple[str, str, str]] = []  # (id, name, text) of the documents that have text
         for entry in listed:
-            document_id = str(entry["id"])
-            text = self._document_text(workspace_id, document_id)  # one at a time: memory stays flat
-            if not text.strip():
-                continue
-            found, spent, said, dropped = self._points_of(job, model, text, embed=embed)
-            ungrounded += dropped
-            usage = add_usage(usage, spent)
-            read.append((document_id, str(entry["name"])))
-            per_document.append((document_id, found))
-            replies.append((document_id, said[:300]))
+            text = self._document_text(workspace_id, str(entry["id"]))  # a batch at a time: memory stays flat
+            if text.strip():
+                texts.append((str(entry["id"]), str(entry["name"]), text))
+        found, usage = read_documents(
+            job, model, [text for _, _, text in texts], cache=self._replies, embed=self._lazy_embedder(workspace_id)
+        )
+        read = [(document_id, name) for document_id, name, _ in texts]
+        per_document = [(document_id, points.points) for (document_id, _), points in zip(read, found, strict=True)]
+        replies = [(document_id, points.reply[:300]) for (document_id, _), points in zip(read, found, strict=True)]
+        ungrounded = sum(points.ungrounded for points in found)
+        contradicted = sum(points.contradicted for points in found)
         points = batch_points(per_document)
         cost = round(token_cost(model.name, usage.prompt_tokens, usage.completion_tokens), COST_DIGITS)
         record = {
@@ -659,6 +648,7 @@ class SummaryService:
             "cost_usd": cost,
             "replies": [list(pair) for pair in replies],
             "ungrounded": ungrounded,
+            "contradicted": contradicted,
         }
         self._put_json(keys.mapped(index), record)
         self._record_usage(job, f"{run_id}:{index}", model.name, usage)
@@ -685,41 +675,6 @@ class SummaryService:
             return found[0](texts)
 
         return embed
-
-    def _points_of(
-        self,
-        job: SummaryJob,
-        model: ChatModel,
-        text: str,
-        *,
-        embed: Callable[[Sequence[str]], list[list[float]]] | None = None,
-    ) -> tuple[list[tuple[PointKind, str]], Usage, str, int]:
-        """One document's points (``summary_prompts``: one call per document), the tokens spent, the reply,
-        and how many points were dropped as not grounded in the document (``grounded_points``; pros, cons
-        and custom points, which the prompt asks in the document's words, not themes). A reply that
-        is neither points nor ``NONE`` gets one repair. The same request again (a review posted twice, a
-        retried batch) is answered from the reply cache: the calls are deterministic (temperature 0)."""
-        turns = document_turns(job.kind, text, language=job.language, instructions=job.instructions)
-        key = _request_key(model.name, turns)
-        cached = self._replies.get(key)
-        if cached is not None:
-            reply, usage = cached, Usage()
-        else:
-            reply, usage = collect(model.stream(turns, max_tokens=DOCUMENT_MAX_TOKENS, temperature=0.0))
-        points = parse_reply(reply, kind=job.kind)
-        if cached is None and not points and not said_nothing(reply):
-            again, more = collect(
-                model.stream(repair_turns(turns, reply, job.kind), max_tokens=DOCUMENT_MAX_TOKENS, temperature=0.0)
-            )
-            usage = add_usage(usage, more)
-            points = parse_reply(again, kind=job.kind)
-            reply = f"{reply}\n--\n{again}"
-        if cached is None:
-            self._replies.put(key, reply)
-        if job.kind is SummaryKind.THEMES:  # a theme names what the document is about, rarely in its words
-            return points, usage, reply, 0
-        kept, dropped = grounded_points(points, clip(text, DOCUMENT_CHARS), language=job.language, embed=embed)
-        return kept, usage, reply, len(dropped)
 
     def _document_text(self, workspace_id: str, document_id: str) -> str:
         """The start of the document's text (the preview the pipeline stores); "" when there is none."""
@@ -1028,38 +983,6 @@ class _Gathered:
     read: int = 0  # of them, those with text the model read
     usage: Usage = field(default_factory=Usage)
     cost: float = 0.0
-
-
-class _ReplyCache:
-    """The last ``capacity`` map replies by request key (least recently used out first); thread-safe."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._items: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> str | None:
-        with self._lock:
-            reply = self._items.get(key)
-            if reply is not None:
-                self._items.move_to_end(key)
-            return reply
-
-    def put(self, key: str, reply: str) -> None:
-        if self._capacity <= 0:
-            return
-        with self._lock:
-            self._items[key] = reply
-            self._items.move_to_end(key)
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
-
-
-def _request_key(model: str, turns: Sequence[ChatTurn]) -> str:
-    digest = hashlib.sha256(model.encode("utf-8"))
-    for turn in turns:
-        digest.update(b"\x00" + turn.role.value.encode("utf-8") + b"\x01" + turn.content.encode("utf-8"))
-    return digest.hexdigest()
 
 
 def _usage_of(record: Mapping[str, Any]) -> Usage:

@@ -32,6 +32,7 @@ __all__ = [
     "Candidate",
     "MapPoint",
     "batch_points",
+    "detect_language",
     "grounded",
     "grounded_points",
     "merge_points",
@@ -39,6 +40,7 @@ __all__ = [
     "parse_reply",
     "parse_rewrite",
     "said_nothing",
+    "supporting_sentence",
 ]
 
 #: Cosine similarity from which two points of one kind are the same point (MiniLM: "long battery life" and
@@ -308,6 +310,22 @@ def grounded_points(
         unsure = [i for i, score in zip(unsure, best, strict=True) if float(score) < min_similarity]
     dropped = set(unsure)
     return [p for i, p in enumerate(points) if i not in dropped], [points[i] for i in unsure]
+
+
+_CLAUSES = re.compile(r"(?<=[.!?;,])\s+|\n+")
+
+
+def supporting_sentence(point: str, document: str) -> str | None:
+    """The clause of ``document`` (split at sentence ends and commas) holding most of ``point``'s own words
+    (first on a tie); None when no clause holds any, or the point has no word of its own."""
+    own = _own_words(point)
+    best, best_found = None, 0
+    for clause in _CLAUSES.split(document):
+        words = {_stem(w) for w in _WORD.findall(clause)}
+        found = sum(1 for word in own if any(_same_word(word, d) for d in words))
+        if found > best_found:
+            best, best_found = clause.strip(), found
+    return best
 
 
 # --------------------------------------------------------------------------- reduce: merging points

@@ -23,9 +23,17 @@ from collections.abc import Sequence
 
 from quarry.models import Role
 from quarry.ports import ChatTurn
-from quarry.summary_models import SummaryKind
+from quarry.summary_models import PointKind, SummaryKind
 
-__all__ = ["DOCUMENT_CHARS", "clip", "document_turns", "repair_turns", "rewrite_turns"]
+__all__ = [
+    "DOCUMENT_CHARS",
+    "clip",
+    "document_turns",
+    "parse_polarity",
+    "polarity_turns",
+    "repair_turns",
+    "rewrite_turns",
+]
 
 #: How much of one document a call reads (the stored preview holds at most 5,000 characters).
 DOCUMENT_CHARS = 1200
@@ -132,3 +140,41 @@ def rewrite_turns(texts: Sequence[str], language: str) -> list[ChatTurn]:
         ChatTurn(Role.ASSISTANT, "1. Long battery life\n2. Screen too dark"),
         ChatTurn(Role.USER, f"Translate into {language}:\n{numbered}"),
     ]
+
+
+#: The polarity check: one clause of a review, praise or complaint. Worked examples from the hotel domain
+#: again (no product a job summarises), each a kind a small model gets wrong in a list of points: praise
+#: stated as a plain fact or through a negation ("no noise", "never waited"), criticism in mild words.
+_POLARITY_TASK = (
+    "Is this sentence from a customer review praise or a complaint? Answer with one word: praise or complaint."
+)
+_POLARITY_EXAMPLES = (
+    ("The staff at the front desk were rude", "complaint"),
+    ("we could walk to the beach in five minutes.", "praise"),
+    ("Check-in took over an hour.", "complaint"),
+    ("The bed kept my back from aching.", "praise"),
+    ("the view from our balcony was stunning.", "praise"),
+    ("The towels could have been softer.", "complaint"),
+    ("No noise from the street at night.", "praise"),
+    ("The room smelled of smoke.", "complaint"),
+)
+
+
+def polarity_turns(sentence: str) -> list[ChatTurn]:
+    """Is ``sentence`` praise or a complaint (``parse_polarity`` reads the answer)."""
+    turns = [ChatTurn(Role.SYSTEM, _POLARITY_TASK)]
+    for example, answer in _POLARITY_EXAMPLES:
+        turns.append(ChatTurn(Role.USER, example))
+        turns.append(ChatTurn(Role.ASSISTANT, answer))
+    turns.append(ChatTurn(Role.USER, clip(sentence, 400)))
+    return turns
+
+
+def parse_polarity(answer: str) -> PointKind | None:
+    """``praise`` a pro, ``complaint`` a con; anything else None (no verdict: the point stands)."""
+    word = answer.strip().strip("*\"'`.").lower()
+    if word.startswith("praise"):
+        return PointKind.PRO
+    if word.startswith("complaint"):
+        return PointKind.CON
+    return None
